@@ -1,0 +1,357 @@
+/**
+ * The Engine.IO v4 server: handshake, request verification, sid routing, transports,
+ * the upgrade, and one heartbeat wheel for all sessions. Usable on its own with the
+ * shape of the `engine.io` package (`attach(server, opts)`, `connection` event), and
+ * the base the Socket.IO layer builds on.
+ */
+import { EventEmitter } from "node:events";
+import {
+  createServer,
+  type IncomingMessage,
+  type OutgoingHttpHeaders,
+  type Server as HttpServer,
+  type ServerResponse,
+} from "node:http";
+import type { Duplex } from "node:stream";
+import { WebSocketServer, type WebSocket } from "ws";
+import { EngineErrorCode, ENGINE_ERROR_MESSAGES } from "../errors.js";
+import { attachEngine } from "../http/attach.js";
+import { checkOrigin, corsHeaders, preflightHeaders } from "../http/cors.js";
+import { abortUpgrade, sendEngineError } from "../http/respond.js";
+import { type EngineOptions, type ResolvedEngineOptions, resolveEngineOptions } from "../options.js";
+import { type PollingContext, PollingTransport } from "../transport/polling.js";
+import { DETACHED } from "../transport/transport.js";
+import { WebSocketTransport } from "../transport/websocket.js";
+import { HeartbeatWheel } from "./heartbeat.js";
+import { Session, type SessionHost } from "./session.js";
+import { generateSessionId } from "./session-id.js";
+
+/** Payload of the `connection_error` event. */
+export interface ConnectionError {
+  req: IncomingMessage;
+  code: EngineErrorCode;
+  message: string;
+  context: Record<string, unknown>;
+}
+
+/** Counters read by metrics; plain numbers, cheap to bump. */
+export interface EngineStats {
+  handshakes: number;
+  upgrades: number;
+  droppedVolatile: number;
+  /** Closed sessions by reason ("transport close", "ping timeout", "slow consumer", …). */
+  closes: Record<string, number>;
+  /** Refused requests by Engine.IO error code. */
+  connectionErrors: Record<number, number>;
+}
+
+interface Query {
+  readonly pathname: string;
+  readonly params: URLSearchParams;
+}
+
+const kQuery = Symbol("switchyard.query");
+const kHeaders = Symbol("switchyard.headers");
+type EngineRequest = IncomingMessage & { [kQuery]?: Query; [kHeaders]?: OutgoingHttpHeaders };
+
+type Verdict = { ok: true } | { ok: false; code: EngineErrorCode; message?: string; context?: Record<string, unknown> };
+const OK: Verdict = { ok: true };
+
+export class Engine extends EventEmitter implements SessionHost, PollingContext {
+  readonly opts: ResolvedEngineOptions;
+  readonly wheel: HeartbeatWheel;
+  /** Open sessions by id. */
+  readonly sessions = new Map<string, Session>();
+  readonly stats: EngineStats = { handshakes: 0, upgrades: 0, droppedVolatile: 0, closes: {}, connectionErrors: {} };
+  private readonly wss: WebSocketServer;
+  private closed = false;
+
+  /**
+   * @param opts engine options (validated here; a bad option throws InvalidOptionError)
+   * @param defaults defaults that differ from the engine's own (the Socket.IO server's path)
+   */
+  constructor(opts: EngineOptions = {}, defaults: Partial<EngineOptions> = {}) {
+    super();
+    this.opts = resolveEngineOptions(opts, defaults);
+    this.wheel = new HeartbeatWheel(this.opts.pingInterval, this.opts.pingTimeout);
+    this.wss = new WebSocketServer({
+      noServer: true,
+      clientTracking: false,
+      maxPayload: this.opts.maxHttpBufferSize,
+      perMessageDeflate: this.opts.perMessageDeflate === false ? false : { threshold: this.opts.perMessageDeflate.threshold },
+    });
+    this.wss.on("headers", (headers: string[], req: IncomingMessage) => this.onWebSocketHeaders(headers, req));
+  }
+
+  /** Number of open sessions. */
+  get clientsCount(): number {
+    return this.sessions.size;
+  }
+
+  get maxHttpBufferSize(): number {
+    return this.opts.maxHttpBufferSize;
+  }
+
+  get compressionThreshold(): number | false {
+    return this.opts.httpCompression === false ? false : this.opts.httpCompression.threshold;
+  }
+
+  /** Whether a request is addressed to this engine's path. */
+  handles(req: IncomingMessage): boolean {
+    const { pathname } = query(req);
+    const p = this.opts.path;
+    return pathname === `${p}/` || (this.opts.addTrailingSlash && pathname === p);
+  }
+
+  /** Serves one HTTP request of the endpoint (polling, preflight, errors). */
+  handleRequest(req: IncomingMessage, res: ServerResponse): void {
+    const r = req as EngineRequest;
+    if (req.method === "OPTIONS" && this.opts.cors !== undefined) {
+      const cors = this.opts.cors;
+      checkOrigin(cors, req.headers.origin, (allowed) => {
+        if (!allowed) return this.refuse(req, res, EngineErrorCode.FORBIDDEN, "origin not allowed");
+        res.writeHead(204, preflightHeaders(cors, req)).end();
+      });
+      return;
+    }
+    this.verify(req, false, (v) => {
+      if (!v.ok) return this.refuse(req, res, v.code, v.message, v.context);
+      const sid = query(req).params.get("sid");
+      if (sid !== null) {
+        const session = this.sessions.get(sid);
+        if (session === undefined || !(session.transport instanceof PollingTransport)) {
+          return this.refuse(req, res, EngineErrorCode.UNKNOWN_SID, undefined, { sid });
+        }
+        session.transport.onRequest(req, res);
+        return;
+      }
+      this.handshakePolling(r, res);
+    });
+  }
+
+  /** Serves a WebSocket upgrade request of the endpoint. */
+  handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
+    this.verify(req, true, (v) => {
+      if (!v.ok) {
+        this.countError(req, v.code, v.message ?? ENGINE_ERROR_MESSAGES[v.code], v.context ?? {});
+        abortUpgrade(socket, v.code, v.message);
+        return;
+      }
+      if (this.closed) {
+        socket.destroy();
+        return;
+      }
+      this.wss.handleUpgrade(req, socket, head, (ws) => this.onWebSocket(req, ws));
+    });
+  }
+
+  /** Attaches to a `node:http` server: requests under `path` are ours, the rest pass through. */
+  attach(server: HttpServer): this {
+    attachEngine(server, this);
+    return this;
+  }
+
+  /** Creates an HTTP server for this engine alone and listens on `port`. */
+  listen(port: number, host = "127.0.0.1", callback?: () => void): HttpServer {
+    const server = createServer((_req, res) => {
+      res.writeHead(404).end();
+    });
+    this.attach(server);
+    server.listen(port, host, callback);
+    return server;
+  }
+
+  /** Closes every session and stops accepting new ones. */
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    for (const s of [...this.sessions.values()]) s.close();
+    this.wheel.close();
+    this.wss.close();
+  }
+
+  /** Headers every response of a verified request carries (CORS + user hooks). */
+  responseHeaders(req: IncomingMessage): OutgoingHttpHeaders {
+    const r = req as EngineRequest;
+    let h = r[kHeaders];
+    if (h === undefined) {
+      h = corsHeaders(this.opts.cors, req);
+      this.emit("headers", h, req);
+      r[kHeaders] = h;
+    }
+    return h;
+  }
+
+  // ——— SessionHost ———
+
+  onSessionClosed(session: Session, reason: string): void {
+    this.sessions.delete(session.id);
+    this.stats.closes[reason] = (this.stats.closes[reason] ?? 0) + 1;
+  }
+
+  onVolatileDropped(): void {
+    this.stats.droppedVolatile++;
+  }
+
+  // ——— internals ———
+
+  private verify(req: IncomingMessage, upgrade: boolean, done: (v: Verdict) => void): void {
+    const { params } = query(req);
+    const transport = params.get("transport");
+    if (transport !== "polling" && transport !== "websocket") {
+      return done({ ok: false, code: EngineErrorCode.UNKNOWN_TRANSPORT, context: { transport } });
+    }
+    if (!this.opts.transports.includes(transport) || (upgrade && transport !== "websocket")) {
+      return done({ ok: false, code: EngineErrorCode.UNKNOWN_TRANSPORT, context: { transport } });
+    }
+    if (!upgrade && transport === "websocket") {
+      return done({ ok: false, code: EngineErrorCode.BAD_REQUEST, context: { name: "TRANSPORT_MISMATCH" } });
+    }
+    if (params.get("EIO") !== "4") {
+      return done({ ok: false, code: EngineErrorCode.UNSUPPORTED_PROTOCOL_VERSION, context: { protocol: params.get("EIO") } });
+    }
+    const origin = req.headers.origin;
+    if (origin !== undefined && /[^\t\x20-\x7e\x80-\xff]/.test(origin)) {
+      return done({ ok: false, code: EngineErrorCode.BAD_REQUEST, context: { name: "INVALID_ORIGIN" } });
+    }
+    const sid = params.get("sid");
+    if (sid !== null) {
+      const session = this.sessions.get(sid);
+      if (session === undefined) return done({ ok: false, code: EngineErrorCode.UNKNOWN_SID, context: { sid } });
+      if (upgrade) {
+        if (!this.opts.allowUpgrades || !session.canUpgrade()) {
+          return done({ ok: false, code: EngineErrorCode.BAD_REQUEST, context: { name: "UPGRADE_REFUSED" } });
+        }
+      } else if (session.transport.name !== transport) {
+        return done({ ok: false, code: EngineErrorCode.BAD_REQUEST, context: { name: "TRANSPORT_MISMATCH" } });
+      }
+      return checkOrigin(this.opts.cors, origin, (allowed) =>
+        done(allowed ? OK : { ok: false, code: EngineErrorCode.FORBIDDEN, context: { origin } }),
+      );
+    }
+    if (req.method !== "GET") {
+      return done({ ok: false, code: EngineErrorCode.BAD_HANDSHAKE_METHOD, context: { method: req.method } });
+    }
+    if (this.closed) return done({ ok: false, code: EngineErrorCode.FORBIDDEN, message: "Server is closing" });
+    checkOrigin(this.opts.cors, origin, (allowed) => {
+      if (!allowed) return done({ ok: false, code: EngineErrorCode.FORBIDDEN, context: { origin } });
+      const allowRequest = this.opts.allowRequest;
+      if (allowRequest === undefined) return done(OK);
+      let answered = false;
+      const answer = (err: string | null | undefined, success: boolean) => {
+        if (answered) return;
+        answered = true;
+        done(success ? OK : { ok: false, code: EngineErrorCode.FORBIDDEN, message: err ?? undefined, context: { name: "FORBIDDEN" } });
+      };
+      try {
+        allowRequest(req, answer);
+      } catch (err) {
+        answer(err instanceof Error ? err.message : "Forbidden", false);
+      }
+    });
+  }
+
+  private refuse(
+    req: IncomingMessage,
+    res: ServerResponse,
+    code: EngineErrorCode,
+    message?: string,
+    context: Record<string, unknown> = {},
+  ): void {
+    this.countError(req, code, message ?? ENGINE_ERROR_MESSAGES[code], context);
+    sendEngineError(res, code, corsHeaders(this.opts.cors, req), message);
+  }
+
+  private countError(req: IncomingMessage, code: EngineErrorCode, message: string, context: Record<string, unknown>): void {
+    this.stats.connectionErrors[code] = (this.stats.connectionErrors[code] ?? 0) + 1;
+    if (this.listenerCount("connection_error") > 0) {
+      this.emit("connection_error", { req, code, message, context } satisfies ConnectionError);
+    }
+  }
+
+  private upgradesFor(transport: "polling" | "websocket"): string[] {
+    return transport === "polling" && this.opts.allowUpgrades && this.opts.transports.includes("websocket")
+      ? ["websocket"]
+      : [];
+  }
+
+  private newSession(req: IncomingMessage, transport: PollingTransport | WebSocketTransport): Session {
+    const session = new Session(generateSessionId(this.opts.nodeId), req, transport, this);
+    this.sessions.set(session.id, session);
+    this.stats.handshakes++;
+    return session;
+  }
+
+  private handshakePolling(req: EngineRequest, res: ServerResponse): void {
+    const transport = new PollingTransport(DETACHED, this);
+    const session = this.newSession(req, transport);
+    const headers = { ...this.responseHeaders(req) };
+    this.addInitialHeaders(headers, session, req);
+    req[kHeaders] = headers;
+    transport.answerHandshake(req, res, session.open(this.upgradesFor("polling")));
+    this.emit("connection", session);
+  }
+
+  private onWebSocket(req: IncomingMessage, ws: WebSocket): void {
+    const sid = query(req).params.get("sid");
+    if (sid !== null) {
+      const session = this.sessions.get(sid);
+      if (session === undefined || !session.canUpgrade()) {
+        ws.close(1008, "upgrade refused");
+        return;
+      }
+      session.once("upgrade", () => this.stats.upgrades++);
+      session.beginUpgrade(new WebSocketTransport(ws, DETACHED));
+      return;
+    }
+    const transport = new WebSocketTransport(ws, DETACHED);
+    const session = this.newSession(req, transport);
+    transport.send(session.open([]), false);
+    this.emit("connection", session);
+  }
+
+  /** `initial_headers` and the cookie of a new WebSocket session (ws asks before the 101). */
+  private onWebSocketHeaders(headers: string[], req: IncomingMessage): void {
+    if (query(req).params.get("sid") !== null) return;
+    const extra: OutgoingHttpHeaders = {};
+    this.emit("initial_headers", extra, req);
+    for (const [k, v] of Object.entries(extra)) {
+      if (v === undefined) continue;
+      for (const one of Array.isArray(v) ? v : [v]) headers.push(`${k}: ${one}`);
+    }
+  }
+
+  private addInitialHeaders(headers: OutgoingHttpHeaders, session: Session, req: IncomingMessage): void {
+    const c = this.opts.cookie;
+    if (c !== undefined) {
+      let cookie = `${c.name}=${encodeURIComponent(session.id)}; Path=${c.path}`;
+      if (c.httpOnly) cookie += "; HttpOnly";
+      cookie += `; SameSite=${c.sameSite[0]!.toUpperCase()}${c.sameSite.slice(1)}`;
+      if (c.secure) cookie += "; Secure";
+      if (c.maxAge !== undefined) cookie += `; Max-Age=${c.maxAge}`;
+      headers["Set-Cookie"] = cookie;
+    }
+    this.emit("initial_headers", headers, req);
+  }
+}
+
+/** Parses (once per request) the path and query of `req.url`. */
+function query(req: IncomingMessage): Query {
+  const r = req as EngineRequest;
+  let q = r[kQuery];
+  if (q === undefined) {
+    const url = req.url ?? "/";
+    const i = url.indexOf("?");
+    q = {
+      pathname: i === -1 ? url : url.slice(0, i),
+      params: new URLSearchParams(i === -1 ? "" : url.slice(i + 1)),
+    };
+    r[kQuery] = q;
+  }
+  return q;
+}
+
+/** Creates an engine and attaches it to `server` (the `engine.io` package's `attach`). */
+export function attach(server: HttpServer, opts?: EngineOptions): Engine {
+  return new Engine(opts).attach(server);
+}

@@ -1,0 +1,334 @@
+/**
+ * One Engine.IO session: the transport it currently speaks over, the outbound buffer
+ * (bounded in bytes), the heartbeat state read by the engine's {@link HeartbeatWheel},
+ * and the polling → WebSocket upgrade. The API matches engine.io's `Socket`
+ * (`id`, `send`, `close`, events `message` / `close` / `upgrade`), so it is usable raw.
+ */
+import { EventEmitter } from "node:events";
+import type { IncomingMessage } from "node:http";
+import type { EnginePacket } from "@switchyard/protocol";
+import type { ResolvedEngineOptions } from "../options.js";
+import type { Transport, TransportOwner } from "../transport/transport.js";
+import type { HeartbeatTarget, HeartbeatWheel } from "./heartbeat.js";
+import { CLOSE, NOOP, OutboundPacket, PING } from "./outbound-packet.js";
+
+export type ReadyState = "opening" | "open" | "closing" | "closed";
+
+/** Per-send flags. */
+export interface SendOptions {
+  /** Let permessage-deflate / HTTP compression apply. @default true */
+  compress?: boolean;
+  /** Drop the packet instead of queueing it when the transport is not ready or the client reads slowly. @default false */
+  volatile?: boolean;
+}
+
+/** What a session needs from the engine that owns it. */
+export interface SessionHost {
+  readonly opts: ResolvedEngineOptions;
+  readonly wheel: HeartbeatWheel;
+  onSessionClosed(session: Session, reason: string, description: string | undefined): void;
+  onVolatileDropped(session: Session): void;
+}
+
+/** Above this many unsent bytes a volatile packet is dropped rather than queued. */
+const VOLATILE_HIGH_WATER = 64 * 1024;
+
+interface Upgrade {
+  readonly transport: Transport;
+  readonly timer: NodeJS.Timeout;
+  probed: boolean;
+}
+
+export class Session extends EventEmitter implements TransportOwner, HeartbeatTarget {
+  /** Session id (carries the owning node's id). */
+  readonly id: string;
+  /** Engine.IO protocol revision. */
+  readonly protocol = 4;
+  /** The request that opened the session. */
+  readonly request: IncomingMessage;
+  readonly remoteAddress: string;
+  readyState: ReadyState = "opening";
+  /** The transport packets currently go out on. */
+  transport: Transport;
+  /** Whether the session arrived through, or upgraded to, WebSocket. */
+  upgraded = false;
+  nextPingAt = 0;
+  pongDeadline = 0;
+
+  private readonly host: SessionHost;
+  private buffer: OutboundPacket[] = [];
+  private bufferedBytes = 0;
+  private upgrade: Upgrade | undefined;
+  private flushScheduled = false;
+  private closeTimer: NodeJS.Timeout | undefined;
+
+  constructor(id: string, request: IncomingMessage, transport: Transport, host: SessionHost) {
+    super();
+    this.id = id;
+    this.request = request;
+    this.remoteAddress = request.socket.remoteAddress ?? "";
+    this.transport = transport;
+    transport.owner = this;
+    this.host = host;
+    this.upgraded = transport.name === "websocket";
+  }
+
+  /** Builds the open packet (+ the initial packet) and starts the heartbeat. */
+  open(upgrades: readonly string[]): OutboundPacket[] {
+    const o = this.host.opts;
+    const handshake = JSON.stringify({
+      sid: this.id,
+      upgrades,
+      pingInterval: o.pingInterval,
+      pingTimeout: o.pingTimeout,
+      maxPayload: o.maxHttpBufferSize,
+    });
+    const packets = [new OutboundPacket("open", handshake)];
+    if (o.initialPacket !== undefined) packets.push(new OutboundPacket("message", o.initialPacket));
+    this.readyState = "open";
+    this.nextPingAt = performance.now() + o.pingInterval;
+    this.host.wheel.add(this);
+    return packets;
+  }
+
+  /** Sends a message; returns false if it was dropped (volatile) or the session is not open. */
+  send(data: string | Buffer, options?: SendOptions): boolean {
+    return this.sendPacket(new OutboundPacket("message", data), options?.volatile === true, options?.compress !== false);
+  }
+
+  /** engine.io's alias of {@link send}. */
+  write(data: string | Buffer, options?: SendOptions): boolean {
+    return this.send(data, options);
+  }
+
+  /**
+   * The hot path: queue or write a pre-encoded packet. Broadcasts call this with the
+   * same {@link OutboundPacket} for every session.
+   */
+  sendPacket(packet: OutboundPacket, volatile: boolean, compress: boolean): boolean {
+    if (this.readyState !== "open") return false;
+    const t = this.transport;
+    const pending = this.bufferedBytes + t.bufferedAmount;
+    if (volatile && (this.upgrade !== undefined || !t.writable || pending > VOLATILE_HIGH_WATER)) {
+      this.host.onVolatileDropped(this);
+      return false;
+    }
+    if (pending > 0 && pending + packet.byteLength > this.host.opts.maxBufferedBytes) {
+      if (volatile) {
+        this.host.onVolatileDropped(this);
+        return false;
+      }
+      this.terminate(
+        "slow consumer",
+        `more than ${this.host.opts.maxBufferedBytes} bytes waiting for the client to read them`,
+      );
+      return false;
+    }
+    if (t.name === "websocket" && this.buffer.length === 0) {
+      t.sendOne(packet, compress);
+      return true;
+    }
+    this.buffer.push(packet);
+    this.bufferedBytes += packet.byteLength;
+    this.scheduleFlush();
+    return true;
+  }
+
+  /** Number of bytes queued in this session (not counting the socket's own buffer). */
+  get bufferedAmount(): number {
+    return this.bufferedBytes + this.transport.bufferedAmount;
+  }
+
+  /**
+   * Closes the session: what is queued is flushed first (polling: the close packet rides
+   * the next GET), then the transport closes. The `close` event fires with "forced close".
+   */
+  close(discard = false): void {
+    if (this.readyState !== "open") return;
+    this.readyState = "closing";
+    if (discard) {
+      this.buffer = [];
+      this.bufferedBytes = 0;
+    }
+    if (this.transport.name === "websocket") {
+      this.flush();
+      this.transport.close();
+      this.finalize("forced close", undefined);
+      return;
+    }
+    this.buffer.push(CLOSE);
+    this.closeTimer = setTimeout(
+      finalizeClosing,
+      Math.min(this.host.opts.pingTimeout, 10_000),
+      this,
+    );
+    this.flush();
+  }
+
+  /** Ends the session at once with a reason (no goodbye on the wire). */
+  terminate(reason: string, description?: string): void {
+    if (this.readyState === "closed") return;
+    this.transport.destroy();
+    this.finalize(reason, description);
+  }
+
+  // ——— transport callbacks ———
+
+  onPacket(packet: EnginePacket, transport: Transport): void {
+    if (this.readyState === "closed") return;
+    if (transport !== this.transport) {
+      this.onUpgradePacket(packet, transport);
+      return;
+    }
+    switch (packet.type) {
+      case "pong":
+        this.pongDeadline = 0;
+        this.nextPingAt = performance.now() + this.host.opts.pingInterval;
+        this.emit("heartbeat");
+        return;
+      case "message":
+        if (this.readyState === "open") this.emit("message", packet.data);
+        return;
+      case "close":
+        this.terminate("transport close", "client sent a close packet");
+        return;
+      case "noop":
+      case "ping":
+        return;
+      default:
+        this.terminate("parse error", `unexpected "${packet.type}" packet`);
+    }
+  }
+
+  onWritable(transport: Transport): void {
+    if (transport !== this.transport) return;
+    if (this.upgrade?.probed === true && this.buffer.length === 0) {
+      // Let the client's paused polling finish so it can send the upgrade packet.
+      transport.send([NOOP], false);
+      return;
+    }
+    this.flush();
+  }
+
+  onTransportClose(transport: Transport, reason: string, description?: string): void {
+    if (this.upgrade?.transport === transport) {
+      this.cancelUpgrade();
+      return;
+    }
+    if (transport !== this.transport) return;
+    this.finalize(this.readyState === "closing" ? "forced close" : reason, description);
+  }
+
+  // ——— heartbeat (driven by the engine's wheel) ———
+
+  sendPing(now: number): void {
+    this.nextPingAt = 0;
+    this.pongDeadline = now + this.host.opts.pingTimeout;
+    this.sendPacket(PING, false, false);
+  }
+
+  onPingTimeout(): void {
+    this.terminate("ping timeout", `no pong within ${this.host.opts.pingTimeout} ms`);
+  }
+
+  // ——— upgrade ———
+
+  /** Whether a WebSocket may take over this session now. */
+  canUpgrade(): boolean {
+    return this.readyState === "open" && this.transport.name === "polling" && this.upgrade === undefined;
+  }
+
+  /** A WebSocket with this session's id arrived: wait for the probe and the upgrade packet. */
+  beginUpgrade(transport: Transport): void {
+    transport.owner = this;
+    const timer = setTimeout(upgradeTimedOut, this.host.opts.upgradeTimeout, this);
+    this.upgrade = { transport, timer, probed: false };
+    this.emit("upgrading", transport);
+  }
+
+  private onUpgradePacket(packet: EnginePacket, transport: Transport): void {
+    const up = this.upgrade;
+    if (up === undefined || up.transport !== transport) {
+      transport.destroy();
+      return;
+    }
+    if (packet.type === "ping" && packet.data === "probe") {
+      up.probed = true;
+      transport.sendOne(new OutboundPacket("pong", "probe"), false);
+      if (this.transport.writable && this.buffer.length === 0) this.transport.send([NOOP], false);
+      return;
+    }
+    if (packet.type === "upgrade" && up.probed) {
+      clearTimeout(up.timer);
+      this.upgrade = undefined;
+      const old = this.transport;
+      if (old.writable) old.send([NOOP], false);
+      old.destroy();
+      this.transport = transport;
+      this.upgraded = true;
+      this.emit("upgrade", transport);
+      this.flush();
+      return;
+    }
+    this.cancelUpgrade();
+  }
+
+  /** Abandons an upgrade in progress (timeout, bad packet, or its socket closed). */
+  cancelUpgrade(): void {
+    const up = this.upgrade;
+    if (up === undefined) return;
+    this.upgrade = undefined;
+    clearTimeout(up.timer);
+    up.transport.destroy();
+  }
+
+  // ——— internals ———
+
+  private scheduleFlush(): void {
+    if (this.flushScheduled) return;
+    this.flushScheduled = true;
+    // Packets queued in one tick leave in one polling payload.
+    process.nextTick(flushSession, this);
+  }
+
+  /** Writes the buffer if the transport can take it now. */
+  flush(): void {
+    this.flushScheduled = false;
+    const t = this.transport;
+    if (this.buffer.length === 0 || !t.writable || this.readyState === "closed") return;
+    const packets = this.buffer;
+    this.buffer = [];
+    this.bufferedBytes = 0;
+    t.send(packets, true);
+    if (this.readyState === "closing" && packets[packets.length - 1] === CLOSE) {
+      t.close();
+      this.finalize("forced close", undefined);
+    }
+  }
+
+  /** Final step of every close path: runs once. */
+  finalize(reason: string, description: string | undefined): void {
+    if (this.readyState === "closed") return;
+    this.readyState = "closed";
+    this.host.wheel.delete(this);
+    if (this.closeTimer !== undefined) clearTimeout(this.closeTimer);
+    this.cancelUpgrade();
+    this.transport.destroy();
+    this.buffer = [];
+    this.bufferedBytes = 0;
+    this.host.onSessionClosed(this, reason, description);
+    this.emit("close", reason, description);
+  }
+}
+
+function flushSession(session: Session): void {
+  session.flush();
+}
+
+function finalizeClosing(session: Session): void {
+  session.terminate("forced close");
+}
+
+function upgradeTimedOut(session: Session): void {
+  session.cancelUpgrade();
+}

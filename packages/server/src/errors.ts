@@ -1,0 +1,78 @@
+/**
+ * Every error Switchyard raises on purpose is a {@link SwitchyardError} with a stable
+ * string `code` (documented in docs/errors.md). Codec errors come from
+ * `@switchyard/protocol` ({@link ProtocolError}); this module adds the server's own.
+ */
+import { ProtocolError, SwitchyardError } from "@switchyard/protocol";
+
+export { ProtocolError, SwitchyardError };
+
+/** Stable codes of server-side errors. */
+export const ErrorCode = Object.freeze({
+  /** An option failed validation at construction. */
+  INVALID_OPTION: "SY_ERR_INVALID_OPTION",
+  /** The peer does not read fast enough; its outbound buffer exceeded `maxBufferedBytes`. */
+  SLOW_CONSUMER: "SY_ERR_SLOW_CONSUMER",
+  /** A message or request body exceeded `maxHttpBufferSize`. */
+  PAYLOAD_TOO_LARGE: "SY_ERR_PAYLOAD_TOO_LARGE",
+  /** An event name reserved by the protocol was emitted or listened to. */
+  RESERVED_EVENT: "SY_ERR_RESERVED_EVENT",
+  /** An acknowledgement did not arrive in time. */
+  ACK_TIMEOUT: "SY_ERR_ACK_TIMEOUT",
+  /** A payload failed the schema attached to its event. */
+  VALIDATION_FAILED: "SY_ERR_VALIDATION_FAILED",
+  /** The server or namespace is closed. */
+  CLOSED: "SY_ERR_CLOSED",
+});
+export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
+
+/** A constructor option has the wrong type or range; the message names the option. */
+export class InvalidOptionError extends SwitchyardError {
+  constructor(option: string, expected: string, actual: unknown) {
+    super(
+      ErrorCode.INVALID_OPTION,
+      `option "${option}" must be ${expected}, got ${describe(actual)}`,
+    );
+    this.name = "InvalidOptionError";
+  }
+}
+
+/** An acknowledgement did not arrive within the configured timeout. */
+export class AckTimeoutError extends SwitchyardError {
+  constructor(message = "operation has timed out") {
+    super(ErrorCode.ACK_TIMEOUT, message);
+    this.name = "AckTimeoutError";
+  }
+}
+
+function describe(value: unknown): string {
+  if (value === null) return "null";
+  if (Array.isArray(value)) return "an array";
+  if (typeof value === "string") return JSON.stringify(value.length > 40 ? `${value.slice(0, 40)}…` : value);
+  if (typeof value === "object") return "an object";
+  return `${typeof value} ${String(value)}`;
+}
+
+/**
+ * Engine.IO's HTTP error codes (protocol v4, answered as `400 {code, message}`;
+ * FORBIDDEN is answered with 403).
+ */
+export const EngineErrorCode = Object.freeze({
+  UNKNOWN_TRANSPORT: 0,
+  UNKNOWN_SID: 1,
+  BAD_HANDSHAKE_METHOD: 2,
+  BAD_REQUEST: 3,
+  FORBIDDEN: 4,
+  UNSUPPORTED_PROTOCOL_VERSION: 5,
+});
+export type EngineErrorCode = (typeof EngineErrorCode)[keyof typeof EngineErrorCode];
+
+/** The messages engine.io answers with, kept identical for clients that show them. */
+export const ENGINE_ERROR_MESSAGES: Readonly<Record<EngineErrorCode, string>> = Object.freeze({
+  0: "Transport unknown",
+  1: "Session ID unknown",
+  2: "Bad handshake method",
+  3: "Bad request",
+  4: "Forbidden",
+  5: "Unsupported protocol version",
+});

@@ -1,0 +1,263 @@
+/**
+ * Engine options: one interface with a doc line and default per field, a fresh
+ * defaults object, validation once at construction, then frozen.
+ */
+import type { IncomingMessage } from "node:http";
+import { InvalidOptionError } from "./errors.js";
+
+/** Which transports a client may use. */
+export type TransportName = "polling" | "websocket";
+
+/** Decides whether a request may open (or continue) a session: `callback(errorCode | null, allowed)`. */
+export type AllowRequest = (
+  req: IncomingMessage,
+  callback: (err: string | null | undefined, success: boolean) => void,
+) => void;
+
+/** Origin check of the CORS options: same forms as the `cors` package's `origin`. */
+export type CorsOrigin =
+  | boolean
+  | string
+  | RegExp
+  | ReadonlyArray<string | RegExp>
+  | ((origin: string | undefined, callback: (err: Error | null, allow?: boolean) => void) => void);
+
+/** Cross-origin options (a subset of the `cors` package's, which is what socket.io takes). */
+export interface CorsOptions {
+  /** Allowed origins. `true` reflects any origin. Requests (polling *and* WebSocket) from other origins are refused with 403. @default undefined (no CORS headers, no check) */
+  origin?: CorsOrigin;
+  /** Methods allowed in preflight answers. @default ["GET", "POST"] */
+  methods?: string[];
+  /** Headers allowed in preflight answers. @default the request's Access-Control-Request-Headers */
+  allowedHeaders?: string[];
+  /** Headers exposed to the page. @default [] */
+  exposedHeaders?: string[];
+  /** Whether to send Access-Control-Allow-Credentials. @default false */
+  credentials?: boolean;
+  /** Preflight cache time in seconds. @default undefined */
+  maxAge?: number;
+}
+
+/** The session cookie used by load balancers for stickiness. */
+export interface CookieOptions {
+  /** @default "io" */
+  name?: string;
+  /** @default "/" */
+  path?: string;
+  /** @default true */
+  httpOnly?: boolean;
+  /** @default "lax" */
+  sameSite?: "strict" | "lax" | "none";
+  /** @default false */
+  secure?: boolean;
+  /** Max-Age in seconds. @default undefined (session cookie) */
+  maxAge?: number;
+}
+
+/** Options of the Engine.IO server (also accepted by `new Server()`). */
+export interface EngineOptions {
+  /** Path the endpoint is served under; requests elsewhere pass through to the HTTP server's own listeners. @default "/engine.io" ("/socket.io" for the Socket.IO Server) */
+  path?: string;
+  /** Milliseconds between server pings. @default 25000 */
+  pingInterval?: number;
+  /** Milliseconds to wait for a pong before closing the session with "ping timeout". @default 20000 */
+  pingTimeout?: number;
+  /** Milliseconds a polling → WebSocket upgrade may take. @default 10000 */
+  upgradeTimeout?: number;
+  /** Largest message or polling request body in bytes; bigger ones close the session with reason "payload too large". @default 1e6 */
+  maxHttpBufferSize?: number;
+  /** Bytes a session may hold unsent (our buffer plus the socket's); past that volatile packets are dropped and others close the session with reason "slow consumer". @default 4 MiB */
+  maxBufferedBytes?: number;
+  /** Allowed transports, in the order a client should try upgrades. @default ["polling", "websocket"] */
+  transports?: TransportName[];
+  /** Whether polling sessions may upgrade to WebSocket. @default true */
+  allowUpgrades?: boolean;
+  /** Hook to refuse requests (403 with code 4). @default undefined */
+  allowRequest?: AllowRequest;
+  /** CORS; see {@link CorsOptions}. @default undefined */
+  cors?: CorsOptions;
+  /** Set a cookie with the session id on the handshake (for load-balancer stickiness). `true` uses the defaults of {@link CookieOptions}. @default false */
+  cookie?: boolean | CookieOptions;
+  /** WebSocket permessage-deflate: `false`, `true`, or `{ threshold }` (bytes below which frames are not compressed). @default false */
+  perMessageDeflate?: boolean | { threshold?: number };
+  /** gzip/deflate of polling responses: `false`, `true`, or `{ threshold }` in bytes. @default { threshold: 1024 } */
+  httpCompression?: boolean | { threshold?: number };
+  /** A message packet (string or Buffer) appended to the handshake. @default undefined */
+  initialPacket?: string | Buffer;
+  /** Short identifier of this node, embedded in every session id so other nodes can route to the owner ([A-Za-z0-9_-]{1,16}). @default random 6 characters */
+  nodeId?: string;
+  /** Answer OPTIONS preflights and requests without a trailing slash too. @default true */
+  addTrailingSlash?: boolean;
+}
+
+/** The validated, frozen form of {@link EngineOptions}. */
+export interface ResolvedEngineOptions {
+  readonly path: string;
+  readonly pingInterval: number;
+  readonly pingTimeout: number;
+  readonly upgradeTimeout: number;
+  readonly maxHttpBufferSize: number;
+  readonly maxBufferedBytes: number;
+  readonly transports: readonly TransportName[];
+  readonly allowUpgrades: boolean;
+  readonly allowRequest: AllowRequest | undefined;
+  readonly cors: Readonly<CorsOptions> | undefined;
+  readonly cookie: Readonly<Required<Omit<CookieOptions, "maxAge">> & { maxAge?: number }> | undefined;
+  readonly perMessageDeflate: false | { threshold: number };
+  readonly httpCompression: false | { threshold: number };
+  readonly initialPacket: string | Buffer | undefined;
+  readonly nodeId: string;
+  readonly addTrailingSlash: boolean;
+}
+
+function defaults(): Omit<ResolvedEngineOptions, "nodeId"> {
+  return {
+    path: "/engine.io",
+    pingInterval: 25_000,
+    pingTimeout: 20_000,
+    upgradeTimeout: 10_000,
+    maxHttpBufferSize: 1e6,
+    maxBufferedBytes: 4 * 1024 * 1024,
+    transports: ["polling", "websocket"],
+    allowUpgrades: true,
+    allowRequest: undefined,
+    cors: undefined,
+    cookie: undefined,
+    perMessageDeflate: false,
+    httpCompression: { threshold: 1024 },
+    initialPacket: undefined,
+    addTrailingSlash: true,
+  };
+}
+
+const NODE_ID = /^[A-Za-z0-9_-]{1,16}$/;
+
+/** Validates `opts` against the engine's options and returns the frozen result. */
+export function resolveEngineOptions(
+  opts: EngineOptions = {},
+  overrides: Partial<EngineOptions> = {},
+): ResolvedEngineOptions {
+  if (typeof opts !== "object" || opts === null) throw new InvalidOptionError("options", "an object", opts);
+  const d = defaults();
+  const o = { ...overrides, ...stripUndefined(opts) };
+  const path = o.path ?? d.path;
+  if (typeof path !== "string" || !path.startsWith("/")) {
+    throw new InvalidOptionError("path", 'a string starting with "/"', path);
+  }
+  const transports = o.transports ?? d.transports;
+  if (
+    !Array.isArray(transports) ||
+    transports.length === 0 ||
+    !transports.every((t) => t === "polling" || t === "websocket")
+  ) {
+    throw new InvalidOptionError("transports", 'a non-empty array of "polling" | "websocket"', transports);
+  }
+  const nodeId = o.nodeId ?? randomNodeId();
+  if (typeof nodeId !== "string" || !NODE_ID.test(nodeId)) {
+    throw new InvalidOptionError("nodeId", "1-16 characters of [A-Za-z0-9_-]", nodeId);
+  }
+  if (o.allowRequest !== undefined && typeof o.allowRequest !== "function") {
+    throw new InvalidOptionError("allowRequest", "a function", o.allowRequest);
+  }
+  if (o.initialPacket !== undefined && typeof o.initialPacket !== "string" && !Buffer.isBuffer(o.initialPacket)) {
+    throw new InvalidOptionError("initialPacket", "a string or Buffer", o.initialPacket);
+  }
+  const resolved: ResolvedEngineOptions = {
+    path: path.replace(/\/$/, "") || "/",
+    pingInterval: positiveInt("pingInterval", o.pingInterval ?? d.pingInterval),
+    pingTimeout: positiveInt("pingTimeout", o.pingTimeout ?? d.pingTimeout),
+    upgradeTimeout: positiveInt("upgradeTimeout", o.upgradeTimeout ?? d.upgradeTimeout),
+    maxHttpBufferSize: positiveInt("maxHttpBufferSize", o.maxHttpBufferSize ?? d.maxHttpBufferSize),
+    maxBufferedBytes: positiveInt("maxBufferedBytes", o.maxBufferedBytes ?? d.maxBufferedBytes),
+    transports: Object.freeze([...transports]),
+    allowUpgrades: bool("allowUpgrades", o.allowUpgrades ?? d.allowUpgrades),
+    allowRequest: o.allowRequest,
+    cors: o.cors === undefined ? undefined : Object.freeze(validateCors(o.cors)),
+    cookie: resolveCookie(o.cookie),
+    perMessageDeflate: threshold("perMessageDeflate", o.perMessageDeflate ?? d.perMessageDeflate, 1024),
+    httpCompression: threshold("httpCompression", o.httpCompression ?? d.httpCompression, 1024),
+    initialPacket: o.initialPacket,
+    nodeId,
+    addTrailingSlash: bool("addTrailingSlash", o.addTrailingSlash ?? d.addTrailingSlash),
+  };
+  return Object.freeze(resolved);
+}
+
+function stripUndefined<T extends object>(o: T): Partial<T> {
+  const out: Partial<T> = {};
+  for (const k of Object.keys(o) as (keyof T)[]) if (o[k] !== undefined) out[k] = o[k];
+  return out;
+}
+
+function randomNodeId(): string {
+  return crypto.getRandomValues(Buffer.alloc(5)).toString("base64url").slice(0, 6);
+}
+
+/** Validates a positive integer option (milliseconds, bytes). */
+export function positiveInt(name: string, v: unknown): number {
+  if (typeof v !== "number" || !Number.isSafeInteger(v) || v <= 0) {
+    throw new InvalidOptionError(name, "a positive integer", v);
+  }
+  return v;
+}
+
+/** Validates a boolean option. */
+export function bool(name: string, v: unknown): boolean {
+  if (typeof v !== "boolean") throw new InvalidOptionError(name, "a boolean", v);
+  return v;
+}
+
+function threshold(name: string, v: unknown, fallback: number): false | { threshold: number } {
+  if (v === false) return false;
+  if (v === true) return Object.freeze({ threshold: fallback });
+  if (typeof v === "object" && v !== null) {
+    const t = (v as { threshold?: unknown }).threshold ?? fallback;
+    if (typeof t !== "number" || !Number.isSafeInteger(t) || t < 0) {
+      throw new InvalidOptionError(`${name}.threshold`, "a non-negative integer", t);
+    }
+    return Object.freeze({ threshold: t });
+  }
+  throw new InvalidOptionError(name, "a boolean or { threshold }", v);
+}
+
+function validateCors(c: unknown): CorsOptions {
+  if (typeof c !== "object" || c === null) throw new InvalidOptionError("cors", "an object", c);
+  const cors = c as CorsOptions;
+  const origin = cors.origin;
+  const okOrigin =
+    origin === undefined ||
+    typeof origin === "boolean" ||
+    typeof origin === "string" ||
+    origin instanceof RegExp ||
+    typeof origin === "function" ||
+    (Array.isArray(origin) && origin.every((x) => typeof x === "string" || x instanceof RegExp));
+  if (!okOrigin) {
+    throw new InvalidOptionError("cors.origin", "a boolean, string, RegExp, array of those, or function", origin);
+  }
+  for (const k of ["methods", "allowedHeaders", "exposedHeaders"] as const) {
+    const v = cors[k];
+    if (v !== undefined && !(Array.isArray(v) && v.every((x) => typeof x === "string"))) {
+      throw new InvalidOptionError(`cors.${k}`, "an array of strings", v);
+    }
+  }
+  if (cors.credentials !== undefined) bool("cors.credentials", cors.credentials);
+  if (cors.maxAge !== undefined && (typeof cors.maxAge !== "number" || cors.maxAge < 0)) {
+    throw new InvalidOptionError("cors.maxAge", "a non-negative number", cors.maxAge);
+  }
+  return { ...cors };
+}
+
+function resolveCookie(c: unknown): ResolvedEngineOptions["cookie"] {
+  if (c === undefined || c === false) return undefined;
+  const base = { name: "io", path: "/", httpOnly: true, sameSite: "lax" as const, secure: false };
+  if (c === true) return Object.freeze(base);
+  if (typeof c !== "object" || c === null) throw new InvalidOptionError("cookie", "a boolean or an object", c);
+  const merged = { ...base, ...stripUndefined(c as CookieOptions) };
+  if (typeof merged.name !== "string" || !/^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/.test(merged.name)) {
+    throw new InvalidOptionError("cookie.name", "a cookie token", merged.name);
+  }
+  if (!["strict", "lax", "none"].includes(merged.sameSite)) {
+    throw new InvalidOptionError("cookie.sameSite", '"strict" | "lax" | "none"', merged.sameSite);
+  }
+  return Object.freeze(merged);
+}

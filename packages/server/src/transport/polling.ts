@@ -1,0 +1,245 @@
+/**
+ * HTTP long-polling transport: GET waits for packets (one payload per response), POST
+ * delivers the client's packets. At most one GET and one POST may be in flight per
+ * session; an overlapping request is refused and ends the session, as engine.io does.
+ */
+import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from "node:http";
+import { deflate, gzip } from "node:zlib";
+import { decodePayload, ProtocolError, RECORD_SEPARATOR } from "@switchyard/protocol";
+import type { OutboundPacket } from "../engine/outbound-packet.js";
+import { EngineErrorCode } from "../errors.js";
+import { sendEngineError } from "../http/respond.js";
+import type { Transport, TransportOwner } from "./transport.js";
+
+/** What the polling transport needs from its engine. */
+export interface PollingContext {
+  /** Headers every response carries (CORS, user hooks). */
+  responseHeaders(req: IncomingMessage): OutgoingHttpHeaders;
+  readonly maxHttpBufferSize: number;
+  readonly compressionThreshold: number | false;
+}
+
+const kPoll = Symbol("switchyard.poll");
+type TaggedRequest = IncomingMessage & { [kPoll]?: PollingTransport };
+
+/** A polling payload cannot hold more packets than bytes; this bounds the work per body. */
+const MIN_PACKET_BYTES = 1;
+
+export class PollingTransport implements Transport {
+  readonly name = "polling" as const;
+  owner: TransportOwner;
+  private readonly ctx: PollingContext;
+  private pollReq: IncomingMessage | undefined;
+  private pollRes: ServerResponse | undefined;
+  private dataReq: IncomingMessage | undefined;
+  private ended = false;
+  private inFlight = 0;
+
+  constructor(owner: TransportOwner, ctx: PollingContext) {
+    this.owner = owner;
+    this.ctx = ctx;
+  }
+
+  get writable(): boolean {
+    return this.pollRes !== undefined && !this.ended;
+  }
+
+  get bufferedAmount(): number {
+    return this.inFlight;
+  }
+
+  /** Routes a request of this session by method. */
+  onRequest(req: IncomingMessage, res: ServerResponse): void {
+    if (req.method === "GET") this.onPoll(req, res);
+    else if (req.method === "POST") this.onData(req, res);
+    else sendEngineError(res, EngineErrorCode.BAD_REQUEST, this.ctx.responseHeaders(req));
+  }
+
+  /** Answers the handshake GET with the open packet (and anything queued with it). */
+  answerHandshake(req: IncomingMessage, res: ServerResponse, packets: readonly OutboundPacket[]): void {
+    this.pollReq = req;
+    this.pollRes = res;
+    this.send(packets, true);
+  }
+
+  private onPoll(req: IncomingMessage, res: ServerResponse): void {
+    if (this.pollRes !== undefined) {
+      sendEngineError(res, EngineErrorCode.BAD_REQUEST, this.ctx.responseHeaders(req));
+      this.fail("transport error", "overlap from client");
+      return;
+    }
+    if (this.ended) {
+      sendEngineError(res, EngineErrorCode.UNKNOWN_SID, this.ctx.responseHeaders(req));
+      return;
+    }
+    this.pollReq = req;
+    this.pollRes = res;
+    (req as TaggedRequest)[kPoll] = this;
+    req.once("close", onPollClosed);
+    this.owner.onWritable?.(this);
+  }
+
+  /** The client went away while its GET was waiting. */
+  pollClosed(req: IncomingMessage): void {
+    if (this.pollReq === req && this.pollRes !== undefined && !this.pollRes.writableEnded) {
+      this.pollReq = undefined;
+      this.pollRes = undefined;
+      this.fail("transport close", "poll connection closed prematurely");
+    }
+  }
+
+  private onData(req: IncomingMessage, res: ServerResponse): void {
+    const headers = this.ctx.responseHeaders(req);
+    if (this.dataReq !== undefined) {
+      sendEngineError(res, EngineErrorCode.BAD_REQUEST, headers);
+      this.fail("transport error", "data request overlap from client");
+      return;
+    }
+    const max = this.ctx.maxHttpBufferSize;
+    const declared = Number(req.headers["content-length"]);
+    if (declared > max) {
+      // Refused before reading a byte of it.
+      refuseTooLarge(req, res, headers);
+      this.fail("payload too large", `request body of ${declared} bytes exceeds maxHttpBufferSize (${max})`);
+      return;
+    }
+    this.dataReq = req;
+    const chunks: Buffer[] = [];
+    let size = 0;
+    const cleanup = () => {
+      if (this.dataReq === req) this.dataReq = undefined;
+    };
+    req.on("data", (chunk: Buffer) => {
+      size += chunk.length;
+      if (size > max) {
+        req.removeAllListeners("data");
+        cleanup();
+        refuseTooLarge(req, res, headers);
+        this.fail("payload too large", `request body exceeds maxHttpBufferSize (${max})`);
+        return;
+      }
+      chunks.push(chunk);
+    });
+    req.once("end", () => {
+      if (this.dataReq !== req) return;
+      cleanup();
+      let packets: ReturnType<typeof decodePayload>;
+      try {
+        const body = chunks.length === 1 ? chunks[0]!.toString() : Buffer.concat(chunks).toString();
+        packets = decodePayload(body, Math.ceil(max / MIN_PACKET_BYTES));
+      } catch (err) {
+        sendEngineError(res, EngineErrorCode.BAD_REQUEST, headers);
+        this.fail("parse error", err instanceof ProtocolError ? err.message : "bad payload");
+        return;
+      }
+      res.writeHead(200, { ...headers, "Content-Type": "text/html", "Content-Length": 2 });
+      res.end("ok");
+      for (const p of packets) {
+        if (this.ended) break;
+        this.owner.onPacket(p, this);
+      }
+    });
+    req.once("error", cleanup);
+    req.once("close", cleanup);
+  }
+
+  sendOne(packet: OutboundPacket, compress: boolean): void {
+    this.send([packet], compress);
+  }
+
+  send(packets: readonly OutboundPacket[], compress: boolean): void {
+    const req = this.pollReq;
+    const res = this.pollRes;
+    if (req === undefined || res === undefined) return;
+    this.pollReq = undefined;
+    this.pollRes = undefined;
+    req.removeListener("close", onPollClosed);
+    let payload = "";
+    for (let i = 0; i < packets.length; i++) {
+      if (i > 0) payload += RECORD_SEPARATOR;
+      payload += packets[i]!.pollingText();
+    }
+    const headers: OutgoingHttpHeaders = {
+      ...this.ctx.responseHeaders(req),
+      "Content-Type": "text/plain; charset=UTF-8",
+    };
+    const threshold = this.ctx.compressionThreshold;
+    const encoding = compress && threshold !== false && payload.length >= threshold ? pickEncoding(req) : undefined;
+    if (encoding === undefined) {
+      headers["Content-Length"] = Buffer.byteLength(payload);
+      res.writeHead(200, headers);
+      res.end(payload);
+      return;
+    }
+    const size = Buffer.byteLength(payload);
+    this.inFlight += size;
+    (encoding === "gzip" ? gzip : deflate)(payload, (err, compressed) => {
+      this.inFlight -= size;
+      if (res.destroyed) return;
+      if (err) {
+        res.writeHead(500).end();
+        return;
+      }
+      headers["Content-Encoding"] = encoding;
+      headers["Content-Length"] = compressed.length;
+      headers.Vary = "Accept-Encoding";
+      res.writeHead(200, headers);
+      res.end(compressed);
+    });
+  }
+
+  close(): void {
+    // The session queues a close packet before calling this; polling has nothing else to say.
+    this.ended = true;
+    this.releasePoll();
+  }
+
+  destroy(): void {
+    this.ended = true;
+    this.releasePoll();
+    if (this.dataReq !== undefined) {
+      this.dataReq.destroy();
+      this.dataReq = undefined;
+    }
+  }
+
+  /** Ends a waiting GET with an empty answer the client treats as a close. */
+  private releasePoll(): void {
+    const req = this.pollReq;
+    const res = this.pollRes;
+    this.pollReq = undefined;
+    this.pollRes = undefined;
+    if (req !== undefined) req.removeListener("close", onPollClosed);
+    if (res !== undefined && !res.writableEnded) {
+      res.writeHead(200, { "Content-Type": "text/plain; charset=UTF-8", "Content-Length": 1 });
+      res.end("1");
+    }
+  }
+
+  private fail(reason: string, description: string): void {
+    if (this.ended) return;
+    this.destroy();
+    this.owner.onTransportClose(this, reason, description);
+  }
+}
+
+function onPollClosed(this: TaggedRequest): void {
+  this[kPoll]?.pollClosed(this);
+}
+
+function pickEncoding(req: IncomingMessage): "gzip" | "deflate" | undefined {
+  const accept = req.headers["accept-encoding"];
+  if (typeof accept !== "string") return undefined;
+  if (/\bgzip\b/.test(accept)) return "gzip";
+  if (/\bdeflate\b/.test(accept)) return "deflate";
+  return undefined;
+}
+
+function refuseTooLarge(req: IncomingMessage, res: ServerResponse, headers: OutgoingHttpHeaders): void {
+  const body = JSON.stringify({ code: EngineErrorCode.BAD_REQUEST, message: "Payload too large" });
+  res.writeHead(413, { ...headers, "Content-Type": "application/json", Connection: "close" });
+  res.end(body);
+  // Do not read the rest; let the socket go once the answer is out.
+  req.resume();
+  res.once("finish", () => req.socket.destroy());
+}
