@@ -2,6 +2,44 @@
  * Switchyard's public API. Explicit named exports only; sibling packages use
  * `switchyard/internal`.
  */
+
+// Socket.IO layer
+export { Server } from "./server.js";
+export type { ServerCounters } from "./server.js";
+export type { ServerOptions } from "./server-options.js";
+export { Namespace } from "./namespace/namespace.js";
+export { ParentNamespace } from "./namespace/parent-namespace.js";
+export type { NamespaceMatcher } from "./namespace/parent-namespace.js";
+export { Socket } from "./namespace/socket.js";
+export type { PacketMiddleware } from "./namespace/socket.js";
+export type { ConnectMiddleware } from "./namespace/middleware.js";
+export type { Handshake } from "./namespace/handshake.js";
+export type { Codec, PacketDecoder, SocketIoParser } from "./namespace/parser.js";
+export { VALIDATION_ERROR_EVENT } from "./namespace/validation.js";
+export type { StandardSchemaV1, ValidationErrorPayload } from "./namespace/validation.js";
+export { BroadcastOperator } from "./broadcast/broadcast-operator.js";
+export type { FetchedSocket } from "./broadcast/broadcast-operator.js";
+export { MemoryAdapter } from "./adapter/memory-adapter.js";
+export type {
+  Adapter,
+  AdapterConstructor,
+  AdapterNamespace,
+  AdapterSocket,
+  BroadcastFlags,
+  BroadcastOptions,
+  PacketSink,
+  Room,
+  SocketId,
+} from "./adapter/adapter.js";
+export type {
+  DefaultEventsMap,
+  DisconnectReason,
+  EventNames,
+  EventParams,
+  EventsMap,
+} from "./typed-events.js";
+
+// Engine.IO layer (usable on its own, like the `engine.io` package)
 export { attach, Engine } from "./engine/engine.js";
 export type { ConnectionError, EngineStats } from "./engine/engine.js";
 export { Session } from "./engine/session.js";

@@ -245,8 +245,12 @@ export class Engine extends EventEmitter implements SessionHost, PollingContext 
       };
       try {
         allowRequest(req, answer);
-      } catch (err) {
-        answer(err instanceof Error ? err.message : "Forbidden", false);
+      } catch (error) {
+        // A throwing hook refuses the request; its message may hold internals, so the
+        // client gets the spec's "Forbidden" and the error goes to `connection_error`.
+        if (answered) return;
+        answered = true;
+        done({ ok: false, code: EngineErrorCode.FORBIDDEN, context: { name: "FORBIDDEN", error } });
       }
     });
   }

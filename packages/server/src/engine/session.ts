@@ -14,6 +14,9 @@ import { CLOSE, NOOP, OutboundPacket, PING } from "./outbound-packet.js";
 
 export type ReadyState = "opening" | "open" | "closing" | "closed";
 
+/** What {@link Session.send} accepts: text, or binary in any of Node's byte containers. */
+export type MessageData = string | Buffer | ArrayBuffer | ArrayBufferView;
+
 /** Per-send flags. */
 export interface SendOptions {
   /** Let permessage-deflate / HTTP compression apply. @default true */
@@ -91,13 +94,21 @@ export class Session extends EventEmitter implements TransportOwner, HeartbeatTa
     return packets;
   }
 
-  /** Sends a message; returns false if it was dropped (volatile) or the session is not open. */
-  send(data: string | Buffer, options?: SendOptions): boolean {
-    return this.sendPacket(new OutboundPacket("message", data), options?.volatile === true, options?.compress !== false);
+  /**
+   * Sends a message (text, or binary as a Buffer, any typed array / DataView, or an
+   * ArrayBuffer); returns false if it was dropped (volatile) or the session is not open.
+   * Throws a TypeError for any other kind of data.
+   */
+  send(data: MessageData, options?: SendOptions): boolean {
+    return this.sendPacket(
+      new OutboundPacket("message", toMessageData(data)),
+      options?.volatile === true,
+      options?.compress !== false,
+    );
   }
 
   /** engine.io's alias of {@link send}. */
-  write(data: string | Buffer, options?: SendOptions): boolean {
+  write(data: MessageData, options?: SendOptions): boolean {
     return this.send(data, options);
   }
 
@@ -319,6 +330,18 @@ export class Session extends EventEmitter implements TransportOwner, HeartbeatTa
     this.host.onSessionClosed(this, reason, description);
     this.emit("close", reason, description);
   }
+}
+
+/**
+ * Normalizes binary data to a Buffer over the same memory (no copy). Checked here, at
+ * the public entry, because packets are encoded lazily: a bad value found at flush time
+ * (polling flushes on the next tick) would throw where nobody can catch it.
+ */
+function toMessageData(data: MessageData): string | Buffer {
+  if (typeof data === "string" || Buffer.isBuffer(data)) return data;
+  if (ArrayBuffer.isView(data)) return Buffer.from(data.buffer, data.byteOffset, data.byteLength);
+  if (data instanceof ArrayBuffer) return Buffer.from(data);
+  throw new TypeError("message data must be a string, a Buffer, a typed array or an ArrayBuffer");
 }
 
 function flushSession(session: Session): void {

@@ -48,8 +48,15 @@ export class WebSocketTransport implements Transport {
     this.socket.close(1000);
   }
 
+  /**
+   * Ends now unless the transport already ended: after {@link close} the close handshake
+   * must be allowed to finish, or frames still queued (permessage-deflate compresses
+   * asynchronously, a slow socket buffers) and the close frame itself would be lost. `ws`
+   * bounds that handshake with its own timeout; after {@link fail} or a peer close the
+   * socket is already gone.
+   */
   destroy(): void {
-    if (this.ended && this.socket.readyState === 3) return;
+    if (this.ended) return;
     this.ended = true;
     this.socket.terminate();
   }

@@ -1,0 +1,97 @@
+/**
+ * The adapter seam (same shape as socket.io-adapter): room bookkeeping and delivery of
+ * broadcasts. The in-memory adapter serves one node; the cluster adapter adds a bus
+ * without changing anything above this interface. Adapters reach sockets only through
+ * {@link AdapterSocket} / {@link PacketSink}.
+ */
+import type { SocketPacket } from "@switchyard/protocol";
+import type { EncodedPacket } from "../broadcast/encoded-packet.js";
+
+export type SocketId = string;
+export type Room = string;
+
+/** Per-broadcast flags. */
+export interface BroadcastFlags {
+  /** Drop for clients that are not ready instead of queueing. */
+  volatile?: boolean;
+  /** Allow compression. @default true */
+  compress?: boolean;
+  /** Stay on this node (cluster adapters skip the bus). */
+  local?: boolean;
+  /** Milliseconds to wait for acks. */
+  timeout?: number;
+}
+
+/** Who a broadcast reaches: the union of `rooms` (all sockets if empty) minus the members of `except`. */
+export interface BroadcastOptions {
+  rooms: ReadonlySet<Room>;
+  except?: ReadonlySet<Room>;
+  flags?: BroadcastFlags;
+}
+
+/** The narrow view of a socket a broadcast writes to. */
+export interface PacketSink {
+  readonly id: SocketId;
+  /** Writes an already encoded packet; returns false if dropped (volatile). */
+  deliver(packet: EncodedPacket, volatile: boolean, compress: boolean): boolean;
+  /** Registers the callback of a broadcast ack under the packet's id. */
+  expectAck(id: number, callback: (...args: unknown[]) => void): void;
+}
+
+/** What adapters may do with a local socket (fetchSockets, socketsJoin, …). */
+export interface AdapterSocket extends PacketSink {
+  readonly handshake: unknown;
+  readonly rooms: Set<Room>;
+  readonly data: unknown;
+  join(rooms: Room | Room[]): Promise<void> | void;
+  leave(room: Room): Promise<void> | void;
+  disconnect(close?: boolean): unknown;
+}
+
+/** What adapters see of their namespace. */
+export interface AdapterNamespace {
+  readonly name: string;
+  /** Connected sockets by id. */
+  readonly sockets: ReadonlyMap<SocketId, AdapterSocket>;
+  /** Encodes with the server's parser. */
+  encode(packet: SocketPacket): EncodedPacket;
+  /** Next ack id of this namespace (shared by sockets and broadcasts, so ids never collide). */
+  nextAckId(): number;
+  /** Delivers a `serverSideEmit` from another node to this namespace's listeners. */
+  onServerSideEmit(args: unknown[]): void;
+}
+
+/** The adapter interface. Methods may be sync or async; callers await where it matters. */
+export interface Adapter {
+  /** Sockets by room. */
+  readonly rooms: Map<Room, Set<SocketId>>;
+  /** Rooms by socket. */
+  readonly sids: Map<SocketId, Set<Room>>;
+  init(): Promise<void> | void;
+  close(): Promise<void> | void;
+  /** Number of nodes serving this namespace. */
+  serverCount(): Promise<number>;
+  addAll(id: SocketId, rooms: Iterable<Room>): Promise<void> | void;
+  del(id: SocketId, room: Room): Promise<void> | void;
+  delAll(id: SocketId): void;
+  broadcast(packet: SocketPacket, opts: BroadcastOptions): void;
+  /** Broadcasts a packet expecting one ack per client; reports how many clients it reached. */
+  broadcastWithAck(
+    packet: SocketPacket,
+    opts: BroadcastOptions,
+    clientCountCallback: (clientCount: number) => void,
+    ack: (...args: unknown[]) => void,
+  ): void;
+  /** Ids of the sockets in `rooms` (all if empty). */
+  sockets(rooms: ReadonlySet<Room>): Promise<Set<SocketId>>;
+  socketRooms(id: SocketId): Set<Room> | undefined;
+  fetchSockets(opts: BroadcastOptions): Promise<AdapterSocket[]>;
+  addSockets(opts: BroadcastOptions, rooms: Room[]): void;
+  delSockets(opts: BroadcastOptions, rooms: Room[]): void;
+  disconnectSockets(opts: BroadcastOptions, close: boolean): void;
+  /** Emits to the other nodes' namespace listeners; a trailing function is the ack `(err, responses)`. */
+  serverSideEmit(args: unknown[]): void;
+}
+
+/** How `new Server({ adapter })` builds one adapter per namespace. */
+export type AdapterConstructor = new (nsp: AdapterNamespace) => Adapter;

@@ -1,0 +1,201 @@
+/**
+ * The immutable broadcast chain of `io.to(a).except(b).volatile.emit(...)`: each step
+ * returns a new operator; `emit` hands one packet to the adapter, which encodes it once.
+ */
+import { PacketType, type SocketPacket } from "@switchyard/protocol";
+import type { Adapter, BroadcastFlags, Room, SocketId } from "../adapter/adapter.js";
+import { AckTimeoutError, ErrorCode, SwitchyardError } from "../errors.js";
+import type { Handshake } from "../namespace/handshake.js";
+import {
+  type AckResult,
+  type DecorateBroadcastAcknowledgements,
+  type DefaultEventsMap,
+  type EventNames,
+  type EventNamesWithAck,
+  type EventParams,
+  type EventParamsWithoutAck,
+  type EventsMap,
+  RESERVED_EVENTS,
+} from "../typed-events.js";
+
+/** A socket as returned by `fetchSockets()`: local or (in a cluster) on another node. */
+export interface FetchedSocket<EmitEvents extends EventsMap = DefaultEventsMap, SocketData = unknown> {
+  readonly id: SocketId;
+  readonly handshake: Handshake;
+  readonly rooms: Set<Room>;
+  readonly data: SocketData;
+  emit<Ev extends EventNames<EmitEvents>>(ev: Ev, ...args: EventParams<EmitEvents, Ev>): boolean;
+  join(room: Room | Room[]): Promise<void> | void;
+  leave(room: Room): Promise<void> | void;
+  disconnect(close?: boolean): unknown;
+  timeout(ms: number): unknown;
+}
+
+/** Throws the error socket.io throws for reserved names. */
+export function assertNotReserved(ev: unknown): void {
+  if (typeof ev === "string" && RESERVED_EVENTS.has(ev)) {
+    throw new SwitchyardError(ErrorCode.RESERVED_EVENT, `"${ev}" is a reserved event name`);
+  }
+}
+
+export class BroadcastOperator<EmitEvents extends EventsMap = DefaultEventsMap, SocketData = unknown> {
+  private readonly adapter: Adapter;
+  private readonly nsp: string;
+  private readonly rooms: ReadonlySet<Room>;
+  private readonly exceptRooms: ReadonlySet<Room>;
+  private readonly flags: Readonly<BroadcastFlags>;
+
+  constructor(
+    adapter: Adapter,
+    nsp: string,
+    rooms: ReadonlySet<Room> = new Set(),
+    exceptRooms: ReadonlySet<Room> = new Set(),
+    flags: Readonly<BroadcastFlags> = {},
+  ) {
+    this.adapter = adapter;
+    this.nsp = nsp;
+    this.rooms = rooms;
+    this.exceptRooms = exceptRooms;
+    this.flags = flags;
+  }
+
+  /** Targets the sockets of `room` (union with earlier targets). */
+  to(room: Room | readonly Room[]): BroadcastOperator<EmitEvents, SocketData> {
+    const rooms = new Set(this.rooms);
+    for (const r of typeof room === "string" ? [room] : room) rooms.add(r);
+    return new BroadcastOperator(this.adapter, this.nsp, rooms, this.exceptRooms, this.flags);
+  }
+
+  /** Alias of {@link to}. */
+  in(room: Room | readonly Room[]): BroadcastOperator<EmitEvents, SocketData> {
+    return this.to(room);
+  }
+
+  /** Excludes the sockets of `room`. */
+  except(room: Room | readonly Room[]): BroadcastOperator<EmitEvents, SocketData> {
+    const except = new Set(this.exceptRooms);
+    for (const r of typeof room === "string" ? [room] : room) except.add(r);
+    return new BroadcastOperator(this.adapter, this.nsp, this.rooms, except, this.flags);
+  }
+
+  /** Sets whether the packet may be compressed. */
+  compress(compress: boolean): BroadcastOperator<EmitEvents, SocketData> {
+    return this.withFlags({ compress });
+  }
+
+  /** The packet may be dropped for clients that are not ready. */
+  get volatile(): BroadcastOperator<EmitEvents, SocketData> {
+    return this.withFlags({ volatile: true });
+  }
+
+  /** Only this node's clients (no effect on one node). */
+  get local(): BroadcastOperator<EmitEvents, SocketData> {
+    return this.withFlags({ local: true });
+  }
+
+  /** Waits `ms` for every client's ack: `emit(..., (err, responses) => …)`. */
+  timeout(ms: number): BroadcastOperator<DecorateBroadcastAcknowledgements<EmitEvents>, SocketData> {
+    return this.withFlags({ timeout: ms }) as unknown as BroadcastOperator<
+      DecorateBroadcastAcknowledgements<EmitEvents>,
+      SocketData
+    >;
+  }
+
+  private withFlags(flags: BroadcastFlags): BroadcastOperator<EmitEvents, SocketData> {
+    return new BroadcastOperator(this.adapter, this.nsp, this.rooms, this.exceptRooms, { ...this.flags, ...flags });
+  }
+
+  /** Emits to every matching client. A trailing callback collects their acks. */
+  emit<Ev extends EventNames<EmitEvents>>(ev: Ev, ...args: EventParams<EmitEvents, Ev>): boolean {
+    assertNotReserved(ev);
+    const data: unknown[] = [ev, ...args];
+    const last = data[data.length - 1];
+    const packet: SocketPacket = { type: PacketType.EVENT, nsp: this.nsp, data };
+    if (typeof last !== "function") {
+      this.adapter.broadcast(packet, { rooms: this.rooms, except: this.exceptRooms, flags: this.flags });
+      return true;
+    }
+    data.pop();
+    this.broadcastWithAck(packet, last as (err: Error | null, responses: unknown[]) => void);
+    return true;
+  }
+
+  /** Emits and resolves with every client's ack (rejects on timeout). */
+  emitWithAck<Ev extends EventNamesWithAck<EmitEvents>>(
+    ev: Ev,
+    ...args: EventParamsWithoutAck<EmitEvents, Ev>
+  ): Promise<AckResult<EmitEvents, Ev>[]> {
+    assertNotReserved(ev);
+    return new Promise((resolve, reject) => {
+      const packet: SocketPacket = { type: PacketType.EVENT, nsp: this.nsp, data: [ev, ...(args as unknown[])] };
+      this.broadcastWithAck(packet, (err, responses) => {
+        if (err !== null) reject(err);
+        else resolve(responses as AckResult<EmitEvents, Ev>[]);
+      });
+    });
+  }
+
+  private broadcastWithAck(packet: SocketPacket, ack: (err: Error | null, responses: unknown[]) => void): void {
+    const responses: unknown[] = [];
+    let expected: number | undefined;
+    let done = false;
+    const timeout = this.flags.timeout;
+    const timer =
+      timeout === undefined
+        ? undefined
+        : setTimeout(() => {
+            if (done) return;
+            done = true;
+            ack(new AckTimeoutError(), responses);
+          }, timeout);
+    const check = () => {
+      if (done || expected === undefined || responses.length < expected) return;
+      done = true;
+      if (timer !== undefined) clearTimeout(timer);
+      ack(null, responses);
+    };
+    this.adapter.broadcastWithAck(
+      packet,
+      { rooms: this.rooms, except: this.exceptRooms, flags: this.flags },
+      (clientCount) => {
+        expected = (expected ?? 0) + clientCount;
+        check();
+      },
+      (response) => {
+        responses.push(response);
+        check();
+      },
+    );
+  }
+
+  /** Ids of the matching sockets. */
+  allSockets(): Promise<Set<SocketId>> {
+    return this.adapter.sockets(this.rooms);
+  }
+
+  /** The matching sockets (local ones are the live {@link Socket} objects). */
+  fetchSockets(): Promise<FetchedSocket<EmitEvents, SocketData>[]> {
+    return this.adapter.fetchSockets(this.opts()) as Promise<unknown[]> as Promise<
+      FetchedSocket<EmitEvents, SocketData>[]
+    >;
+  }
+
+  /** Makes the matching sockets join `room`. */
+  socketsJoin(room: Room | readonly Room[]): void {
+    this.adapter.addSockets(this.opts(), typeof room === "string" ? [room] : [...room]);
+  }
+
+  /** Makes the matching sockets leave `room`. */
+  socketsLeave(room: Room | readonly Room[]): void {
+    this.adapter.delSockets(this.opts(), typeof room === "string" ? [room] : [...room]);
+  }
+
+  /** Disconnects the matching sockets (`close` also closes their connection). */
+  disconnectSockets(close = false): void {
+    this.adapter.disconnectSockets(this.opts(), close);
+  }
+
+  private opts() {
+    return { rooms: this.rooms, except: this.exceptRooms, flags: this.flags };
+  }
+}

@@ -1,0 +1,28 @@
+/**
+ * A Socket.IO packet encoded once: its parts (one string, plus one Buffer per binary
+ * attachment) as Engine.IO message packets whose WebSocket and polling forms are
+ * memoized. A broadcast builds one and writes the same bytes to every recipient.
+ */
+import { OutboundPacket } from "../engine/outbound-packet.js";
+import type { Session } from "../engine/session.js";
+
+export class EncodedPacket {
+  readonly parts: readonly OutboundPacket[];
+
+  constructor(parts: readonly (string | Buffer)[]) {
+    const out: OutboundPacket[] = new Array(parts.length);
+    for (let i = 0; i < parts.length; i++) out[i] = new OutboundPacket("message", parts[i]);
+    this.parts = out;
+  }
+
+  /**
+   * Writes the packet to a session. A volatile packet is dropped as a whole (never its
+   * header without its attachments). Returns false if it was dropped.
+   */
+  writeTo(session: Session, volatile: boolean, compress: boolean): boolean {
+    const parts = this.parts;
+    if (!session.sendPacket(parts[0]!, volatile, compress)) return false;
+    for (let i = 1; i < parts.length; i++) session.sendPacket(parts[i]!, false, compress);
+    return true;
+  }
+}

@@ -1,0 +1,9 @@
+/**
+ * What sibling packages (@switchyard/redis, @switchyard/amqp, @switchyard/cli) may use
+ * beyond the public API. Never deep-import from src/.
+ */
+export { EncodedPacket } from "./broadcast/encoded-packet.js";
+export { OutboundPacket } from "./engine/outbound-packet.js";
+export { attachEngine } from "./http/attach.js";
+export type { Attachable } from "./http/attach.js";
+export { positiveInt, bool, resolveEngineOptions } from "./options.js";

@@ -1,0 +1,279 @@
+/**
+ * A namespace: its sockets, its adapter (rooms, broadcast), its connection middleware,
+ * and the broadcast API of socket.io's `Namespace`.
+ */
+import { EventEmitter } from "node:events";
+import type { SocketPacket } from "@switchyard/protocol";
+import type { Adapter, AdapterConstructor, AdapterNamespace, Room, SocketId } from "../adapter/adapter.js";
+import { BroadcastOperator, type FetchedSocket } from "../broadcast/broadcast-operator.js";
+import { EncodedPacket } from "../broadcast/encoded-packet.js";
+import type { Codec } from "./parser.js";
+import type {
+  AckResult,
+  DecorateBroadcastAcknowledgements,
+  DefaultEventsMap,
+  EventNames,
+  EventNamesWithAck,
+  EventParams,
+  EventParamsWithoutAck,
+  EventsMap,
+  NamespaceReservedEvents,
+  ReservedOrUserEventNames,
+  ReservedOrUserListener,
+  UntypedListener,
+} from "../typed-events.js";
+import { buildHandshake } from "./handshake.js";
+import { runMiddleware, type ConnectMiddleware } from "./middleware.js";
+import { Socket, type SocketConnection, type SocketCounters } from "./socket.js";
+import type { StandardSchemaV1 } from "./validation.js";
+
+/** What a namespace needs from its server. */
+export interface NamespaceHost {
+  readonly codec: Codec;
+  readonly counters: SocketCounters & { connectRefusals: number };
+  readonly adapterConstructor: AdapterConstructor;
+  /** A child namespace lost its last socket. */
+  onNamespaceEmpty(nsp: { readonly name: string }): void;
+}
+
+/** The connection as a namespace sees it when adding a socket. */
+export interface NamespaceClient extends SocketConnection {
+  readonly remoteAddress: string;
+  isOpen(): boolean;
+  /** Sends CONNECT_ERROR for a refused namespace connection. */
+  refuse(nsp: string, message: string, data?: unknown): void;
+}
+
+export class Namespace<
+  ListenEvents extends EventsMap = DefaultEventsMap,
+  EmitEvents extends EventsMap = DefaultEventsMap,
+  ServerSideEvents extends EventsMap = DefaultEventsMap,
+  SocketData = unknown,
+> extends EventEmitter implements AdapterNamespace {
+  readonly name: string;
+  /** Connected sockets by id. */
+  readonly sockets = new Map<SocketId, Socket<ListenEvents, EmitEvents, ServerSideEvents, SocketData>>();
+  adapter: Adapter;
+  protected readonly host: NamespaceHost;
+  protected fns: ConnectMiddleware<Socket<ListenEvents, EmitEvents, ServerSideEvents, SocketData>>[] = [];
+  private ids = 0;
+  private validators: Map<string, StandardSchemaV1> | undefined;
+
+  constructor(host: NamespaceHost, name: string) {
+    super();
+    this.host = host;
+    this.name = name;
+    this.adapter = new host.adapterConstructor(this);
+  }
+
+  get counters(): SocketCounters {
+    return this.host.counters;
+  }
+
+  /** Registers connection middleware: `(socket, next) => next(err?)`; an error refuses the connection. */
+  use(fn: ConnectMiddleware<Socket<ListenEvents, EmitEvents, ServerSideEvents, SocketData>>): this {
+    this.fns.push(fn);
+    return this;
+  }
+
+  /**
+   * Extension: validates the arguments of `event` (ack excluded, as an array) with a
+   * Standard Schema validator before any listener sees them.
+   */
+  schema(event: EventNames<ListenEvents> & string, schema: StandardSchemaV1): this {
+    (this.validators ??= new Map()).set(event, schema);
+    return this;
+  }
+
+  validatorFor(event: string): StandardSchemaV1 | undefined {
+    return this.validators?.get(event);
+  }
+
+  // ——— AdapterNamespace ———
+
+  encode(packet: SocketPacket): EncodedPacket {
+    return new EncodedPacket(this.host.codec.encode(packet));
+  }
+
+  nextAckId(): number {
+    return this.ids++;
+  }
+
+  onServerSideEmit(args: unknown[]): void {
+    super.emit(args[0] as string, ...args.slice(1));
+  }
+
+  // ——— broadcast API ———
+
+  private op(): BroadcastOperator<EmitEvents, SocketData> {
+    return new BroadcastOperator(this.adapter, this.name);
+  }
+
+  to(room: Room | readonly Room[]): BroadcastOperator<EmitEvents, SocketData> {
+    return this.op().to(room);
+  }
+
+  in(room: Room | readonly Room[]): BroadcastOperator<EmitEvents, SocketData> {
+    return this.op().to(room);
+  }
+
+  except(room: Room | readonly Room[]): BroadcastOperator<EmitEvents, SocketData> {
+    return this.op().except(room);
+  }
+
+  /** Emits to every socket of the namespace. */
+  override emit<Ev extends EventNames<EmitEvents>>(ev: Ev, ...args: EventParams<EmitEvents, Ev>): boolean {
+    if (ev === "newListener" || ev === "removeListener") return super.emit(ev, ...args);
+    return this.op().emit(ev, ...args);
+  }
+
+  emitWithAck<Ev extends EventNamesWithAck<EmitEvents>>(
+    ev: Ev,
+    ...args: EventParamsWithoutAck<EmitEvents, Ev>
+  ): Promise<AckResult<EmitEvents, Ev>[]> {
+    return this.op().emitWithAck(ev, ...args);
+  }
+
+  send(...args: unknown[]): this {
+    (this.op() as BroadcastOperator).emit("message", ...args);
+    return this;
+  }
+
+  write(...args: unknown[]): this {
+    return this.send(...args);
+  }
+
+  compress(compress: boolean): BroadcastOperator<EmitEvents, SocketData> {
+    return this.op().compress(compress);
+  }
+
+  get volatile(): BroadcastOperator<EmitEvents, SocketData> {
+    return this.op().volatile;
+  }
+
+  get local(): BroadcastOperator<EmitEvents, SocketData> {
+    return this.op().local;
+  }
+
+  timeout(ms: number): BroadcastOperator<DecorateBroadcastAcknowledgements<EmitEvents>, SocketData> {
+    return this.op().timeout(ms);
+  }
+
+  allSockets(): Promise<Set<SocketId>> {
+    return this.op().allSockets();
+  }
+
+  fetchSockets(): Promise<FetchedSocket<EmitEvents, SocketData>[]> {
+    return this.op().fetchSockets();
+  }
+
+  socketsJoin(room: Room | readonly Room[]): void {
+    this.op().socketsJoin(room);
+  }
+
+  socketsLeave(room: Room | readonly Room[]): void {
+    this.op().socketsLeave(room);
+  }
+
+  disconnectSockets(close = false): void {
+    this.op().disconnectSockets(close);
+  }
+
+  /** Emits to the same namespace on the other nodes of a cluster (a trailing callback gathers acks). */
+  serverSideEmit<Ev extends EventNames<ServerSideEvents>>(ev: Ev, ...args: EventParams<ServerSideEvents, Ev>): boolean {
+    this.adapter.serverSideEmit([ev, ...args]);
+    return true;
+  }
+
+  /** {@link serverSideEmit} resolving with the other nodes' responses. */
+  serverSideEmitWithAck(ev: EventNames<ServerSideEvents>, ...args: unknown[]): Promise<unknown[]> {
+    return new Promise((resolve, reject) => {
+      this.adapter.serverSideEmit([
+        ev,
+        ...args,
+        (err: Error | null, responses: unknown[]) => (err ? reject(err) : resolve(responses)),
+      ]);
+    });
+  }
+
+  // ——— typed listener registration ———
+
+  override on<
+    Ev extends ReservedOrUserEventNames<
+      NamespaceReservedEvents<Socket<ListenEvents, EmitEvents, ServerSideEvents, SocketData>>,
+      ServerSideEvents
+    >,
+  >(
+    ev: Ev,
+    listener: ReservedOrUserListener<
+      NamespaceReservedEvents<Socket<ListenEvents, EmitEvents, ServerSideEvents, SocketData>>,
+      ServerSideEvents,
+      Ev
+    >,
+  ): this {
+    return super.on(ev, listener as UntypedListener);
+  }
+
+  override once<
+    Ev extends ReservedOrUserEventNames<
+      NamespaceReservedEvents<Socket<ListenEvents, EmitEvents, ServerSideEvents, SocketData>>,
+      ServerSideEvents
+    >,
+  >(
+    ev: Ev,
+    listener: ReservedOrUserListener<
+      NamespaceReservedEvents<Socket<ListenEvents, EmitEvents, ServerSideEvents, SocketData>>,
+      ServerSideEvents,
+      Ev
+    >,
+  ): this {
+    return super.once(ev, listener as UntypedListener);
+  }
+
+  // ——— connection of sockets (called by the connection) ———
+
+  /** Runs the middleware for a new socket; on success it joins and `connection` fires. */
+  add(
+    client: NamespaceClient,
+    auth: Record<string, unknown>,
+    done: (socket: Socket<ListenEvents, EmitEvents, ServerSideEvents, SocketData> | undefined) => void,
+  ): void {
+    const socket = new Socket<ListenEvents, EmitEvents, ServerSideEvents, SocketData>(
+      newSocketId(),
+      this,
+      client,
+      buildHandshake(client.conn.request, client.remoteAddress, auth),
+    );
+    runMiddleware(this.fns, socket, (err) => {
+      if (!client.isOpen()) return done(undefined);
+      if (err !== undefined) {
+        this.host.counters.connectRefusals++;
+        client.refuse(this.name, err.message, (err as { data?: unknown }).data);
+        return done(undefined);
+      }
+      this.sockets.set(socket.id, socket);
+      socket.onConnect();
+      done(socket);
+      this.emitLocal("connect", socket);
+      this.emitLocal("connection", socket);
+    });
+  }
+
+  private emitLocal(ev: string, socket: Socket<ListenEvents, EmitEvents, ServerSideEvents, SocketData>): void {
+    try {
+      super.emit(ev, socket);
+    } catch (err) {
+      this.host.counters.handlerErrors++;
+      socket.onError(err as Error);
+    }
+  }
+
+  remove(socket: { readonly id: SocketId }): void {
+    if (this.sockets.delete(socket.id) && this.sockets.size === 0) this.host.onNamespaceEmpty(this);
+  }
+}
+
+/** 120 random bits, base64url: same length and alphabet as socket.io's ids. */
+function newSocketId(): SocketId {
+  return crypto.getRandomValues(Buffer.alloc(15)).toString("base64url");
+}

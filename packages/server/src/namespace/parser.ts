@@ -1,0 +1,140 @@
+/**
+ * The `parser` option. Internally a parser is a {@link Codec}; users may pass either one
+ * of ours or a socket.io-style parser module (`{ Encoder, Decoder }`, e.g. the npm
+ * `socket.io-msgpack-parser`), which is adapted here. Foreign decoders' output is
+ * re-validated, so a parser cannot smuggle a malformed packet past us.
+ */
+import { EventEmitter } from "node:events";
+import {
+  encodeSocketPacket,
+  ProtocolError,
+  ProtocolErrorCode,
+  SocketDecoder,
+  type SocketPacket,
+  
+} from "@switchyard/protocol";
+import { InvalidOptionError } from "../errors.js";
+
+/** Turns packets into Engine.IO message payloads and back. */
+export interface Codec {
+  encode(packet: SocketPacket): (string | Buffer)[];
+  createDecoder(): PacketDecoder;
+}
+
+/** Stateful decoder of one connection (binary attachments span several messages). */
+export interface PacketDecoder {
+  /** Returns the packet completed by `chunk`, if any; throws ProtocolError on bad input. */
+  add(chunk: string | Buffer): SocketPacket | undefined;
+  destroy(): void;
+}
+
+/** The shape of socket.io parser modules (`socket.io-parser`, `socket.io-msgpack-parser`). */
+export interface SocketIoParser {
+  Encoder: new () => { encode(packet: unknown): unknown[] };
+  Decoder: new () => {
+    add(chunk: unknown): void;
+    destroy?(): void;
+    on(event: "decoded", listener: (packet: unknown) => void): unknown;
+  };
+}
+
+/** Limits applied to every decoder. */
+export interface DecodeLimits {
+  maxAttachments: number;
+  maxDepth: number;
+}
+
+/** The default parser: Socket.IO v5's text format with binary attachments. */
+export function defaultCodec(limits: DecodeLimits): Codec {
+  return {
+    encode: encodeSocketPacket,
+    createDecoder: () => new TextDecoder(limits),
+  };
+}
+
+/** The protocol's decoder under the {@link PacketDecoder} interface. */
+class TextDecoder implements PacketDecoder {
+  private readonly inner: SocketDecoder;
+
+  constructor(limits: DecodeLimits) {
+    this.inner = new SocketDecoder(limits);
+  }
+
+  add(chunk: string | Buffer): SocketPacket | undefined {
+    return this.inner.add(chunk);
+  }
+
+  destroy(): void {
+    this.inner.reset();
+  }
+}
+
+/** Accepts a {@link Codec} or a socket.io-style parser module. */
+export function toCodec(parser: unknown, limits: DecodeLimits): Codec {
+  if (parser === undefined) return defaultCodec(limits);
+  if (isCodec(parser)) return parser;
+  if (isSocketIoParser(parser)) return adaptSocketIoParser(parser, limits);
+  throw new InvalidOptionError("parser", "a Switchyard codec or a socket.io parser ({ Encoder, Decoder })", parser);
+}
+
+function isCodec(p: unknown): p is Codec {
+  return (
+    typeof p === "object" &&
+    p !== null &&
+    typeof (p as Codec).encode === "function" &&
+    typeof (p as Codec).createDecoder === "function"
+  );
+}
+
+function isSocketIoParser(p: unknown): p is SocketIoParser {
+  return (
+    typeof p === "object" &&
+    p !== null &&
+    typeof (p as SocketIoParser).Encoder === "function" &&
+    typeof (p as SocketIoParser).Decoder === "function"
+  );
+}
+
+function adaptSocketIoParser(parser: SocketIoParser, limits: DecodeLimits): Codec {
+  const encoder = new parser.Encoder();
+  return {
+    encode(packet) {
+      const parts = encoder.encode(packet);
+      return parts.map((p) => (typeof p === "string" ? p : Buffer.from(p as Uint8Array)));
+    },
+    createDecoder() {
+      return new ForeignDecoder(parser, limits);
+    },
+  };
+}
+
+class ForeignDecoder extends EventEmitter implements PacketDecoder {
+  private readonly inner: InstanceType<SocketIoParser["Decoder"]>;
+  private readonly limits: DecodeLimits;
+  private decoded: unknown[] = [];
+
+  constructor(parser: SocketIoParser, limits: DecodeLimits) {
+    super();
+    this.limits = limits;
+    this.inner = new parser.Decoder();
+    this.inner.on("decoded", (packet) => {
+      this.decoded.push(packet);
+    });
+  }
+
+  add(chunk: string | Buffer): SocketPacket | undefined {
+    try {
+      this.inner.add(chunk);
+    } catch (err) {
+      if (err instanceof ProtocolError) throw err;
+      throw new ProtocolError(ProtocolErrorCode.BAD_PACKET, `parser rejected the message: ${(err as Error).message}`);
+    }
+    const raw = this.decoded.shift();
+    return raw as SocketPacket;
+  }
+
+  destroy(): void {
+    this.inner.destroy?.();
+    this.decoded = [];
+  }
+}

@@ -1,0 +1,499 @@
+/**
+ * A client's presence in one namespace — socket.io's server-side `Socket`: events both
+ * ways, acks with timeouts, rooms, packet middleware, catch-all listeners.
+ */
+import { EventEmitter } from "node:events";
+import type { IncomingMessage } from "node:http";
+import { PacketType, type SocketPacket } from "@switchyard/protocol";
+import type { Adapter, AdapterSocket, BroadcastFlags, Room, SocketId } from "../adapter/adapter.js";
+import { assertNotReserved, BroadcastOperator } from "../broadcast/broadcast-operator.js";
+import type { EncodedPacket } from "../broadcast/encoded-packet.js";
+import type { Session } from "../engine/session.js";
+import { AckTimeoutError } from "../errors.js";
+import type {
+  AckResult,
+  DecorateAcknowledgements,
+  DefaultEventsMap,
+  DisconnectReason,
+  EventNames,
+  EventNamesWithAck,
+  EventParams,
+  EventParamsWithoutAck,
+  EventsMap,
+  ReservedOrUserEventNames,
+  ReservedOrUserListener,
+  SocketReservedEvents,
+  UntypedListener,
+} from "../typed-events.js";
+import type { Handshake } from "./handshake.js";
+import { VALIDATION_ERROR_EVENT, validateArgs } from "./validation.js";
+
+/** What a socket needs from its connection. */
+export interface SocketConnection {
+  readonly conn: Session;
+  writePacket(packet: SocketPacket, volatile: boolean, compress: boolean): void;
+  remove(socket: { readonly nsp: { readonly name: string } }): void;
+  /** Disconnects every socket of the connection and closes it. */
+  disconnect(): void;
+}
+
+/** What a socket needs from its namespace. */
+export interface SocketNamespace {
+  readonly name: string;
+  readonly adapter: Adapter;
+  nextAckId(): number;
+  remove(socket: { readonly id: SocketId }): void;
+  validatorFor(event: string): import("./validation.js").StandardSchemaV1 | undefined;
+  readonly counters: SocketCounters;
+}
+
+/** Counters bumped by sockets (owned by the server). */
+export interface SocketCounters {
+  validationFailures: number;
+  handlerErrors: number;
+  middlewareErrors: number;
+}
+
+/** `socket.use((packet, next) => …)`: `packet` is `[event, ...args]`. */
+export type PacketMiddleware = (event: unknown[], next: (err?: Error) => void) => void;
+
+type Ack = (...args: unknown[]) => void;
+
+let warnedUnhandled = false;
+
+export class Socket<
+  ListenEvents extends EventsMap = DefaultEventsMap,
+  EmitEvents extends EventsMap = DefaultEventsMap,
+  ServerSideEvents extends EventsMap = DefaultEventsMap,
+  SocketData = unknown,
+> extends EventEmitter implements AdapterSocket {
+  /** Socket id, unique per namespace connection (not the engine session id). */
+  readonly id: SocketId;
+  readonly nsp: SocketNamespace;
+  readonly client: SocketConnection;
+  readonly handshake: Handshake;
+  /** Free-form data of the app (sent along with `fetchSockets()` in a cluster). */
+  data: SocketData = {} as SocketData;
+  /** Whether the socket is connected to its namespace. */
+  connected = false;
+
+  private readonly acks = new Map<number, Ack>();
+  private flags: BroadcastFlags = {};
+  private fns: PacketMiddleware[] | undefined;
+  private anyIn: UntypedListener[] | undefined;
+  private anyOut: UntypedListener[] | undefined;
+  /** Ties the socket's phantom type parameter (server-side events) to the class. */
+  declare readonly __serverSideEvents?: ServerSideEvents;
+
+  constructor(id: SocketId, nsp: SocketNamespace, client: SocketConnection, handshake: Handshake) {
+    super();
+    this.id = id;
+    this.nsp = nsp;
+    this.client = client;
+    this.handshake = handshake;
+  }
+
+  /** The engine session (`transport`, `upgrade` events, …). */
+  get conn(): Session {
+    return this.client.conn;
+  }
+
+  /** The request that opened the connection. */
+  get request(): IncomingMessage {
+    return this.client.conn.request;
+  }
+
+  get disconnected(): boolean {
+    return !this.connected;
+  }
+
+  /** Rooms this socket is in (its own id included). */
+  get rooms(): Set<Room> {
+    return this.nsp.adapter.socketRooms(this.id) ?? new Set();
+  }
+
+  // ——— emitting ———
+
+  /** Emits to this client. A trailing callback receives its ack (with `timeout()`: `(err, ...args)`). */
+  override emit<Ev extends EventNames<EmitEvents>>(ev: Ev, ...args: EventParams<EmitEvents, Ev>): boolean {
+    if (ev === "newListener" || ev === "removeListener") return super.emit(ev, ...args);
+    assertNotReserved(ev);
+    const data: unknown[] = [ev, ...args];
+    const flags = this.flags;
+    this.flags = {};
+    const packet: SocketPacket = { type: PacketType.EVENT, nsp: this.nsp.name, data };
+    const last = data[data.length - 1];
+    if (typeof last === "function") {
+      data.pop();
+      packet.id = this.registerAck(last as Ack, flags.timeout);
+    }
+    if (this.anyOut !== undefined) for (const l of [...this.anyOut]) l.apply(this, data);
+    this.client.writePacket(packet, flags.volatile === true, flags.compress !== false);
+    return true;
+  }
+
+  /** Emits and resolves with the client's ack (rejects on `timeout()`). */
+  emitWithAck<Ev extends EventNamesWithAck<EmitEvents>>(
+    ev: Ev,
+    ...args: EventParamsWithoutAck<EmitEvents, Ev>
+  ): Promise<AckResult<EmitEvents, Ev>> {
+    const withErr = this.flags.timeout !== undefined;
+    return new Promise((resolve, reject) => {
+      const cb = withErr
+        ? (err: Error | null, res: unknown) => (err ? reject(err) : resolve(res as AckResult<EmitEvents, Ev>))
+        : (res: unknown) => resolve(res as AckResult<EmitEvents, Ev>);
+      (this.emit as (ev: string | symbol, ...a: unknown[]) => boolean)(ev, ...(args as unknown[]), cb);
+    });
+  }
+
+  /** Emits a `message` event. */
+  send(...args: unknown[]): this {
+    (this.emit as (ev: string, ...a: unknown[]) => boolean)("message", ...args);
+    return this;
+  }
+
+  /** Alias of {@link send}. */
+  write(...args: unknown[]): this {
+    return this.send(...args);
+  }
+
+  private registerAck(ack: Ack, timeout: number | undefined): number {
+    const id = this.nsp.nextAckId();
+    if (timeout === undefined) {
+      this.acks.set(id, ack);
+      return id;
+    }
+    const timer = setTimeout(() => {
+      this.acks.delete(id);
+      ack.call(this, new AckTimeoutError());
+    }, timeout);
+    this.acks.set(id, (...args: unknown[]) => {
+      clearTimeout(timer);
+      ack.call(this, null, ...args);
+    });
+    return id;
+  }
+
+  // ——— flags ———
+
+  /** The next emit fails with an error if the client has not acked within `ms`. */
+  timeout(ms: number): Socket<ListenEvents, DecorateAcknowledgements<EmitEvents>, ServerSideEvents, SocketData> {
+    this.flags.timeout = ms;
+    return this as unknown as Socket<ListenEvents, DecorateAcknowledgements<EmitEvents>, ServerSideEvents, SocketData>;
+  }
+
+  /** The next emit may be dropped if the client is not ready. */
+  get volatile(): this {
+    this.flags.volatile = true;
+    return this;
+  }
+
+  /** Whether the next emit may be compressed. */
+  compress(compress: boolean): this {
+    this.flags.compress = compress;
+    return this;
+  }
+
+  // ——— broadcasting from this socket (excludes itself) ———
+
+  private operator(): BroadcastOperator<EmitEvents, SocketData> {
+    const flags = this.flags;
+    this.flags = {};
+    return new BroadcastOperator(this.nsp.adapter, this.nsp.name, new Set(), new Set([this.id]), flags);
+  }
+
+  /** Every other socket of the namespace. */
+  get broadcast(): BroadcastOperator<EmitEvents, SocketData> {
+    return this.operator();
+  }
+
+  /** Only this node's other sockets. */
+  get local(): BroadcastOperator<EmitEvents, SocketData> {
+    return this.operator().local;
+  }
+
+  /** The other sockets in `room`. */
+  to(room: Room | readonly Room[]): BroadcastOperator<EmitEvents, SocketData> {
+    return this.operator().to(room);
+  }
+
+  /** Alias of {@link to}. */
+  in(room: Room | readonly Room[]): BroadcastOperator<EmitEvents, SocketData> {
+    return this.operator().to(room);
+  }
+
+  /** Every other socket except those in `room`. */
+  except(room: Room | readonly Room[]): BroadcastOperator<EmitEvents, SocketData> {
+    return this.operator().except(room);
+  }
+
+  // ——— rooms ———
+
+  /** Joins one or more rooms. */
+  join(rooms: Room | readonly Room[]): Promise<void> | void {
+    if (!this.connected) return;
+    return this.nsp.adapter.addAll(this.id, typeof rooms === "string" ? [rooms] : rooms);
+  }
+
+  /** Leaves a room. */
+  leave(room: Room): Promise<void> | void {
+    if (!this.connected) return;
+    return this.nsp.adapter.del(this.id, room);
+  }
+
+  // ——— lifecycle ———
+
+  /** Disconnects from the namespace; `close` closes the whole connection. */
+  disconnect(close = false): this {
+    if (!this.connected) return this;
+    if (close) {
+      this.client.disconnect();
+      return this;
+    }
+    this.client.writePacket({ type: PacketType.DISCONNECT, nsp: this.nsp.name }, false, true);
+    this.onClose("server namespace disconnect");
+    return this;
+  }
+
+  /** Registers packet middleware, run before the event's listeners. */
+  use(fn: PacketMiddleware): this {
+    (this.fns ??= []).push(fn);
+    return this;
+  }
+
+  // ——— catch-all listeners ———
+
+  onAny(listener: UntypedListener): this {
+    (this.anyIn ??= []).push(listener);
+    return this;
+  }
+
+  prependAny(listener: UntypedListener): this {
+    (this.anyIn ??= []).unshift(listener);
+    return this;
+  }
+
+  offAny(listener?: UntypedListener): this {
+    this.anyIn = removeListener(this.anyIn, listener);
+    return this;
+  }
+
+  listenersAny(): UntypedListener[] {
+    return [...(this.anyIn ?? [])];
+  }
+
+  onAnyOutgoing(listener: UntypedListener): this {
+    (this.anyOut ??= []).push(listener);
+    return this;
+  }
+
+  prependAnyOutgoing(listener: UntypedListener): this {
+    (this.anyOut ??= []).unshift(listener);
+    return this;
+  }
+
+  offAnyOutgoing(listener?: UntypedListener): this {
+    this.anyOut = removeListener(this.anyOut, listener);
+    return this;
+  }
+
+  listenersAnyOutgoing(): UntypedListener[] {
+    return [...(this.anyOut ?? [])];
+  }
+
+  // ——— typed listener registration ———
+
+  override on<Ev extends ReservedOrUserEventNames<SocketReservedEvents, ListenEvents>>(
+    ev: Ev,
+    listener: ReservedOrUserListener<SocketReservedEvents, ListenEvents, Ev>,
+  ): this {
+    return super.on(ev, listener as UntypedListener);
+  }
+
+  override once<Ev extends ReservedOrUserEventNames<SocketReservedEvents, ListenEvents>>(
+    ev: Ev,
+    listener: ReservedOrUserListener<SocketReservedEvents, ListenEvents, Ev>,
+  ): this {
+    return super.once(ev, listener as UntypedListener);
+  }
+
+  // ——— called by the connection / namespace / adapter ———
+
+  /** Joins its own room and confirms the CONNECT to the client. */
+  onConnect(): void {
+    this.connected = true;
+    this.nsp.adapter.addAll(this.id, [this.id]);
+    this.client.writePacket({ type: PacketType.CONNECT, nsp: this.nsp.name, data: { sid: this.id } }, false, true);
+  }
+
+  /** A decoded packet addressed to this socket. */
+  onPacket(packet: SocketPacket): void {
+    if (!this.connected) return;
+    switch (packet.type) {
+      case PacketType.EVENT:
+      case PacketType.BINARY_EVENT:
+        this.onEvent(packet);
+        return;
+      case PacketType.ACK:
+      case PacketType.BINARY_ACK:
+        this.onAck(packet);
+        return;
+      case PacketType.DISCONNECT:
+        this.onClose("client namespace disconnect");
+        return;
+      default:
+        return;
+    }
+  }
+
+  deliver(packet: EncodedPacket, volatile: boolean, compress: boolean): boolean {
+    return packet.writeTo(this.client.conn, volatile, compress);
+  }
+
+  expectAck(id: number, callback: (...args: unknown[]) => void): void {
+    this.acks.set(id, callback);
+  }
+
+  /** Leaves every room and tells listeners; runs once. */
+  onClose(reason: DisconnectReason, description?: unknown): void {
+    if (!this.connected) return;
+    this.safeEmit("disconnecting", reason, description);
+    this.nsp.adapter.delAll(this.id);
+    this.nsp.remove(this);
+    this.client.remove(this);
+    this.connected = false;
+    this.acks.clear();
+    this.safeEmit("disconnect", reason, description);
+  }
+
+  /** Reports an error to the socket's `error` listeners (never throws). */
+  onError(err: Error): void {
+    if (this.listenerCount("error") > 0) {
+      try {
+        super.emit("error", err);
+        return;
+      } catch {
+        // A throwing error listener is reported below like any other.
+      }
+    }
+    if (!warnedUnhandled) {
+      warnedUnhandled = true;
+      process.emitWarning(`unhandled socket error (further ones are only counted): ${err.message}`, "SwitchyardWarning");
+    }
+  }
+
+  private onEvent(packet: SocketPacket): void {
+    const args = packet.data as unknown[];
+    if (packet.id !== undefined) args.push(this.ackFor(packet.id));
+    if (this.anyIn !== undefined) {
+      for (const l of [...this.anyIn]) {
+        try {
+          l.apply(this, args);
+        } catch (err) {
+          this.nsp.counters.handlerErrors++;
+          this.onError(err as Error);
+        }
+      }
+    }
+    if (this.fns === undefined) this.dispatch(args);
+    else this.runMiddleware(args, 0);
+  }
+
+  private runMiddleware(args: unknown[], i: number): void {
+    const fns = this.fns!;
+    if (i >= fns.length) {
+      this.dispatch(args);
+      return;
+    }
+    let called = false;
+    const next = (err?: Error) => {
+      if (called) return;
+      called = true;
+      if (err !== undefined && err !== null) {
+        this.nsp.counters.middlewareErrors++;
+        this.onError(err);
+        return;
+      }
+      if (this.connected) this.runMiddleware(args, i + 1);
+    };
+    try {
+      fns[i]!(args, next);
+    } catch (err) {
+      next(err as Error);
+    }
+  }
+
+  private dispatch(args: unknown[]): void {
+    const ev = args[0] as string;
+    const schema = this.nsp.validatorFor(ev);
+    if (schema === undefined) {
+      this.callListeners(args);
+      return;
+    }
+    const last = args[args.length - 1];
+    const ack = typeof last === "function" ? (last as Ack) : undefined;
+    const payload = args.slice(1, ack === undefined ? args.length : -1);
+    validateArgs(schema, ev, payload, (result) => {
+      if (!this.connected) return;
+      if (result.ok) {
+        this.callListeners(ack === undefined ? [ev, ...result.args] : [ev, ...result.args, ack]);
+        return;
+      }
+      this.nsp.counters.validationFailures++;
+      if (ack !== undefined) ack(result.error);
+      else this.client.writePacket(
+        { type: PacketType.EVENT, nsp: this.nsp.name, data: [VALIDATION_ERROR_EVENT, result.error] },
+        false,
+        true,
+      );
+    });
+  }
+
+  private callListeners(args: unknown[]): void {
+    try {
+      super.emit(args[0] as string, ...args.slice(1));
+    } catch (err) {
+      this.nsp.counters.handlerErrors++;
+      this.onError(err as Error);
+    }
+  }
+
+  private ackFor(id: number): Ack {
+    let sent = false;
+    return (...args: unknown[]) => {
+      if (sent || !this.connected) return;
+      sent = true;
+      this.client.writePacket({ type: PacketType.ACK, nsp: this.nsp.name, id, data: args }, false, true);
+    };
+  }
+
+  private onAck(packet: SocketPacket): void {
+    const id = packet.id;
+    if (id === undefined) return;
+    const ack = this.acks.get(id);
+    if (ack === undefined) return;
+    this.acks.delete(id);
+    try {
+      ack.apply(this, packet.data as unknown[]);
+    } catch (err) {
+      this.nsp.counters.handlerErrors++;
+      this.onError(err as Error);
+    }
+  }
+
+  private safeEmit(ev: "disconnecting" | "disconnect", reason: DisconnectReason, description: unknown): void {
+    try {
+      super.emit(ev, reason, description);
+    } catch (err) {
+      this.nsp.counters.handlerErrors++;
+      this.onError(err as Error);
+    }
+  }
+}
+
+function removeListener(list: UntypedListener[] | undefined, listener?: UntypedListener): UntypedListener[] | undefined {
+  if (list === undefined || listener === undefined) return undefined;
+  const i = list.indexOf(listener);
+  if (i !== -1) list.splice(i, 1);
+  return list.length === 0 ? undefined : list;
+}

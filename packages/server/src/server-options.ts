@@ -1,0 +1,54 @@
+/**
+ * Options of the Socket.IO `Server`: the engine's plus the layer above it. Validated
+ * once at construction; bad values throw InvalidOptionError naming the option.
+ */
+import type { AdapterConstructor } from "./adapter/adapter.js";
+import { MemoryAdapter } from "./adapter/memory-adapter.js";
+import { InvalidOptionError } from "./errors.js";
+import type { Codec, SocketIoParser } from "./namespace/parser.js";
+import { bool, type EngineOptions, positiveInt } from "./options.js";
+
+export interface ServerOptions extends EngineOptions {
+  /** Path of the endpoint. @default "/socket.io" */
+  path?: string;
+  /** Adapter class, one instance per namespace (rooms, broadcasts, cluster). @default MemoryAdapter */
+  adapter?: AdapterConstructor;
+  /** Packet codec: a Switchyard codec or a socket.io parser module such as `socket.io-msgpack-parser`. @default the Socket.IO v5 text parser */
+  parser?: Codec | SocketIoParser;
+  /** Milliseconds an engine connection may stay without joining any namespace. @default 45000 */
+  connectTimeout?: number;
+  /** Remove a dynamic child namespace when its last socket leaves. @default false */
+  cleanupEmptyChildNamespaces?: boolean;
+  /** Largest number of binary attachments one incoming packet may announce. @default 10 */
+  maxAttachments?: number;
+  /** Deepest nesting of incoming JSON payloads. @default 32 */
+  maxDepth?: number;
+  /** Serve the browser client (`<path>/socket.io.js`, `.min.js`, `.esm.min.js`, maps) from the installed `socket.io-client` package. @default true */
+  serveClient?: boolean;
+}
+
+/** The Socket.IO-layer options after validation. */
+export interface ResolvedServerOptions {
+  readonly adapter: AdapterConstructor;
+  readonly parser: Codec | SocketIoParser | undefined;
+  readonly connectTimeout: number;
+  readonly cleanupEmptyChildNamespaces: boolean;
+  readonly maxAttachments: number;
+  readonly maxDepth: number;
+  readonly serveClient: boolean;
+}
+
+/** Validates the Socket.IO-layer fields of `opts` (engine fields are validated by the engine). */
+export function resolveServerOptions(opts: ServerOptions): ResolvedServerOptions {
+  const adapter = opts.adapter ?? MemoryAdapter;
+  if (typeof adapter !== "function") throw new InvalidOptionError("adapter", "an adapter class", adapter);
+  return Object.freeze({
+    adapter,
+    parser: opts.parser,
+    connectTimeout: positiveInt("connectTimeout", opts.connectTimeout ?? 45_000),
+    cleanupEmptyChildNamespaces: bool("cleanupEmptyChildNamespaces", opts.cleanupEmptyChildNamespaces ?? false),
+    maxAttachments: positiveInt("maxAttachments", opts.maxAttachments ?? 10),
+    maxDepth: positiveInt("maxDepth", opts.maxDepth ?? 32),
+    serveClient: bool("serveClient", opts.serveClient ?? true),
+  });
+}

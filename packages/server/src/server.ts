@@ -1,0 +1,407 @@
+/**
+ * The Socket.IO v4-compatible `Server`: namespaces (static and dynamic), connection
+ * middleware, the broadcast API of the main namespace, and the lifecycle. Migrating a
+ * socket.io app means changing its import.
+ */
+import { EventEmitter } from "node:events";
+import { createServer, type IncomingMessage, type Server as HttpServer, type ServerResponse } from "node:http";
+import type { SocketPacket } from "@switchyard/protocol";
+import type { AdapterConstructor, Room, SocketId } from "./adapter/adapter.js";
+import type { BroadcastOperator, FetchedSocket } from "./broadcast/broadcast-operator.js";
+import { Engine } from "./engine/engine.js";
+import type { Session } from "./engine/session.js";
+import { attachEngine } from "./http/attach.js";
+import { serveClientFile } from "./http/serve-client.js";
+import { Connection, type ConnectionHost } from "./namespace/connection.js";
+import type { ConnectMiddleware } from "./namespace/middleware.js";
+import { Namespace, type NamespaceHost } from "./namespace/namespace.js";
+import { type NamespaceMatcher, ParentNamespace } from "./namespace/parent-namespace.js";
+import { type Codec, toCodec } from "./namespace/parser.js";
+import type { Socket } from "./namespace/socket.js";
+import { type ResolvedServerOptions, resolveServerOptions, type ServerOptions } from "./server-options.js";
+import type {
+  AckResult,
+  DecorateBroadcastAcknowledgements,
+  DefaultEventsMap,
+  EventNames,
+  EventNamesWithAck,
+  EventParams,
+  EventParamsWithoutAck,
+  EventsMap,
+  NamespaceReservedEvents,
+  ReservedOrUserEventNames,
+  ReservedOrUserListener,
+  UntypedListener,
+} from "./typed-events.js";
+import { InvalidOptionError } from "./errors.js";
+
+/** Counters of the Socket.IO layer (read by metrics). */
+export interface ServerCounters {
+  parseErrors: number;
+  invalidNamespaces: number;
+  unexpectedPackets: number;
+  connectRefusals: number;
+  validationFailures: number;
+  handlerErrors: number;
+  middlewareErrors: number;
+}
+
+/** Shared state behind the public Server: what namespaces and connections call into. */
+class ServerCore implements NamespaceHost, ConnectionHost {
+  readonly codec: Codec;
+  readonly counters: ServerCounters = {
+    parseErrors: 0,
+    invalidNamespaces: 0,
+    unexpectedPackets: 0,
+    connectRefusals: 0,
+    validationFailures: 0,
+    handlerErrors: 0,
+    middlewareErrors: 0,
+  };
+  readonly nsps = new Map<string, Namespace>();
+  readonly parents: ParentNamespace[] = [];
+  readonly connections = new Set<Connection>();
+  readonly emitter = new EventEmitter();
+  readonly opts: ResolvedServerOptions;
+
+  constructor(opts: ResolvedServerOptions) {
+    this.opts = opts;
+    this.codec = toCodec(opts.parser, { maxAttachments: opts.maxAttachments, maxDepth: opts.maxDepth });
+  }
+
+  get adapterConstructor(): AdapterConstructor {
+    return this.opts.adapter;
+  }
+
+  get connectTimeout(): number {
+    return this.opts.connectTimeout;
+  }
+
+  createDecoder() {
+    return this.codec.createDecoder();
+  }
+
+  encode(packet: SocketPacket): (string | Buffer)[] {
+    return this.codec.encode(packet);
+  }
+
+  of(name: string): Namespace {
+    let nsp = this.nsps.get(name);
+    if (nsp === undefined) {
+      nsp = new Namespace(this, name);
+      this.nsps.set(name, nsp);
+      void nsp.adapter.init();
+      this.emitter.emit("new_namespace", nsp);
+    }
+    return nsp;
+  }
+
+  resolveNamespace(name: string, auth: Record<string, unknown>, done: (nsp: Namespace | undefined) => void): void {
+    const existing = this.nsps.get(name);
+    if (existing !== undefined) {
+      done(existing);
+      return;
+    }
+    this.tryParents(name, auth, 0, done);
+  }
+
+  private tryParents(name: string, auth: Record<string, unknown>, i: number, done: (nsp: Namespace | undefined) => void): void {
+    const parent = this.parents[i];
+    if (parent === undefined) {
+      done(undefined);
+      return;
+    }
+    parent.matches(name, auth, (ok) => {
+      if (!ok) {
+        this.tryParents(name, auth, i + 1, done);
+        return;
+      }
+      let child = this.nsps.get(name);
+      if (child === undefined) {
+        child = parent.createChild(this, name);
+        this.nsps.set(name, child);
+        void child.adapter.init();
+        this.emitter.emit("new_namespace", child);
+      }
+      done(child);
+    });
+  }
+
+  onNamespaceEmpty(empty: { readonly name: string }): void {
+    if (!this.opts.cleanupEmptyChildNamespaces) return;
+    const nsp = this.nsps.get(empty.name);
+    if (nsp === undefined || nsp !== empty) return;
+    for (const parent of this.parents) {
+      if (parent.children.delete(nsp)) {
+        this.nsps.delete(nsp.name);
+        void nsp.adapter.close();
+        return;
+      }
+    }
+  }
+
+  onConnection(session: Session): void {
+    this.connections.add(new Connection(this, session));
+  }
+
+  onConnectionClosed(connection: Connection): void {
+    this.connections.delete(connection);
+  }
+}
+
+export class Server<
+  ListenEvents extends EventsMap = DefaultEventsMap,
+  EmitEvents extends EventsMap = DefaultEventsMap,
+  ServerSideEvents extends EventsMap = DefaultEventsMap,
+  SocketData = unknown,
+> {
+  /** The Engine.IO server underneath. */
+  readonly engine: Engine;
+  /** The main namespace ("/"). */
+  readonly sockets: Namespace<ListenEvents, EmitEvents, ServerSideEvents, SocketData>;
+  /** The HTTP server this server is attached to, if any. */
+  httpServer: HttpServer | undefined;
+  private readonly core: ServerCore;
+  private closed = false;
+
+  /**
+   * `new Server()`, `new Server(httpServer, opts)`, `new Server(port, opts)` or
+   * `new Server(opts)` — as socket.io.
+   */
+  constructor(srv?: HttpServer | number | ServerOptions, opts: ServerOptions = {}) {
+    let options = opts;
+    let target: HttpServer | number | undefined;
+    if (typeof srv === "number" || srv instanceof EventEmitter) target = srv as HttpServer | number;
+    else if (srv !== undefined) options = srv;
+    if (typeof options !== "object" || options === null) throw new InvalidOptionError("options", "an object", options);
+    this.core = new ServerCore(resolveServerOptions(options));
+    this.engine = new Engine(options, { path: "/socket.io" });
+    this.engine.on("connection", (session: Session) => this.core.onConnection(session));
+    this.sockets = this.core.of("/") as unknown as Namespace<ListenEvents, EmitEvents, ServerSideEvents, SocketData>;
+    if (typeof target === "number") this.listen(target);
+    else if (target !== undefined) this.attach(target);
+  }
+
+  /** Counters of the Socket.IO layer; the engine's are in `engine.stats`. */
+  get stats(): Readonly<ServerCounters> {
+    return this.core.counters;
+  }
+
+  /** Attaches to an HTTP server: requests under `path` are ours, the rest go to the server's own listeners. */
+  attach(srv: HttpServer | number): this {
+    if (typeof srv === "number") {
+      this.listen(srv);
+      return this;
+    }
+    const engine = this.engine;
+    const path = engine.opts.path;
+    const serveClient = this.core.opts.serveClient;
+    this.httpServer = srv;
+    attachEngine(srv, {
+      handles: (req: IncomingMessage) =>
+        engine.handles(req) || (serveClient && (req.url ?? "").startsWith(`${path}/socket.io.`)),
+      handleRequest: (req: IncomingMessage, res: ServerResponse) => {
+        if (serveClient && serveClientFile(path, req, res)) return;
+        engine.handleRequest(req, res);
+      },
+      handleUpgrade: (req, socket, head) => engine.handleUpgrade(req, socket, head),
+      close: () => engine.close(),
+    });
+    return this;
+  }
+
+  /** Creates an HTTP server, attaches and listens on `port`. */
+  listen(port: number, host?: string): this {
+    const srv = createServer();
+    this.attach(srv);
+    if (host === undefined) srv.listen(port);
+    else srv.listen(port, host);
+    return this;
+  }
+
+  /**
+   * Returns the namespace `name` (created on first use), or with a RegExp / function
+   * a parent of dynamic namespaces.
+   */
+  of(
+    name: string | NamespaceMatcher,
+    fn?: (socket: Socket<ListenEvents, EmitEvents, ServerSideEvents, SocketData>) => void,
+  ): Namespace<ListenEvents, EmitEvents, ServerSideEvents, SocketData> {
+    let nsp: Namespace;
+    if (typeof name === "function" || name instanceof RegExp) {
+      const parent = new ParentNamespace(this.core, name);
+      this.core.parents.push(parent);
+      nsp = parent;
+    } else {
+      nsp = this.core.of(name.startsWith("/") ? name : `/${name}`);
+    }
+    const typed = nsp as unknown as Namespace<ListenEvents, EmitEvents, ServerSideEvents, SocketData>;
+    if (fn !== undefined) typed.on("connection", fn);
+    return typed;
+  }
+
+  /** Connection middleware of the main namespace. */
+  use(fn: ConnectMiddleware<Socket<ListenEvents, EmitEvents, ServerSideEvents, SocketData>>): this {
+    this.sockets.use(fn);
+    return this;
+  }
+
+  /**
+   * Closes every connection (sockets disconnect with "server shutting down"), the
+   * adapters, the engine and the HTTP server.
+   */
+  async close(fn?: (err?: Error) => void): Promise<void> {
+    if (this.closed) {
+      fn?.();
+      return;
+    }
+    this.closed = true;
+    for (const nsp of this.core.nsps.values()) {
+      for (const socket of [...nsp.sockets.values()]) socket.onClose("server shutting down");
+    }
+    await Promise.allSettled([...this.core.nsps.values()].map(async (nsp) => nsp.adapter.close()));
+    this.engine.close();
+    const srv = this.httpServer;
+    if (srv === undefined || !srv.listening) {
+      fn?.();
+      return;
+    }
+    await new Promise<void>((resolve) => {
+      srv.close((err) => {
+        fn?.(err);
+        resolve();
+      });
+      srv.closeIdleConnections();
+    });
+  }
+
+  // ——— events: `new_namespace` is the server's, the rest are the main namespace's ———
+
+  on<
+    Ev extends ReservedOrUserEventNames<
+      NamespaceReservedEvents<Socket<ListenEvents, EmitEvents, ServerSideEvents, SocketData>>,
+      ServerSideEvents
+    >,
+  >(
+    ev: Ev | "new_namespace",
+    listener: ReservedOrUserListener<
+      NamespaceReservedEvents<Socket<ListenEvents, EmitEvents, ServerSideEvents, SocketData>>,
+      ServerSideEvents,
+      Ev
+    > | ((nsp: Namespace<ListenEvents, EmitEvents, ServerSideEvents, SocketData>) => void),
+  ): this {
+    if (ev === "new_namespace") this.core.emitter.on(ev, listener as UntypedListener);
+    else this.sockets.on(ev, listener as never);
+    return this;
+  }
+
+  once<
+    Ev extends ReservedOrUserEventNames<
+      NamespaceReservedEvents<Socket<ListenEvents, EmitEvents, ServerSideEvents, SocketData>>,
+      ServerSideEvents
+    >,
+  >(
+    ev: Ev,
+    listener: ReservedOrUserListener<
+      NamespaceReservedEvents<Socket<ListenEvents, EmitEvents, ServerSideEvents, SocketData>>,
+      ServerSideEvents,
+      Ev
+    >,
+  ): this {
+    this.sockets.once(ev, listener);
+    return this;
+  }
+
+  off(ev: string, listener: UntypedListener): this {
+    if (ev === "new_namespace") this.core.emitter.off(ev, listener);
+    else this.sockets.off(ev, listener);
+    return this;
+  }
+
+  removeAllListeners(ev?: string): this {
+    this.sockets.removeAllListeners(ev);
+    return this;
+  }
+
+  listeners(ev: string): UntypedListener[] {
+    return this.sockets.listeners(ev) as UntypedListener[];
+  }
+
+  // ——— broadcast API of the main namespace ———
+
+  emit<Ev extends EventNames<EmitEvents>>(ev: Ev, ...args: EventParams<EmitEvents, Ev>): boolean {
+    return this.sockets.emit(ev, ...args);
+  }
+
+  emitWithAck<Ev extends EventNamesWithAck<EmitEvents>>(
+    ev: Ev,
+    ...args: EventParamsWithoutAck<EmitEvents, Ev>
+  ): Promise<AckResult<EmitEvents, Ev>[]> {
+    return this.sockets.emitWithAck(ev, ...args);
+  }
+
+  send(...args: unknown[]): this {
+    this.sockets.send(...args);
+    return this;
+  }
+
+  write(...args: unknown[]): this {
+    return this.send(...args);
+  }
+
+  to(room: Room | readonly Room[]): BroadcastOperator<EmitEvents, SocketData> {
+    return this.sockets.to(room);
+  }
+
+  in(room: Room | readonly Room[]): BroadcastOperator<EmitEvents, SocketData> {
+    return this.sockets.in(room);
+  }
+
+  except(room: Room | readonly Room[]): BroadcastOperator<EmitEvents, SocketData> {
+    return this.sockets.except(room);
+  }
+
+  compress(compress: boolean): BroadcastOperator<EmitEvents, SocketData> {
+    return this.sockets.compress(compress);
+  }
+
+  get volatile(): BroadcastOperator<EmitEvents, SocketData> {
+    return this.sockets.volatile;
+  }
+
+  get local(): BroadcastOperator<EmitEvents, SocketData> {
+    return this.sockets.local;
+  }
+
+  timeout(ms: number): BroadcastOperator<DecorateBroadcastAcknowledgements<EmitEvents>, SocketData> {
+    return this.sockets.timeout(ms);
+  }
+
+  allSockets(): Promise<Set<SocketId>> {
+    return this.sockets.allSockets();
+  }
+
+  fetchSockets(): Promise<FetchedSocket<EmitEvents, SocketData>[]> {
+    return this.sockets.fetchSockets();
+  }
+
+  socketsJoin(room: Room | readonly Room[]): void {
+    this.sockets.socketsJoin(room);
+  }
+
+  socketsLeave(room: Room | readonly Room[]): void {
+    this.sockets.socketsLeave(room);
+  }
+
+  disconnectSockets(close = false): void {
+    this.sockets.disconnectSockets(close);
+  }
+
+  serverSideEmit<Ev extends EventNames<ServerSideEvents>>(ev: Ev, ...args: EventParams<ServerSideEvents, Ev>): boolean {
+    return this.sockets.serverSideEmit(ev, ...args);
+  }
+
+  serverSideEmitWithAck(ev: EventNames<ServerSideEvents>, ...args: unknown[]): Promise<unknown[]> {
+    return this.sockets.serverSideEmitWithAck(ev, ...args);
+  }
+}

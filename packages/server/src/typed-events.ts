@@ -1,0 +1,127 @@
+/**
+ * Compile-time event maps, shaped like socket.io's so typed apps migrate unchanged:
+ * `Server<ListenEvents, EmitEvents, ServerSideEvents, SocketData>`.
+ */
+
+/** A map of event names to listener signatures. */
+// biome-ignore lint/suspicious/noExplicitAny: `any` is what lets every interface satisfy the map (TypeScript special-cases `{ [k: string]: any }`).
+export type EventsMap = { [event: string]: any };
+
+/** The map used when no types are given: any event, any arguments. */
+export interface DefaultEventsMap {
+  // biome-ignore lint/suspicious/noExplicitAny: untyped apps take any arguments
+  [event: string]: (...args: any[]) => void;
+}
+
+/** Event names of a map. */
+export type EventNames<Map extends EventsMap> = keyof Map & (string | symbol);
+
+/** The arguments of one event. */
+export type EventParams<Map extends EventsMap, Ev extends EventNames<Map>> = Parameters<Map[Ev]>;
+
+/** Listener type of one event. */
+export type EventListener<Map extends EventsMap, Ev extends EventNames<Map>> = Map[Ev];
+
+/** Events emitted by the library itself on a socket. */
+export interface SocketReservedEvents {
+  disconnect: (reason: DisconnectReason, description?: unknown) => void;
+  disconnecting: (reason: DisconnectReason, description?: unknown) => void;
+  error: (err: Error) => void;
+}
+
+/** Events emitted by the library itself on a namespace. */
+export interface NamespaceReservedEvents<Socket> {
+  connect: (socket: Socket) => void;
+  connection: (socket: Socket) => void;
+}
+
+/** Why a socket disconnected (socket.io's reasons plus Switchyard's additive ones). */
+export type DisconnectReason =
+  | "transport error"
+  | "transport close"
+  | "forced close"
+  | "ping timeout"
+  | "parse error"
+  | "server shutting down"
+  | "forced server close"
+  | "client namespace disconnect"
+  | "server namespace disconnect"
+  | "payload too large"
+  | "slow consumer";
+
+type Last<T extends unknown[]> = T extends [...infer _H, infer L] ? L : never;
+type AllButLast<T extends unknown[]> = T extends [...infer H, infer _L] ? H : never;
+type FirstArg<T> = T extends (arg: infer A, ...rest: never[]) => unknown ? A : never;
+
+/** With a timeout, an ack callback first receives an error (the timeout) or null. */
+type PrependError<T> = T extends (...args: infer A) => infer R ? (err: Error | null, ...args: A) => R : T;
+
+/** The emit signatures after `.timeout(ms)`: the ack's first argument becomes `err`. */
+export type DecorateAcknowledgements<E extends EventsMap> = {
+  [K in keyof E]: E[K] extends (...args: infer P) => infer R
+    ? Last<P> extends (...args: never[]) => unknown
+      ? (...args: [...AllButLast<P>, PrependError<Last<P>>]) => R
+      : E[K]
+    : E[K];
+};
+
+/** Broadcast acks gather one response per client: `(err, responses[])`. */
+export type DecorateBroadcastAcknowledgements<E extends EventsMap> = {
+  [K in keyof E]: E[K] extends (...args: infer P) => infer R
+    ? Last<P> extends (...args: never[]) => unknown
+      ? (...args: [...AllButLast<P>, (err: Error | null, responses: FirstArg<Last<P>>[]) => void]) => R
+      : E[K]
+    : E[K];
+};
+
+/** Events whose last parameter is an ack callback. */
+export type EventNamesWithAck<Map extends EventsMap> = {
+  [K in keyof Map]: Map[K] extends (...args: infer P) => unknown
+    ? Last<P> extends (...args: never[]) => unknown
+      ? K
+      : never
+    : never;
+}[keyof Map] &
+  (string | symbol);
+
+/** Arguments of `emitWithAck`: the event's arguments without the callback. */
+export type EventParamsWithoutAck<Map extends EventsMap, Ev extends keyof Map> = Map[Ev] extends (
+  ...args: infer P
+) => unknown
+  ? AllButLast<P>
+  : never;
+
+/** What `emitWithAck` resolves to: the first argument of the ack callback. */
+export type AckResult<Map extends EventsMap, Ev extends keyof Map> = Map[Ev] extends (...args: infer P) => unknown
+  ? FirstArg<Last<P>>
+  : never;
+
+/** Names reserved on sockets and namespaces: emitting them throws. */
+export const RESERVED_EVENTS: ReadonlySet<string> = new Set([
+  "connect",
+  "connect_error",
+  "disconnect",
+  "disconnecting",
+  "newListener",
+  "removeListener",
+]);
+
+/** Untyped listener used where a map says nothing about an event. */
+// biome-ignore lint/suspicious/noExplicitAny: listeners of untyped events take any arguments
+export type UntypedListener = (...args: any[]) => void | Promise<void>;
+
+type FallbackToUntypedListener<T> = [T] extends [never] ? UntypedListener : T;
+
+/** Names a listener may subscribe to: the reserved ones or the user's. */
+export type ReservedOrUserEventNames<Reserved extends EventsMap, User extends EventsMap> =
+  | EventNames<Reserved>
+  | EventNames<User>;
+
+/** Listener type for a reserved or user event. */
+export type ReservedOrUserListener<
+  Reserved extends EventsMap,
+  User extends EventsMap,
+  Ev extends ReservedOrUserEventNames<Reserved, User>,
+> = FallbackToUntypedListener<
+  Ev extends EventNames<Reserved> ? Reserved[Ev] : Ev extends EventNames<User> ? User[Ev] : never
+>;
