@@ -3,23 +3,6 @@
  * `switchyard/internal`.
  */
 
-// Socket.IO layer
-export { Server } from "./server.js";
-export type { ServerCounters } from "./server.js";
-export type { ServerOptions } from "./server-options.js";
-export { Namespace } from "./namespace/namespace.js";
-export { ParentNamespace } from "./namespace/parent-namespace.js";
-export type { NamespaceMatcher } from "./namespace/parent-namespace.js";
-export { Socket } from "./namespace/socket.js";
-export type { PacketMiddleware } from "./namespace/socket.js";
-export type { ConnectMiddleware } from "./namespace/middleware.js";
-export type { Handshake } from "./namespace/handshake.js";
-export type { Codec, PacketDecoder, SocketIoParser } from "./namespace/parser.js";
-export { VALIDATION_ERROR_EVENT } from "./namespace/validation.js";
-export type { StandardSchemaV1, ValidationErrorPayload } from "./namespace/validation.js";
-export { BroadcastOperator } from "./broadcast/broadcast-operator.js";
-export type { FetchedSocket } from "./broadcast/broadcast-operator.js";
-export { MemoryAdapter } from "./adapter/memory-adapter.js";
 export type {
   Adapter,
   AdapterConstructor,
@@ -31,28 +14,33 @@ export type {
   Room,
   SocketId,
 } from "./adapter/adapter.js";
-export type {
-  DefaultEventsMap,
-  DisconnectReason,
-  EventNames,
-  EventParams,
-  EventsMap,
-} from "./typed-events.js";
-
+export { MemoryAdapter } from "./adapter/memory-adapter.js";
+export type { FetchedSocket } from "./broadcast/broadcast-operator.js";
+export { BroadcastOperator } from "./broadcast/broadcast-operator.js";
+export type { ConnectionError, EngineStats } from "./engine/engine.js";
 // Engine.IO layer (usable on its own, like the `engine.io` package)
 export { attach, Engine } from "./engine/engine.js";
-export type { ConnectionError, EngineStats } from "./engine/engine.js";
-export { Session } from "./engine/session.js";
 export type { ReadyState, SendOptions } from "./engine/session.js";
+export { Session } from "./engine/session.js";
 export { sessionNode } from "./engine/session-id.js";
 export {
   AckTimeoutError,
-  ErrorCode,
   EngineErrorCode,
+  ErrorCode,
   InvalidOptionError,
   ProtocolError,
   SwitchyardError,
 } from "./errors.js";
+export type { Handshake } from "./namespace/handshake.js";
+export type { ConnectMiddleware } from "./namespace/middleware.js";
+export { Namespace } from "./namespace/namespace.js";
+export type { NamespaceMatcher } from "./namespace/parent-namespace.js";
+export { ParentNamespace } from "./namespace/parent-namespace.js";
+export type { Codec, PacketDecoder, SocketIoParser } from "./namespace/parser.js";
+export type { PacketMiddleware } from "./namespace/socket.js";
+export { Socket } from "./namespace/socket.js";
+export type { StandardSchemaV1, ValidationErrorPayload } from "./namespace/validation.js";
+export { VALIDATION_ERROR_EVENT } from "./namespace/validation.js";
 export type {
   AllowRequest,
   CookieOptions,
@@ -61,3 +49,14 @@ export type {
   EngineOptions,
   TransportName,
 } from "./options.js";
+export type { ServerCounters } from "./server.js";
+// Socket.IO layer
+export { Server } from "./server.js";
+export type { ServerOptions } from "./server-options.js";
+export type {
+  DefaultEventsMap,
+  DisconnectReason,
+  EventNames,
+  EventParams,
+  EventsMap,
+} from "./typed-events.js";

@@ -4,6 +4,6 @@
  */
 export { EncodedPacket } from "./broadcast/encoded-packet.js";
 export { OutboundPacket } from "./engine/outbound-packet.js";
-export { attachEngine } from "./http/attach.js";
 export type { Attachable } from "./http/attach.js";
-export { positiveInt, bool, resolveEngineOptions } from "./options.js";
+export { attachEngine } from "./http/attach.js";
+export { bool, positiveInt, resolveEngineOptions } from "./options.js";

@@ -41,12 +41,16 @@ export interface ResolvedServerOptions {
 /** Validates the Socket.IO-layer fields of `opts` (engine fields are validated by the engine). */
 export function resolveServerOptions(opts: ServerOptions): ResolvedServerOptions {
   const adapter = opts.adapter ?? MemoryAdapter;
-  if (typeof adapter !== "function") throw new InvalidOptionError("adapter", "an adapter class", adapter);
+  if (typeof adapter !== "function")
+    throw new InvalidOptionError("adapter", "an adapter class", adapter);
   return Object.freeze({
     adapter,
     parser: opts.parser,
     connectTimeout: positiveInt("connectTimeout", opts.connectTimeout ?? 45_000),
-    cleanupEmptyChildNamespaces: bool("cleanupEmptyChildNamespaces", opts.cleanupEmptyChildNamespaces ?? false),
+    cleanupEmptyChildNamespaces: bool(
+      "cleanupEmptyChildNamespaces",
+      opts.cleanupEmptyChildNamespaces ?? false,
+    ),
     maxAttachments: positiveInt("maxAttachments", opts.maxAttachments ?? 10),
     maxDepth: positiveInt("maxDepth", opts.maxDepth ?? 32),
     serveClient: bool("serveClient", opts.serveClient ?? true),

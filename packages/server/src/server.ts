@@ -4,12 +4,18 @@
  * socket.io app means changing its import.
  */
 import { EventEmitter } from "node:events";
-import { createServer, type IncomingMessage, type Server as HttpServer, type ServerResponse } from "node:http";
+import {
+  createServer,
+  type Server as HttpServer,
+  type IncomingMessage,
+  type ServerResponse,
+} from "node:http";
 import type { SocketPacket } from "@switchyard/protocol";
 import type { AdapterConstructor, Room, SocketId } from "./adapter/adapter.js";
 import type { BroadcastOperator, FetchedSocket } from "./broadcast/broadcast-operator.js";
 import { Engine } from "./engine/engine.js";
 import type { Session } from "./engine/session.js";
+import { InvalidOptionError } from "./errors.js";
 import { attachEngine } from "./http/attach.js";
 import { serveClientFile } from "./http/serve-client.js";
 import { Connection, type ConnectionHost } from "./namespace/connection.js";
@@ -18,7 +24,11 @@ import { Namespace, type NamespaceHost } from "./namespace/namespace.js";
 import { type NamespaceMatcher, ParentNamespace } from "./namespace/parent-namespace.js";
 import { type Codec, toCodec } from "./namespace/parser.js";
 import type { Socket } from "./namespace/socket.js";
-import { type ResolvedServerOptions, resolveServerOptions, type ServerOptions } from "./server-options.js";
+import {
+  type ResolvedServerOptions,
+  resolveServerOptions,
+  type ServerOptions,
+} from "./server-options.js";
 import type {
   AckResult,
   DecorateBroadcastAcknowledgements,
@@ -33,7 +43,6 @@ import type {
   ReservedOrUserListener,
   UntypedListener,
 } from "./typed-events.js";
-import { InvalidOptionError } from "./errors.js";
 
 /** Counters of the Socket.IO layer (read by metrics). */
 export interface ServerCounters {
@@ -66,7 +75,10 @@ class ServerCore implements NamespaceHost, ConnectionHost {
 
   constructor(opts: ResolvedServerOptions) {
     this.opts = opts;
-    this.codec = toCodec(opts.parser, { maxAttachments: opts.maxAttachments, maxDepth: opts.maxDepth });
+    this.codec = toCodec(opts.parser, {
+      maxAttachments: opts.maxAttachments,
+      maxDepth: opts.maxDepth,
+    });
   }
 
   get adapterConstructor(): AdapterConstructor {
@@ -96,7 +108,11 @@ class ServerCore implements NamespaceHost, ConnectionHost {
     return nsp;
   }
 
-  resolveNamespace(name: string, auth: Record<string, unknown>, done: (nsp: Namespace | undefined) => void): void {
+  resolveNamespace(
+    name: string,
+    auth: Record<string, unknown>,
+    done: (nsp: Namespace | undefined) => void,
+  ): void {
     const existing = this.nsps.get(name);
     if (existing !== undefined) {
       done(existing);
@@ -105,7 +121,12 @@ class ServerCore implements NamespaceHost, ConnectionHost {
     this.tryParents(name, auth, 0, done);
   }
 
-  private tryParents(name: string, auth: Record<string, unknown>, i: number, done: (nsp: Namespace | undefined) => void): void {
+  private tryParents(
+    name: string,
+    auth: Record<string, unknown>,
+    i: number,
+    done: (nsp: Namespace | undefined) => void,
+  ): void {
     const parent = this.parents[i];
     if (parent === undefined) {
       done(undefined);
@@ -173,11 +194,17 @@ export class Server<
     let target: HttpServer | number | undefined;
     if (typeof srv === "number" || srv instanceof EventEmitter) target = srv as HttpServer | number;
     else if (srv !== undefined) options = srv;
-    if (typeof options !== "object" || options === null) throw new InvalidOptionError("options", "an object", options);
+    if (typeof options !== "object" || options === null)
+      throw new InvalidOptionError("options", "an object", options);
     this.core = new ServerCore(resolveServerOptions(options));
     this.engine = new Engine(options, { path: "/socket.io" });
     this.engine.on("connection", (session: Session) => this.core.onConnection(session));
-    this.sockets = this.core.of("/") as unknown as Namespace<ListenEvents, EmitEvents, ServerSideEvents, SocketData>;
+    this.sockets = this.core.of("/") as unknown as Namespace<
+      ListenEvents,
+      EmitEvents,
+      ServerSideEvents,
+      SocketData
+    >;
     if (typeof target === "number") this.listen(target);
     else if (target !== undefined) this.attach(target);
   }
@@ -235,7 +262,12 @@ export class Server<
     } else {
       nsp = this.core.of(name.startsWith("/") ? name : `/${name}`);
     }
-    const typed = nsp as unknown as Namespace<ListenEvents, EmitEvents, ServerSideEvents, SocketData>;
+    const typed = nsp as unknown as Namespace<
+      ListenEvents,
+      EmitEvents,
+      ServerSideEvents,
+      SocketData
+    >;
     if (fn !== undefined) typed.on("connection", fn);
     return typed;
   }
@@ -284,11 +316,13 @@ export class Server<
     >,
   >(
     ev: Ev | "new_namespace",
-    listener: ReservedOrUserListener<
-      NamespaceReservedEvents<Socket<ListenEvents, EmitEvents, ServerSideEvents, SocketData>>,
-      ServerSideEvents,
-      Ev
-    > | ((nsp: Namespace<ListenEvents, EmitEvents, ServerSideEvents, SocketData>) => void),
+    listener:
+      | ReservedOrUserListener<
+          NamespaceReservedEvents<Socket<ListenEvents, EmitEvents, ServerSideEvents, SocketData>>,
+          ServerSideEvents,
+          Ev
+        >
+      | ((nsp: Namespace<ListenEvents, EmitEvents, ServerSideEvents, SocketData>) => void),
   ): this {
     if (ev === "new_namespace") this.core.emitter.on(ev, listener as UntypedListener);
     else this.sockets.on(ev, listener as never);
@@ -373,7 +407,9 @@ export class Server<
     return this.sockets.local;
   }
 
-  timeout(ms: number): BroadcastOperator<DecorateBroadcastAcknowledgements<EmitEvents>, SocketData> {
+  timeout(
+    ms: number,
+  ): BroadcastOperator<DecorateBroadcastAcknowledgements<EmitEvents>, SocketData> {
     return this.sockets.timeout(ms);
   }
 
@@ -397,7 +433,10 @@ export class Server<
     this.sockets.disconnectSockets(close);
   }
 
-  serverSideEmit<Ev extends EventNames<ServerSideEvents>>(ev: Ev, ...args: EventParams<ServerSideEvents, Ev>): boolean {
+  serverSideEmit<Ev extends EventNames<ServerSideEvents>>(
+    ev: Ev,
+    ...args: EventParams<ServerSideEvents, Ev>
+  ): boolean {
     return this.sockets.serverSideEmit(ev, ...args);
   }
 

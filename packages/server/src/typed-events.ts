@@ -54,7 +54,9 @@ type AllButLast<T extends unknown[]> = T extends [...infer H, infer _L] ? H : ne
 type FirstArg<T> = T extends (arg: infer A, ...rest: never[]) => unknown ? A : never;
 
 /** With a timeout, an ack callback first receives an error (the timeout) or null. */
-type PrependError<T> = T extends (...args: infer A) => infer R ? (err: Error | null, ...args: A) => R : T;
+type PrependError<T> = T extends (...args: infer A) => infer R
+  ? (err: Error | null, ...args: A) => R
+  : T;
 
 /** The emit signatures after `.timeout(ms)`: the ack's first argument becomes `err`. */
 export type DecorateAcknowledgements<E extends EventsMap> = {
@@ -69,7 +71,9 @@ export type DecorateAcknowledgements<E extends EventsMap> = {
 export type DecorateBroadcastAcknowledgements<E extends EventsMap> = {
   [K in keyof E]: E[K] extends (...args: infer P) => infer R
     ? Last<P> extends (...args: never[]) => unknown
-      ? (...args: [...AllButLast<P>, (err: Error | null, responses: FirstArg<Last<P>>[]) => void]) => R
+      ? (
+          ...args: [...AllButLast<P>, (err: Error | null, responses: FirstArg<Last<P>>[]) => void]
+        ) => R
       : E[K]
     : E[K];
 };
@@ -92,7 +96,9 @@ export type EventParamsWithoutAck<Map extends EventsMap, Ev extends keyof Map> =
   : never;
 
 /** What `emitWithAck` resolves to: the first argument of the ack callback. */
-export type AckResult<Map extends EventsMap, Ev extends keyof Map> = Map[Ev] extends (...args: infer P) => unknown
+export type AckResult<Map extends EventsMap, Ev extends keyof Map> = Map[Ev] extends (
+  ...args: infer P
+) => unknown
   ? FirstArg<Last<P>>
   : never;
 

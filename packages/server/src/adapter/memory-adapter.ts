@@ -160,7 +160,7 @@ export class MemoryAdapter extends EventEmitter implements Adapter {
         const ids = this.rooms.get(room);
         if (ids === undefined) return;
         for (const id of ids) {
-          if (except !== undefined && except.has(id)) continue;
+          if (except?.has(id)) continue;
           const socket = sockets.get(id);
           if (socket !== undefined) fn(socket);
         }
@@ -172,7 +172,7 @@ export class MemoryAdapter extends EventEmitter implements Adapter {
       const ids = this.rooms.get(room);
       if (ids === undefined) continue;
       for (const id of ids) {
-        if (seen.has(id) || (except !== undefined && except.has(id))) continue;
+        if (seen.has(id) || except?.has(id)) continue;
         seen.add(id);
         const socket = sockets.get(id);
         if (socket !== undefined) fn(socket);

@@ -19,7 +19,10 @@ import {
 } from "../typed-events.js";
 
 /** A socket as returned by `fetchSockets()`: local or (in a cluster) on another node. */
-export interface FetchedSocket<EmitEvents extends EventsMap = DefaultEventsMap, SocketData = unknown> {
+export interface FetchedSocket<
+  EmitEvents extends EventsMap = DefaultEventsMap,
+  SocketData = unknown,
+> {
   readonly id: SocketId;
   readonly handshake: Handshake;
   readonly rooms: Set<Room>;
@@ -38,7 +41,10 @@ export function assertNotReserved(ev: unknown): void {
   }
 }
 
-export class BroadcastOperator<EmitEvents extends EventsMap = DefaultEventsMap, SocketData = unknown> {
+export class BroadcastOperator<
+  EmitEvents extends EventsMap = DefaultEventsMap,
+  SocketData = unknown,
+> {
   private readonly adapter: Adapter;
   private readonly nsp: string;
   private readonly rooms: ReadonlySet<Room>;
@@ -94,7 +100,9 @@ export class BroadcastOperator<EmitEvents extends EventsMap = DefaultEventsMap, 
   }
 
   /** Waits `ms` for every client's ack: `emit(..., (err, responses) => …)`. */
-  timeout(ms: number): BroadcastOperator<DecorateBroadcastAcknowledgements<EmitEvents>, SocketData> {
+  timeout(
+    ms: number,
+  ): BroadcastOperator<DecorateBroadcastAcknowledgements<EmitEvents>, SocketData> {
     return this.withFlags({ timeout: ms }) as unknown as BroadcastOperator<
       DecorateBroadcastAcknowledgements<EmitEvents>,
       SocketData
@@ -102,7 +110,10 @@ export class BroadcastOperator<EmitEvents extends EventsMap = DefaultEventsMap, 
   }
 
   private withFlags(flags: BroadcastFlags): BroadcastOperator<EmitEvents, SocketData> {
-    return new BroadcastOperator(this.adapter, this.nsp, this.rooms, this.exceptRooms, { ...this.flags, ...flags });
+    return new BroadcastOperator(this.adapter, this.nsp, this.rooms, this.exceptRooms, {
+      ...this.flags,
+      ...flags,
+    });
   }
 
   /** Emits to every matching client. A trailing callback collects their acks. */
@@ -112,7 +123,11 @@ export class BroadcastOperator<EmitEvents extends EventsMap = DefaultEventsMap, 
     const last = data[data.length - 1];
     const packet: SocketPacket = { type: PacketType.EVENT, nsp: this.nsp, data };
     if (typeof last !== "function") {
-      this.adapter.broadcast(packet, { rooms: this.rooms, except: this.exceptRooms, flags: this.flags });
+      this.adapter.broadcast(packet, {
+        rooms: this.rooms,
+        except: this.exceptRooms,
+        flags: this.flags,
+      });
       return true;
     }
     data.pop();
@@ -127,7 +142,11 @@ export class BroadcastOperator<EmitEvents extends EventsMap = DefaultEventsMap, 
   ): Promise<AckResult<EmitEvents, Ev>[]> {
     assertNotReserved(ev);
     return new Promise((resolve, reject) => {
-      const packet: SocketPacket = { type: PacketType.EVENT, nsp: this.nsp, data: [ev, ...(args as unknown[])] };
+      const packet: SocketPacket = {
+        type: PacketType.EVENT,
+        nsp: this.nsp,
+        data: [ev, ...(args as unknown[])],
+      };
       this.broadcastWithAck(packet, (err, responses) => {
         if (err !== null) reject(err);
         else resolve(responses as AckResult<EmitEvents, Ev>[]);
@@ -135,7 +154,10 @@ export class BroadcastOperator<EmitEvents extends EventsMap = DefaultEventsMap, 
     });
   }
 
-  private broadcastWithAck(packet: SocketPacket, ack: (err: Error | null, responses: unknown[]) => void): void {
+  private broadcastWithAck(
+    packet: SocketPacket,
+    ack: (err: Error | null, responses: unknown[]) => void,
+  ): void {
     const responses: unknown[] = [];
     let expected: number | undefined;
     let done = false;

@@ -17,7 +17,11 @@ export interface ConnectionHost {
   createDecoder(): PacketDecoder;
   encode(packet: SocketPacket): (string | Buffer)[];
   /** Finds or creates (dynamic) the namespace `name`; calls back with undefined if none matches. */
-  resolveNamespace(name: string, auth: Record<string, unknown>, done: (nsp: Namespace | undefined) => void): void;
+  resolveNamespace(
+    name: string,
+    auth: Record<string, unknown>,
+    done: (nsp: Namespace | undefined) => void,
+  ): void;
   onConnectionClosed(connection: Connection): void;
 }
 
@@ -65,7 +69,11 @@ export class Connection implements NamespaceClient {
 
   refuse(nsp: string, message: string, data?: unknown): void {
     this.writePacket(
-      { type: PacketType.CONNECT_ERROR, nsp, data: data === undefined ? { message } : { message, data } },
+      {
+        type: PacketType.CONNECT_ERROR,
+        nsp,
+        data: data === undefined ? { message } : { message, data },
+      },
       false,
       true,
     );
@@ -90,7 +98,8 @@ export class Connection implements NamespaceClient {
       packet = this.decoder.add(data);
     } catch (err) {
       this.host.counters.parseErrors++;
-      const reason = err instanceof ProtocolError ? `${err.code}: ${err.message}` : "malformed packet";
+      const reason =
+        err instanceof ProtocolError ? `${err.code}: ${err.message}` : "malformed packet";
       this.conn.terminate("parse error", reason);
       return;
     }
@@ -148,7 +157,8 @@ export class Connection implements NamespaceClient {
   onClose(reason: string, description?: unknown): void {
     if (this.connectTimer !== undefined) clearTimeout(this.connectTimer);
     this.connectTimer = undefined;
-    for (const socket of [...this.sockets.values()]) socket.onClose(reason as DisconnectReason, description);
+    for (const socket of [...this.sockets.values()])
+      socket.onClose(reason as DisconnectReason, description);
     this.sockets.clear();
     this.pending.clear();
     this.decoder.destroy();

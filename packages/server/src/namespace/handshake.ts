@@ -1,6 +1,6 @@
 /** The handshake details of a socket, as socket.io exposes them. */
 import type { IncomingHttpHeaders, IncomingMessage } from "node:http";
-import { parse, type ParsedUrlQuery } from "node:querystring";
+import { type ParsedUrlQuery, parse } from "node:querystring";
 import type { TLSSocket } from "node:tls";
 
 export interface Handshake {
@@ -24,7 +24,11 @@ export interface Handshake {
   auth: Record<string, unknown>;
 }
 
-export function buildHandshake(req: IncomingMessage, address: string, auth: Record<string, unknown>): Handshake {
+export function buildHandshake(
+  req: IncomingMessage,
+  address: string,
+  auth: Record<string, unknown>,
+): Handshake {
   const now = new Date();
   const url = req.url ?? "/";
   const q = url.indexOf("?");

@@ -1,7 +1,10 @@
 /** Connection middleware (`io.use`, `nsp.use`): run in order; the first error refuses. */
 
 /** An error passed to `next()` may carry `data`, sent to the client with the refusal. */
-export type ConnectMiddleware<S> = (socket: S, next: (err?: Error & { data?: unknown }) => void) => void;
+export type ConnectMiddleware<S> = (
+  socket: S,
+  next: (err?: Error & { data?: unknown }) => void,
+) => void;
 
 export function runMiddleware<S>(
   fns: readonly ConnectMiddleware<S>[],

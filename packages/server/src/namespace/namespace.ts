@@ -4,10 +4,15 @@
  */
 import { EventEmitter } from "node:events";
 import type { SocketPacket } from "@switchyard/protocol";
-import type { Adapter, AdapterConstructor, AdapterNamespace, Room, SocketId } from "../adapter/adapter.js";
+import type {
+  Adapter,
+  AdapterConstructor,
+  AdapterNamespace,
+  Room,
+  SocketId,
+} from "../adapter/adapter.js";
 import { BroadcastOperator, type FetchedSocket } from "../broadcast/broadcast-operator.js";
 import { EncodedPacket } from "../broadcast/encoded-packet.js";
-import type { Codec } from "./parser.js";
 import type {
   AckResult,
   DecorateBroadcastAcknowledgements,
@@ -23,7 +28,8 @@ import type {
   UntypedListener,
 } from "../typed-events.js";
 import { buildHandshake } from "./handshake.js";
-import { runMiddleware, type ConnectMiddleware } from "./middleware.js";
+import { type ConnectMiddleware, runMiddleware } from "./middleware.js";
+import type { Codec } from "./parser.js";
 import { Socket, type SocketConnection, type SocketCounters } from "./socket.js";
 import type { StandardSchemaV1 } from "./validation.js";
 
@@ -45,17 +51,25 @@ export interface NamespaceClient extends SocketConnection {
 }
 
 export class Namespace<
-  ListenEvents extends EventsMap = DefaultEventsMap,
-  EmitEvents extends EventsMap = DefaultEventsMap,
-  ServerSideEvents extends EventsMap = DefaultEventsMap,
-  SocketData = unknown,
-> extends EventEmitter implements AdapterNamespace {
+    ListenEvents extends EventsMap = DefaultEventsMap,
+    EmitEvents extends EventsMap = DefaultEventsMap,
+    ServerSideEvents extends EventsMap = DefaultEventsMap,
+    SocketData = unknown,
+  >
+  extends EventEmitter
+  implements AdapterNamespace
+{
   readonly name: string;
   /** Connected sockets by id. */
-  readonly sockets = new Map<SocketId, Socket<ListenEvents, EmitEvents, ServerSideEvents, SocketData>>();
+  readonly sockets = new Map<
+    SocketId,
+    Socket<ListenEvents, EmitEvents, ServerSideEvents, SocketData>
+  >();
   adapter: Adapter;
   protected readonly host: NamespaceHost;
-  protected fns: ConnectMiddleware<Socket<ListenEvents, EmitEvents, ServerSideEvents, SocketData>>[] = [];
+  protected fns: ConnectMiddleware<
+    Socket<ListenEvents, EmitEvents, ServerSideEvents, SocketData>
+  >[] = [];
   private ids = 0;
   private validators: Map<string, StandardSchemaV1> | undefined;
 
@@ -81,7 +95,8 @@ export class Namespace<
    * Standard Schema validator before any listener sees them.
    */
   schema(event: EventNames<ListenEvents> & string, schema: StandardSchemaV1): this {
-    (this.validators ??= new Map()).set(event, schema);
+    if (this.validators === undefined) this.validators = new Map();
+    this.validators.set(event, schema);
     return this;
   }
 
@@ -122,7 +137,10 @@ export class Namespace<
   }
 
   /** Emits to every socket of the namespace. */
-  override emit<Ev extends EventNames<EmitEvents>>(ev: Ev, ...args: EventParams<EmitEvents, Ev>): boolean {
+  override emit<Ev extends EventNames<EmitEvents>>(
+    ev: Ev,
+    ...args: EventParams<EmitEvents, Ev>
+  ): boolean {
     if (ev === "newListener" || ev === "removeListener") return super.emit(ev, ...args);
     return this.op().emit(ev, ...args);
   }
@@ -155,7 +173,9 @@ export class Namespace<
     return this.op().local;
   }
 
-  timeout(ms: number): BroadcastOperator<DecorateBroadcastAcknowledgements<EmitEvents>, SocketData> {
+  timeout(
+    ms: number,
+  ): BroadcastOperator<DecorateBroadcastAcknowledgements<EmitEvents>, SocketData> {
     return this.op().timeout(ms);
   }
 
@@ -180,7 +200,10 @@ export class Namespace<
   }
 
   /** Emits to the same namespace on the other nodes of a cluster (a trailing callback gathers acks). */
-  serverSideEmit<Ev extends EventNames<ServerSideEvents>>(ev: Ev, ...args: EventParams<ServerSideEvents, Ev>): boolean {
+  serverSideEmit<Ev extends EventNames<ServerSideEvents>>(
+    ev: Ev,
+    ...args: EventParams<ServerSideEvents, Ev>
+  ): boolean {
     this.adapter.serverSideEmit([ev, ...args]);
     return true;
   }
@@ -236,7 +259,9 @@ export class Namespace<
   add(
     client: NamespaceClient,
     auth: Record<string, unknown>,
-    done: (socket: Socket<ListenEvents, EmitEvents, ServerSideEvents, SocketData> | undefined) => void,
+    done: (
+      socket: Socket<ListenEvents, EmitEvents, ServerSideEvents, SocketData> | undefined,
+    ) => void,
   ): void {
     const socket = new Socket<ListenEvents, EmitEvents, ServerSideEvents, SocketData>(
       newSocketId(),
@@ -259,7 +284,10 @@ export class Namespace<
     });
   }
 
-  private emitLocal(ev: string, socket: Socket<ListenEvents, EmitEvents, ServerSideEvents, SocketData>): void {
+  private emitLocal(
+    ev: string,
+    socket: Socket<ListenEvents, EmitEvents, ServerSideEvents, SocketData>,
+  ): void {
     try {
       super.emit(ev, socket);
     } catch (err) {

@@ -17,7 +17,11 @@ import { Namespace, type NamespaceHost } from "./namespace.js";
 /** Decides whether a dynamic namespace `name` may exist. */
 export type NamespaceMatcher =
   | RegExp
-  | ((name: string, auth: Record<string, unknown>, next: (err: Error | null, matches: boolean) => void) => void);
+  | ((
+      name: string,
+      auth: Record<string, unknown>,
+      next: (err: Error | null, matches: boolean) => void,
+    ) => void);
 
 let parentCount = 0;
 
@@ -59,7 +63,10 @@ export class ParentNamespace<
   }
 
   /** Creates the child namespace `name` with the parent's middleware and listeners. */
-  createChild(host: NamespaceHost, name: string): Namespace<ListenEvents, EmitEvents, ServerSideEvents, SocketData> {
+  createChild(
+    host: NamespaceHost,
+    name: string,
+  ): Namespace<ListenEvents, EmitEvents, ServerSideEvents, SocketData> {
     const child = new Namespace<ListenEvents, EmitEvents, ServerSideEvents, SocketData>(host, name);
     for (const fn of this.fns) child.use(fn);
     for (const ev of ["connect", "connection"] as const) {
@@ -100,7 +107,8 @@ class ParentBroadcastAdapter implements Adapter {
     ack: (...args: unknown[]) => void,
   ): void {
     let total = 0;
-    for (const c of this.children) c.adapter.broadcastWithAck({ ...packet }, opts, (n) => (total += n), ack);
+    for (const c of this.children)
+      c.adapter.broadcastWithAck({ ...packet }, opts, (n) => (total += n), ack);
     clientCountCallback(total);
   }
 

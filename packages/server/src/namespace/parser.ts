@@ -4,14 +4,12 @@
  * `socket.io-msgpack-parser`), which is adapted here. Foreign decoders' output is
  * re-validated, so a parser cannot smuggle a malformed packet past us.
  */
-import { EventEmitter } from "node:events";
 import {
   encodeSocketPacket,
   ProtocolError,
   ProtocolErrorCode,
   SocketDecoder,
   type SocketPacket,
-  
 } from "@switchyard/protocol";
 import { InvalidOptionError } from "../errors.js";
 
@@ -74,7 +72,11 @@ export function toCodec(parser: unknown, limits: DecodeLimits): Codec {
   if (parser === undefined) return defaultCodec(limits);
   if (isCodec(parser)) return parser;
   if (isSocketIoParser(parser)) return adaptSocketIoParser(parser, limits);
-  throw new InvalidOptionError("parser", "a Switchyard codec or a socket.io parser ({ Encoder, Decoder })", parser);
+  throw new InvalidOptionError(
+    "parser",
+    "a Switchyard codec or a socket.io parser ({ Encoder, Decoder })",
+    parser,
+  );
 }
 
 function isCodec(p: unknown): p is Codec {
@@ -108,13 +110,12 @@ function adaptSocketIoParser(parser: SocketIoParser, limits: DecodeLimits): Code
   };
 }
 
-class ForeignDecoder extends EventEmitter implements PacketDecoder {
+class ForeignDecoder implements PacketDecoder {
   private readonly inner: InstanceType<SocketIoParser["Decoder"]>;
   private readonly limits: DecodeLimits;
   private decoded: unknown[] = [];
 
   constructor(parser: SocketIoParser, limits: DecodeLimits) {
-    super();
     this.limits = limits;
     this.inner = new parser.Decoder();
     this.inner.on("decoded", (packet) => {
@@ -127,7 +128,10 @@ class ForeignDecoder extends EventEmitter implements PacketDecoder {
       this.inner.add(chunk);
     } catch (err) {
       if (err instanceof ProtocolError) throw err;
-      throw new ProtocolError(ProtocolErrorCode.BAD_PACKET, `parser rejected the message: ${(err as Error).message}`);
+      throw new ProtocolError(
+        ProtocolErrorCode.BAD_PACKET,
+        `parser rejected the message: ${(err as Error).message}`,
+      );
     }
     const raw = this.decoded.shift();
     return raw as SocketPacket;

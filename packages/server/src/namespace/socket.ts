@@ -62,11 +62,14 @@ type Ack = (...args: unknown[]) => void;
 let warnedUnhandled = false;
 
 export class Socket<
-  ListenEvents extends EventsMap = DefaultEventsMap,
-  EmitEvents extends EventsMap = DefaultEventsMap,
-  ServerSideEvents extends EventsMap = DefaultEventsMap,
-  SocketData = unknown,
-> extends EventEmitter implements AdapterSocket {
+    ListenEvents extends EventsMap = DefaultEventsMap,
+    EmitEvents extends EventsMap = DefaultEventsMap,
+    ServerSideEvents extends EventsMap = DefaultEventsMap,
+    SocketData = unknown,
+  >
+  extends EventEmitter
+  implements AdapterSocket
+{
   /** Socket id, unique per namespace connection (not the engine session id). */
   readonly id: SocketId;
   readonly nsp: SocketNamespace;
@@ -115,7 +118,10 @@ export class Socket<
   // ——— emitting ———
 
   /** Emits to this client. A trailing callback receives its ack (with `timeout()`: `(err, ...args)`). */
-  override emit<Ev extends EventNames<EmitEvents>>(ev: Ev, ...args: EventParams<EmitEvents, Ev>): boolean {
+  override emit<Ev extends EventNames<EmitEvents>>(
+    ev: Ev,
+    ...args: EventParams<EmitEvents, Ev>
+  ): boolean {
     if (ev === "newListener" || ev === "removeListener") return super.emit(ev, ...args);
     assertNotReserved(ev);
     const data: unknown[] = [ev, ...args];
@@ -140,9 +146,14 @@ export class Socket<
     const withErr = this.flags.timeout !== undefined;
     return new Promise((resolve, reject) => {
       const cb = withErr
-        ? (err: Error | null, res: unknown) => (err ? reject(err) : resolve(res as AckResult<EmitEvents, Ev>))
+        ? (err: Error | null, res: unknown) =>
+            err ? reject(err) : resolve(res as AckResult<EmitEvents, Ev>)
         : (res: unknown) => resolve(res as AckResult<EmitEvents, Ev>);
-      (this.emit as (ev: string | symbol, ...a: unknown[]) => boolean)(ev, ...(args as unknown[]), cb);
+      (this.emit as (ev: string | symbol, ...a: unknown[]) => boolean)(
+        ev,
+        ...(args as unknown[]),
+        cb,
+      );
     });
   }
 
@@ -177,9 +188,16 @@ export class Socket<
   // ——— flags ———
 
   /** The next emit fails with an error if the client has not acked within `ms`. */
-  timeout(ms: number): Socket<ListenEvents, DecorateAcknowledgements<EmitEvents>, ServerSideEvents, SocketData> {
+  timeout(
+    ms: number,
+  ): Socket<ListenEvents, DecorateAcknowledgements<EmitEvents>, ServerSideEvents, SocketData> {
     this.flags.timeout = ms;
-    return this as unknown as Socket<ListenEvents, DecorateAcknowledgements<EmitEvents>, ServerSideEvents, SocketData>;
+    return this as unknown as Socket<
+      ListenEvents,
+      DecorateAcknowledgements<EmitEvents>,
+      ServerSideEvents,
+      SocketData
+    >;
   }
 
   /** The next emit may be dropped if the client is not ready. */
@@ -199,7 +217,13 @@ export class Socket<
   private operator(): BroadcastOperator<EmitEvents, SocketData> {
     const flags = this.flags;
     this.flags = {};
-    return new BroadcastOperator(this.nsp.adapter, this.nsp.name, new Set(), new Set([this.id]), flags);
+    return new BroadcastOperator(
+      this.nsp.adapter,
+      this.nsp.name,
+      new Set(),
+      new Set([this.id]),
+      flags,
+    );
   }
 
   /** Every other socket of the namespace. */
@@ -257,19 +281,22 @@ export class Socket<
 
   /** Registers packet middleware, run before the event's listeners. */
   use(fn: PacketMiddleware): this {
-    (this.fns ??= []).push(fn);
+    if (this.fns === undefined) this.fns = [];
+    this.fns.push(fn);
     return this;
   }
 
   // ——— catch-all listeners ———
 
   onAny(listener: UntypedListener): this {
-    (this.anyIn ??= []).push(listener);
+    if (this.anyIn === undefined) this.anyIn = [];
+    this.anyIn.push(listener);
     return this;
   }
 
   prependAny(listener: UntypedListener): this {
-    (this.anyIn ??= []).unshift(listener);
+    if (this.anyIn === undefined) this.anyIn = [];
+    this.anyIn.unshift(listener);
     return this;
   }
 
@@ -283,12 +310,14 @@ export class Socket<
   }
 
   onAnyOutgoing(listener: UntypedListener): this {
-    (this.anyOut ??= []).push(listener);
+    if (this.anyOut === undefined) this.anyOut = [];
+    this.anyOut.push(listener);
     return this;
   }
 
   prependAnyOutgoing(listener: UntypedListener): this {
-    (this.anyOut ??= []).unshift(listener);
+    if (this.anyOut === undefined) this.anyOut = [];
+    this.anyOut.unshift(listener);
     return this;
   }
 
@@ -323,7 +352,11 @@ export class Socket<
   onConnect(): void {
     this.connected = true;
     this.nsp.adapter.addAll(this.id, [this.id]);
-    this.client.writePacket({ type: PacketType.CONNECT, nsp: this.nsp.name, data: { sid: this.id } }, false, true);
+    this.client.writePacket(
+      { type: PacketType.CONNECT, nsp: this.nsp.name, data: { sid: this.id } },
+      false,
+      true,
+    );
   }
 
   /** A decoded packet addressed to this socket. */
@@ -378,7 +411,10 @@ export class Socket<
     }
     if (!warnedUnhandled) {
       warnedUnhandled = true;
-      process.emitWarning(`unhandled socket error (further ones are only counted): ${err.message}`, "SwitchyardWarning");
+      process.emitWarning(
+        `unhandled socket error (further ones are only counted): ${err.message}`,
+        "SwitchyardWarning",
+      );
     }
   }
 
@@ -441,11 +477,16 @@ export class Socket<
       }
       this.nsp.counters.validationFailures++;
       if (ack !== undefined) ack(result.error);
-      else this.client.writePacket(
-        { type: PacketType.EVENT, nsp: this.nsp.name, data: [VALIDATION_ERROR_EVENT, result.error] },
-        false,
-        true,
-      );
+      else
+        this.client.writePacket(
+          {
+            type: PacketType.EVENT,
+            nsp: this.nsp.name,
+            data: [VALIDATION_ERROR_EVENT, result.error],
+          },
+          false,
+          true,
+        );
     });
   }
 
@@ -463,7 +504,11 @@ export class Socket<
     return (...args: unknown[]) => {
       if (sent || !this.connected) return;
       sent = true;
-      this.client.writePacket({ type: PacketType.ACK, nsp: this.nsp.name, id, data: args }, false, true);
+      this.client.writePacket(
+        { type: PacketType.ACK, nsp: this.nsp.name, id, data: args },
+        false,
+        true,
+      );
     };
   }
 
@@ -481,7 +526,11 @@ export class Socket<
     }
   }
 
-  private safeEmit(ev: "disconnecting" | "disconnect", reason: DisconnectReason, description: unknown): void {
+  private safeEmit(
+    ev: "disconnecting" | "disconnect",
+    reason: DisconnectReason,
+    description: unknown,
+  ): void {
     try {
       super.emit(ev, reason, description);
     } catch (err) {
@@ -491,7 +540,10 @@ export class Socket<
   }
 }
 
-function removeListener(list: UntypedListener[] | undefined, listener?: UntypedListener): UntypedListener[] | undefined {
+function removeListener(
+  list: UntypedListener[] | undefined,
+  listener?: UntypedListener,
+): UntypedListener[] | undefined {
   if (list === undefined || listener === undefined) return undefined;
   const i = list.indexOf(listener);
   if (i !== -1) list.splice(i, 1);

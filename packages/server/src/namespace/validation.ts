@@ -52,13 +52,18 @@ export function validateArgs(
   schema: StandardSchemaV1,
   event: string,
   args: unknown[],
-  done: (result: { ok: true; args: unknown[] } | { ok: false; error: ValidationErrorPayload }) => void,
+  done: (
+    result: { ok: true; args: unknown[] } | { ok: false; error: ValidationErrorPayload },
+  ) => void,
 ): void {
   let result: StandardSchemaV1.Result<unknown> | Promise<StandardSchemaV1.Result<unknown>>;
   try {
     result = schema["~standard"].validate(args);
   } catch (err) {
-    done({ ok: false, error: failure(event, [{ message: (err as Error).message ?? "validator threw" }]) });
+    done({
+      ok: false,
+      error: failure(event, [{ message: (err as Error).message ?? "validator threw" }]),
+    });
     return;
   }
   if (result instanceof Promise) {
@@ -74,7 +79,9 @@ export function validateArgs(
 function finish(
   r: StandardSchemaV1.Result<unknown>,
   event: string,
-  done: (result: { ok: true; args: unknown[] } | { ok: false; error: ValidationErrorPayload }) => void,
+  done: (
+    result: { ok: true; args: unknown[] } | { ok: false; error: ValidationErrorPayload },
+  ) => void,
 ): void {
   if (r.issues !== undefined) {
     done({ ok: false, error: failure(event, r.issues) });
@@ -84,7 +91,10 @@ function finish(
   done({ ok: true, args: Array.isArray(value) ? value : [value] });
 }
 
-function failure(event: string, issues: ReadonlyArray<StandardSchemaV1.Issue>): ValidationErrorPayload {
+function failure(
+  event: string,
+  issues: ReadonlyArray<StandardSchemaV1.Issue>,
+): ValidationErrorPayload {
   return {
     error: {
       code: "SY_ERR_VALIDATION_FAILED",
