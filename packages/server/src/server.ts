@@ -30,7 +30,7 @@ import {
   type ServerOptions,
 } from "./server-options.js";
 import type {
-  AckResult,
+  BroadcastAckResult,
   DecorateBroadcastAcknowledgements,
   DefaultEventsMap,
   EventNames,
@@ -309,22 +309,23 @@ export class Server<
 
   // ——— events: `new_namespace` is the server's, the rest are the main namespace's ———
 
+  /** `new_namespace` is the server's own event; every other one is the main namespace's. */
+  on(ev: "new_namespace", listener: (nsp: Namespace<ListenEvents, EmitEvents, ServerSideEvents, SocketData>) => void): this;
   on<
     Ev extends ReservedOrUserEventNames<
       NamespaceReservedEvents<Socket<ListenEvents, EmitEvents, ServerSideEvents, SocketData>>,
       ServerSideEvents
     >,
   >(
-    ev: Ev | "new_namespace",
-    listener:
-      | ReservedOrUserListener<
-          NamespaceReservedEvents<Socket<ListenEvents, EmitEvents, ServerSideEvents, SocketData>>,
-          ServerSideEvents,
-          Ev
-        >
-      | ((nsp: Namespace<ListenEvents, EmitEvents, ServerSideEvents, SocketData>) => void),
-  ): this {
-    if (ev === "new_namespace") this.core.emitter.on(ev, listener as UntypedListener);
+    ev: Ev,
+    listener: ReservedOrUserListener<
+      NamespaceReservedEvents<Socket<ListenEvents, EmitEvents, ServerSideEvents, SocketData>>,
+      ServerSideEvents,
+      Ev
+    >,
+  ): this;
+  on(ev: string, listener: UntypedListener): this {
+    if (ev === "new_namespace") this.core.emitter.on(ev, listener);
     else this.sockets.on(ev, listener as never);
     return this;
   }
@@ -370,7 +371,7 @@ export class Server<
   emitWithAck<Ev extends EventNamesWithAck<EmitEvents>>(
     ev: Ev,
     ...args: EventParamsWithoutAck<EmitEvents, Ev>
-  ): Promise<AckResult<EmitEvents, Ev>[]> {
+  ): Promise<BroadcastAckResult<EmitEvents, Ev>> {
     return this.sockets.emitWithAck(ev, ...args);
   }
 

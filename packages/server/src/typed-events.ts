@@ -95,11 +95,33 @@ export type EventParamsWithoutAck<Map extends EventsMap, Ev extends keyof Map> =
   ? AllButLast<P>
   : never;
 
-/** What `emitWithAck` resolves to: the first argument of the ack callback. */
+/**
+ * The value an ack callback carries: its first argument, or its second when the first
+ * is the `err` of a `timeout()`-decorated callback.
+ */
+type AckValue<Cb> = Cb extends (err: Error | null, value: infer V, ...rest: never[]) => unknown
+  ? V
+  : Cb extends (value: infer V, ...rest: never[]) => unknown
+    ? V
+    : never;
+
+/** What a socket's `emitWithAck` resolves to. */
 export type AckResult<Map extends EventsMap, Ev extends keyof Map> = Map[Ev] extends (
   ...args: infer P
 ) => unknown
-  ? FirstArg<Last<P>>
+  ? AckValue<Last<P>>
+  : never;
+
+/**
+ * What a broadcast's `emitWithAck` resolves to: one value per client (the decorated
+ * callback of `timeout()` already carries the array).
+ */
+export type BroadcastAckResult<Map extends EventsMap, Ev extends keyof Map> = Map[Ev] extends (
+  ...args: infer P
+) => unknown
+  ? Last<P> extends (err: Error | null, responses: infer V, ...rest: never[]) => unknown
+    ? V
+    : AckValue<Last<P>>[]
   : never;
 
 /** Names reserved on sockets and namespaces: emitting them throws. */

@@ -7,7 +7,7 @@ import type { Adapter, BroadcastFlags, Room, SocketId } from "../adapter/adapter
 import { AckTimeoutError, ErrorCode, SwitchyardError } from "../errors.js";
 import type { Handshake } from "../namespace/handshake.js";
 import {
-  type AckResult,
+  type BroadcastAckResult,
   type DecorateBroadcastAcknowledgements,
   type DefaultEventsMap,
   type EventNames,
@@ -139,7 +139,7 @@ export class BroadcastOperator<
   emitWithAck<Ev extends EventNamesWithAck<EmitEvents>>(
     ev: Ev,
     ...args: EventParamsWithoutAck<EmitEvents, Ev>
-  ): Promise<AckResult<EmitEvents, Ev>[]> {
+  ): Promise<BroadcastAckResult<EmitEvents, Ev>> {
     assertNotReserved(ev);
     return new Promise((resolve, reject) => {
       const packet: SocketPacket = {
@@ -149,7 +149,7 @@ export class BroadcastOperator<
       };
       this.broadcastWithAck(packet, (err, responses) => {
         if (err !== null) reject(err);
-        else resolve(responses as AckResult<EmitEvents, Ev>[]);
+        else resolve(responses as BroadcastAckResult<EmitEvents, Ev>);
       });
     });
   }

@@ -14,7 +14,7 @@ import type {
 import { BroadcastOperator, type FetchedSocket } from "../broadcast/broadcast-operator.js";
 import { EncodedPacket } from "../broadcast/encoded-packet.js";
 import type {
-  AckResult,
+  BroadcastAckResult,
   DecorateBroadcastAcknowledgements,
   DefaultEventsMap,
   EventNames,
@@ -148,7 +148,7 @@ export class Namespace<
   emitWithAck<Ev extends EventNamesWithAck<EmitEvents>>(
     ev: Ev,
     ...args: EventParamsWithoutAck<EmitEvents, Ev>
-  ): Promise<AckResult<EmitEvents, Ev>[]> {
+  ): Promise<BroadcastAckResult<EmitEvents, Ev>> {
     return this.op().emitWithAck(ev, ...args);
   }
 
