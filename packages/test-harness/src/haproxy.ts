@@ -1,0 +1,122 @@
+import { writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { answersWithToken, HEALTH_PATH } from "./http-probe.js";
+import { freePort } from "./ports.js";
+import { newTag, startProcess } from "./process.js";
+import { BINARIES, requireBinary } from "./require-binary.js";
+import { retryOnPortClash, Service, type ServiceControl } from "./service.js";
+import { makeTempDir } from "./tmp.js";
+import { type ProxyServer, type Upstream, upstreamAddress } from "./upstream.js";
+
+/** haproxy `balance` algorithms supported by the generated config. */
+export type HaproxyBalance = "roundrobin" | "leastconn" | "source" | "first" | "random";
+
+/** Options of {@link startHaproxy}. */
+export interface HaproxyOptions {
+  /** Backend servers, in order (named s0, s1, …). At least one. */
+  readonly backends: readonly Upstream[];
+  /** @default "roundrobin" */
+  readonly balance?: HaproxyBalance;
+  /**
+   * Cookie stickiness: `true` inserts cookie `SERVERID` (value = server name), a string
+   * chooses the cookie name. @default false
+   */
+  readonly cookie?: boolean | string;
+  /** Listen port. @default a free port (retried on a clash) */
+  readonly port?: number;
+  /** Global `maxconn` (haproxy sizes its fd table from it; the fd limit here is 20000). @default 4096 */
+  readonly maxconn?: number;
+  /** Extra lines for the backend section. @default [] */
+  readonly extraBackendConfig?: readonly string[];
+  /** @default 10000 */
+  readonly readyTimeoutMs?: number;
+}
+
+/** A running haproxy in front of `backends`. */
+export interface HaproxyServer extends ProxyServer, ServiceControl {}
+
+const BALANCES: ReadonlySet<string> = new Set([
+  "roundrobin",
+  "leastconn",
+  "source",
+  "first",
+  "random",
+]);
+
+/** The generated haproxy.cfg (exported for inspection in tests and docs). */
+export function haproxyConfig(port: number, options: HaproxyOptions, readyToken = "ready"): string {
+  const balance = options.balance ?? "roundrobin";
+  if (!BALANCES.has(balance)) throw new Error(`unknown haproxy balance: ${String(balance)}`);
+  if (options.backends.length === 0) throw new Error("startHaproxy: `backends` is empty");
+  const cookieName =
+    options.cookie === true ? "SERVERID" : options.cookie === false ? undefined : options.cookie;
+  if (cookieName !== undefined && !/^[\w-]+$/.test(cookieName)) {
+    throw new Error(`invalid haproxy cookie name: ${JSON.stringify(cookieName)}`);
+  }
+  const servers = options.backends.map((b, i) => {
+    const cookie = cookieName === undefined ? "" : ` cookie s${i}`;
+    return `  server s${i} ${upstreamAddress(b)}${cookie}`;
+  });
+  return [
+    "global",
+    `  maxconn ${options.maxconn ?? 4096}`,
+    "  nbthread 1",
+    "",
+    "defaults",
+    "  mode http",
+    "  option forwardfor",
+    "  timeout connect 5s",
+    "  timeout client 1h",
+    "  timeout server 1h",
+    // Applies once a connection is upgraded (WebSocket).
+    "  timeout tunnel 1h",
+    "  timeout http-request 30s",
+    "",
+    "frontend switchyard_in",
+    `  bind 127.0.0.1:${port}`,
+    `  http-request return status 200 content-type text/plain string "${readyToken}" if { path ${HEALTH_PATH} }`,
+    "  default_backend switchyard",
+    "",
+    "backend switchyard",
+    `  balance ${balance}`,
+    ...(cookieName === undefined ? [] : [`  cookie ${cookieName} insert indirect nocache`]),
+    ...(options.extraBackendConfig ?? []).map((line) => `  ${line}`),
+    ...servers,
+    "",
+  ].join("\n");
+}
+
+/**
+ * Starts haproxy (`-db`: foreground) in HTTP mode on 127.0.0.1 balancing over
+ * `backends`, WebSocket upgrades included; resolves once haproxy itself answers its
+ * readiness path (the backends need not be up yet).
+ */
+export async function startHaproxy(options: HaproxyOptions): Promise<HaproxyServer> {
+  const bin = requireBinary(BINARIES.haproxy);
+  return retryOnPortClash(options.port !== undefined, async () => {
+    const port = options.port ?? (await freePort());
+    const dir = makeTempDir("haproxy");
+    const cfg = join(dir.path, "haproxy.cfg");
+    const tag = newTag("haproxy");
+    const url = `http://127.0.0.1:${port}`;
+    try {
+      writeFileSync(cfg, haproxyConfig(port, options, tag));
+    } catch (error) {
+      dir.remove();
+      throw error;
+    }
+    const service = await Service.start(dir, tag, () =>
+      startProcess({
+        name: `haproxy:${port}`,
+        command: bin,
+        args: ["-db", "-f", cfg],
+        cwd: dir.path,
+        instanceDir: dir.path,
+        tag,
+        ready: () => answersWithToken(url, tag),
+        readyTimeoutMs: options.readyTimeoutMs ?? 10000,
+      }),
+    );
+    return service.handle({ host: "127.0.0.1", port, url });
+  });
+}
