@@ -25,14 +25,16 @@ export function toBuffer(value: ArrayBuffer | ArrayBufferView): Buffer {
   return Buffer.from(value.buffer, value.byteOffset, value.byteLength);
 }
 
-function tooDeep(): ProtocolError {
+/** The error for data past {@link MAX_ENCODE_DEPTH} (or circular), for every encoder. */
+export function tooDeep(): ProtocolError {
   return new ProtocolError(
     ProtocolErrorCode.NESTING_TOO_DEEP,
     `data nests deeper than ${MAX_ENCODE_DEPTH} levels (or is circular)`,
   );
 }
 
-function callToJSON(value: { toJSON: () => unknown }): unknown {
+/** Calls `toJSON()`, turning whatever it throws into SY_ERR_BAD_PACKET. */
+export function callToJSON(value: { toJSON: () => unknown }): unknown {
   try {
     return value.toJSON();
   } catch (cause) {
@@ -42,7 +44,8 @@ function callToJSON(value: { toJSON: () => unknown }): unknown {
   }
 }
 
-function hasToJSON(value: object): value is { toJSON: () => unknown } {
+/** Whether `value` has a callable `toJSON`, own or inherited, as JSON.stringify checks. */
+export function hasToJSON(value: object): value is { toJSON: () => unknown } {
   return typeof (value as { toJSON?: unknown }).toJSON === "function";
 }
 

@@ -15,12 +15,19 @@ export {
   RECORD_SEPARATOR,
 } from "./engine-io.js";
 export { ProtocolError, ProtocolErrorCode, SwitchyardError } from "./errors.js";
-export type { DecoderOptions, SocketPacket } from "./socket-io.js";
+export type {
+  MsgpackChunk,
+  MsgpackCodec,
+  MsgpackCodecDecoder,
+  MsgpackParser,
+} from "./msgpack.js";
+export { MsgpackDecoder, MsgpackEncoder, msgpackCodec, msgpackParser } from "./msgpack.js";
+export type { DecoderOptions, SocketPacket } from "./packet.js";
+export { PacketType, SOCKET_PROTOCOL } from "./packet.js";
 export {
   encodeSocketPacket,
   encodeSocketPacketString,
   hasBinary,
-  PacketType,
-  SOCKET_PROTOCOL,
   SocketDecoder,
 } from "./socket-io.js";
+export { validateSocketPacket } from "./validate.js";

@@ -15,152 +15,24 @@ import {
   hasBinary,
   type Slot,
 } from "./binary.js";
-import { ProtocolError, ProtocolErrorCode, SwitchyardError } from "./errors.js";
+import { ProtocolError, ProtocolErrorCode } from "./errors.js";
+import {
+  checkOutgoing,
+  checkShape,
+  type DecoderOptions,
+  fail,
+  isTypeDigit,
+  MAX_ACK_ID_DIGITS,
+  MAX_NAMESPACE_LENGTH,
+  PacketType,
+  resolveLimits,
+  type SocketPacket,
+} from "./packet.js";
 
 export { hasBinary };
 
-/** Revision of the Socket.IO protocol these codecs speak. */
-export const SOCKET_PROTOCOL = 5;
-
-/** Socket.IO packet types and their wire digits. */
-export const PacketType = {
-  CONNECT: 0,
-  DISCONNECT: 1,
-  EVENT: 2,
-  ACK: 3,
-  CONNECT_ERROR: 4,
-  BINARY_EVENT: 5,
-  BINARY_ACK: 6,
-} as const;
-/** One of the {@link PacketType} digits. */
-export type PacketType = (typeof PacketType)[keyof typeof PacketType];
-
-/**
- * One Socket.IO packet. The decoder returns binary packets as EVENT/ACK with Buffers
- * in place of the placeholders and no `attachments` (as socket.io-parser does), so the
- * layer above handles one shape; the encoder picks the binary type by itself.
- * `attachments` is informational only and ignored by the encoder.
- */
-export interface SocketPacket {
-  type: PacketType;
-  nsp: string;
-  data?: unknown;
-  id?: number;
-  attachments?: number;
-}
-
-/** Limits applied to untrusted input by {@link SocketDecoder}. */
-export interface DecoderOptions {
-  /**
-   * Most binary attachments one packet may announce; each is buffered until the packet
-   * completes, so this bounds memory held per connection.
-   * @default 10
-   */
-  maxAttachments?: number;
-  /**
-   * Deepest nesting of arrays/objects accepted in the JSON payload, checked before
-   * parsing, so nothing downstream (validation, user code) meets hostile depth.
-   * @default 32
-   */
-  maxDepth?: number;
-}
-
-/** Longest namespace accepted or produced, "/" included. */
-const MAX_NAMESPACE_LENGTH = 256;
-/** 15 digits always fit in a safe integer (2^53 has 16). */
-const MAX_ACK_ID_DIGITS = 15;
-const MAX_ACK_ID = 999_999_999_999_999;
 /** Attachment counts longer than this are over any sane `maxAttachments`. */
 const MAX_ATTACHMENT_DIGITS = 6;
-
-function fail(code: ProtocolErrorCode, message: string, cause?: unknown): ProtocolError {
-  return new ProtocolError(code, message, cause === undefined ? undefined : { cause });
-}
-
-function isPlainObject(value: unknown): value is Record<string, unknown> {
-  return value !== null && typeof value === "object" && !Array.isArray(value);
-}
-
-function isTypeDigit(type: unknown): type is PacketType {
-  return typeof type === "number" && Number.isInteger(type) && type >= 0 && type <= 6;
-}
-
-/**
- * Shape rules per type, shared by encoder and decoder so a packet we send is always
- * one we would accept. Binary types are checked as their non-binary twins.
- */
-function checkShape(type: PacketType, data: unknown, id: number | undefined): void {
-  switch (type) {
-    case PacketType.CONNECT:
-      if (data !== undefined && !isPlainObject(data)) {
-        throw fail(ProtocolErrorCode.BAD_PACKET, "CONNECT payload must be an object");
-      }
-      break;
-    case PacketType.DISCONNECT:
-      if (data !== undefined) {
-        throw fail(ProtocolErrorCode.BAD_PACKET, "DISCONNECT takes no payload");
-      }
-      break;
-    case PacketType.CONNECT_ERROR:
-      if (typeof data !== "string" && !isPlainObject(data)) {
-        throw fail(
-          ProtocolErrorCode.BAD_PACKET,
-          "CONNECT_ERROR payload must be a string or object",
-        );
-      }
-      break;
-    case PacketType.EVENT:
-    case PacketType.BINARY_EVENT:
-      // CVE-2023-32695: anything but a string name here reached user code as an "event".
-      if (!Array.isArray(data) || data.length === 0 || typeof data[0] !== "string") {
-        throw fail(ProtocolErrorCode.BAD_EVENT, "EVENT payload must be [name: string, ...args]");
-      }
-      return;
-    case PacketType.ACK:
-    case PacketType.BINARY_ACK:
-      if (!Array.isArray(data)) {
-        throw fail(ProtocolErrorCode.BAD_PACKET, "ACK payload must be an array");
-      }
-      if (id === undefined) throw fail(ProtocolErrorCode.BAD_ACK_ID, "ACK without an ack id");
-      return;
-  }
-  if (id !== undefined) {
-    throw fail(ProtocolErrorCode.BAD_PACKET, `packet type ${type} takes no ack id`);
-  }
-}
-
-function checkNamespace(nsp: unknown): asserts nsp is string {
-  if (nsp === "/") return;
-  if (
-    typeof nsp !== "string" ||
-    nsp.charCodeAt(0) !== 47 /* / */ ||
-    nsp.length > MAX_NAMESPACE_LENGTH ||
-    nsp.includes(",")
-  ) {
-    throw fail(
-      ProtocolErrorCode.BAD_NAMESPACE,
-      `namespace must start with "/", contain no ",", and be at most ${MAX_NAMESPACE_LENGTH} characters`,
-    );
-  }
-}
-
-function checkOutgoing(packet: SocketPacket): void {
-  if (packet === null || typeof packet !== "object") {
-    throw fail(ProtocolErrorCode.BAD_PACKET, "packet must be an object");
-  }
-  if (!isTypeDigit(packet.type)) {
-    throw fail(
-      ProtocolErrorCode.UNKNOWN_PACKET_TYPE,
-      `unknown Socket.IO packet type ${String(packet.type)}`,
-    );
-  }
-  checkNamespace(packet.nsp);
-  const id = packet.id;
-  if (id !== undefined && !(Number.isInteger(id) && id >= 0 && id <= MAX_ACK_ID)) {
-    throw fail(ProtocolErrorCode.BAD_ACK_ID, `ack id must be an integer in 0..${MAX_ACK_ID}`);
-  }
-  checkShape(packet.type, packet.data, id);
-}
 
 function stringify(data: unknown): string {
   let json: string | undefined;
@@ -240,17 +112,6 @@ interface Pending {
   expected: number;
 }
 
-function readOption(value: unknown, name: string, fallback: number, min: number): number {
-  if (value === undefined) return fallback;
-  if (typeof value !== "number" || !Number.isInteger(value) || value < min) {
-    throw new SwitchyardError(
-      "SY_ERR_INVALID_OPTION",
-      `option "${name}" must be an integer >= ${min}, got ${String(value)}`,
-    );
-  }
-  return value;
-}
-
 function isDigit(code: number): boolean {
   return code >= 48 && code <= 57;
 }
@@ -266,8 +127,9 @@ export class SocketDecoder {
   #pending: Pending | undefined;
 
   constructor(opts?: DecoderOptions) {
-    this.#maxAttachments = readOption(opts?.maxAttachments, "maxAttachments", 10, 0);
-    this.#maxDepth = readOption(opts?.maxDepth, "maxDepth", 32, 1);
+    const limits = resolveLimits(opts);
+    this.#maxAttachments = limits.maxAttachments;
+    this.#maxDepth = limits.maxDepth;
   }
 
   /** Whether a binary packet's header arrived and attachments are still expected. */

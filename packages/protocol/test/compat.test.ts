@@ -1,7 +1,7 @@
 /**
  * Wire compatibility with the reference parsers that real socket.io v4 clients run
- * (socket.io-parser, engine.io-parser). They come in through the root devDependency
- * socket.io-client; if they ever disappear the suite is skipped, not failed.
+ * (socket.io-parser, engine.io-parser). Both are explicit root devDependencies and
+ * imported statically: if one goes missing the suite fails rather than skipping.
  */
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
@@ -14,7 +14,9 @@ import {
   SocketDecoder,
   type SocketPacket,
 } from "@switchyard/protocol";
+import * as engineIoParser from "engine.io-parser";
 import fc from "fast-check";
+import * as socketIoParser from "socket.io-parser";
 
 interface RefDecoder {
   on(event: "decoded", fn: (packet: SocketPacket) => void): void;
@@ -29,20 +31,12 @@ interface RefEngineParser {
   decodePayload(payload: string, binaryType?: string): EnginePacket[];
 }
 
-async function load<T>(name: string): Promise<T | undefined> {
-  try {
-    return (await import(name)) as T;
-  } catch {
-    return undefined;
-  }
-}
-
-const sio = await load<RefSocketParser>("socket.io-parser");
-const eio = await load<RefEngineParser>("engine.io-parser");
+const sio = socketIoParser as unknown as RefSocketParser;
+const eio = engineIoParser as unknown as RefEngineParser;
 const RUNS = { numRuns: 200 };
 
 function refDecode(parts: readonly (string | Buffer)[]): SocketPacket | undefined {
-  const decoder = new (sio as RefSocketParser).Decoder();
+  const decoder = new sio.Decoder();
   let out: SocketPacket | undefined;
   decoder.on("decoded", (p) => {
     out = p;
@@ -90,7 +84,7 @@ const packet: fc.Arbitrary<SocketPacket> = fc.oneof(
   fc.record({ type: fc.constant(PacketType.DISCONNECT), nsp }, { noNullPrototype: true }),
 );
 
-describe("socket.io-parser compatibility", { skip: sio === undefined }, () => {
+describe("socket.io-parser compatibility", () => {
   test("what we encode, socket.io-parser decodes", () => {
     fc.assert(
       fc.property(packet, (p) => {
@@ -101,7 +95,7 @@ describe("socket.io-parser compatibility", { skip: sio === undefined }, () => {
   });
 
   test("what socket.io-parser encodes, we decode", () => {
-    const encoder = new (sio as RefSocketParser).Encoder();
+    const encoder = new sio.Encoder();
     fc.assert(
       fc.property(packet, (p) => {
         assert.deepEqual(ourDecode(encoder.encode({ ...p })), p);
@@ -111,7 +105,7 @@ describe("socket.io-parser compatibility", { skip: sio === undefined }, () => {
   });
 
   test("byte-identical output", () => {
-    const encoder = new (sio as RefSocketParser).Encoder();
+    const encoder = new sio.Encoder();
     fc.assert(
       fc.property(packet, (p) => {
         assert.deepEqual(encodeSocketPacket(p), encoder.encode({ ...p }));
@@ -121,7 +115,7 @@ describe("socket.io-parser compatibility", { skip: sio === undefined }, () => {
   });
 });
 
-describe("engine.io-parser compatibility", { skip: eio === undefined }, () => {
+describe("engine.io-parser compatibility", () => {
   const enginePacket: fc.Arbitrary<EnginePacket> = fc.oneof(
     fc.record(
       {
@@ -144,16 +138,15 @@ describe("engine.io-parser compatibility", { skip: eio === undefined }, () => {
   );
 
   test("polling payloads agree both ways", () => {
-    const ref = eio as RefEngineParser;
     fc.assert(
       fc.property(fc.array(enginePacket, { minLength: 1, maxLength: 6 }), (packets) => {
         let theirs = "";
-        ref.encodePayload(packets, (s) => {
+        eio.encodePayload(packets, (s) => {
           theirs = s;
         });
         assert.equal(encodePayload(packets), theirs);
         assert.deepEqual(decodePayload(theirs), packets);
-        assert.deepEqual(ref.decodePayload(encodePayload(packets), "nodebuffer"), packets);
+        assert.deepEqual(eio.decodePayload(encodePayload(packets), "nodebuffer"), packets);
       }),
       RUNS,
     );

@@ -3,6 +3,8 @@
  * `switchyard/internal`.
  */
 
+/** The msgpack parser, wire-compatible with clients using `socket.io-msgpack-parser`. */
+export { msgpackParser } from "@switchyard/protocol";
 export type {
   Adapter,
   AdapterConstructor,
@@ -18,6 +20,7 @@ export { MemoryAdapter } from "./adapter/memory-adapter.js";
 export type { FetchedSocket } from "./broadcast/broadcast-operator.js";
 export { BroadcastOperator } from "./broadcast/broadcast-operator.js";
 export type { ConnectionError, EngineStats } from "./engine/engine.js";
+
 // Engine.IO layer (usable on its own, like the `engine.io` package)
 export { attach, Engine } from "./engine/engine.js";
 export type { ReadyState, SendOptions } from "./engine/session.js";

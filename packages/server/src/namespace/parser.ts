@@ -6,10 +6,13 @@
  */
 import {
   encodeSocketPacket,
+  msgpackCodec,
+  msgpackParser,
   ProtocolError,
   ProtocolErrorCode,
   SocketDecoder,
   type SocketPacket,
+  validateSocketPacket,
 } from "@switchyard/protocol";
 import { InvalidOptionError } from "../errors.js";
 
@@ -71,6 +74,8 @@ class TextDecoder implements PacketDecoder {
 export function toCodec(parser: unknown, limits: DecodeLimits): Codec {
   if (parser === undefined) return defaultCodec(limits);
   if (isCodec(parser)) return parser;
+  // Ours: decode without the event-emitter shim (same bytes as socket.io-msgpack-parser).
+  if (parser === msgpackParser) return msgpackCodec(limits);
   if (isSocketIoParser(parser)) return adaptSocketIoParser(parser, limits);
   throw new InvalidOptionError(
     "parser",
@@ -134,7 +139,7 @@ class ForeignDecoder implements PacketDecoder {
       );
     }
     const raw = this.decoded.shift();
-    return raw as SocketPacket;
+    return validateSocketPacket(raw, this.limits);
   }
 
   destroy(): void {
