@@ -49,8 +49,11 @@ export type DisconnectReason =
   | "payload too large"
   | "slow consumer";
 
-type Last<T extends unknown[]> = T extends [...infer _H, infer L] ? L : never;
-type AllButLast<T extends unknown[]> = T extends [...infer H, infer _L] ? H : never;
+// For untyped maps (`any[]` parameters) these fall back to `any`, as socket.io's do.
+// biome-ignore lint/suspicious/noExplicitAny: untyped events accept any callback
+type Last<T extends unknown[]> = T extends [] ? never : T extends [...infer _H, infer L] ? L : any;
+// biome-ignore lint/suspicious/noExplicitAny: untyped events accept any arguments
+type AllButLast<T extends unknown[]> = T extends [...infer H, infer _L] ? H : any[];
 type FirstArg<T> = T extends (arg: infer A, ...rest: never[]) => unknown ? A : never;
 
 /** With a timeout, an ack callback first receives an error (the timeout) or null. */

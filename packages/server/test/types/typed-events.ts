@@ -132,3 +132,21 @@ void io.fetchSockets().then((sockets) => {
     s.emit("tick", 1, "x");
   }
 });
+
+// Untyped servers accept acks of any shape, as socket.io's types do.
+plain.on("connection", (socket: Socket) => {
+  void socket.emitWithAck("ask", "q", 1).then((answer) => void answer);
+  void socket
+    .timeout(100)
+    .emitWithAck("ask", "q")
+    .then((answer) => void answer);
+  void plain
+    .timeout(100)
+    .emitWithAck("ask", 1)
+    .then((answers) => void answers);
+});
+
+io.on("connection", (socket) => {
+  // @ts-expect-error an event without arguments takes no ack
+  void socket.emitWithAck("noArgs");
+});
