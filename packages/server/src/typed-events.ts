@@ -81,10 +81,19 @@ export type DecorateBroadcastAcknowledgements<E extends EventsMap> = {
     : E[K];
 };
 
+/** Whether a parameter list ends with a callback (untyped lists may). */
+type HasAck<P extends unknown[]> = P extends []
+  ? false
+  : P extends [...infer _H, infer L]
+    ? L extends (...args: never[]) => unknown
+      ? true
+      : false
+    : true;
+
 /** Events whose last parameter is an ack callback. */
 export type EventNamesWithAck<Map extends EventsMap> = {
   [K in keyof Map]: Map[K] extends (...args: infer P) => unknown
-    ? Last<P> extends (...args: never[]) => unknown
+    ? HasAck<P> extends true
       ? K
       : never
     : never;
