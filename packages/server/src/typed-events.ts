@@ -64,20 +64,24 @@ type PrependError<T> = T extends (...args: infer A) => infer R
 /** The emit signatures after `.timeout(ms)`: the ack's first argument becomes `err`. */
 export type DecorateAcknowledgements<E extends EventsMap> = {
   [K in keyof E]: E[K] extends (...args: infer P) => infer R
-    ? Last<P> extends (...args: never[]) => unknown
-      ? (...args: [...AllButLast<P>, PrependError<Last<P>>]) => R
-      : E[K]
+    ? number extends P["length"]
+      ? E[K]
+      : Last<P> extends (...args: never[]) => unknown
+        ? (...args: [...AllButLast<P>, PrependError<Last<P>>]) => R
+        : E[K]
     : E[K];
 };
 
 /** Broadcast acks gather one response per client: `(err, responses[])`. */
 export type DecorateBroadcastAcknowledgements<E extends EventsMap> = {
   [K in keyof E]: E[K] extends (...args: infer P) => infer R
-    ? Last<P> extends (...args: never[]) => unknown
-      ? (
-          ...args: [...AllButLast<P>, (err: Error | null, responses: FirstArg<Last<P>>[]) => void]
-        ) => R
-      : E[K]
+    ? number extends P["length"]
+      ? E[K]
+      : Last<P> extends (...args: never[]) => unknown
+        ? (
+            ...args: [...AllButLast<P>, (err: Error | null, responses: FirstArg<Last<P>>[]) => void]
+          ) => R
+        : E[K]
     : E[K];
 };
 
