@@ -170,6 +170,18 @@ class ServerCore implements NamespaceHost, ConnectionHost {
   }
 }
 
+/** socket.io accepts options in attach()/listen(); here they must go to the constructor. */
+function refuseLateOptions(method: string, opts: ServerOptions | undefined): void {
+  if (opts === undefined || opts === null) return;
+  if (typeof opts !== "object" || Object.keys(opts).length > 0) {
+    throw new InvalidOptionError(
+      `${method}() options`,
+      "passed to the Server constructor instead (the engine is created there)",
+      opts,
+    );
+  }
+}
+
 export class Server<
   ListenEvents extends EventsMap = DefaultEventsMap,
   EmitEvents extends EventsMap = DefaultEventsMap,
@@ -189,10 +201,17 @@ export class Server<
    * `new Server()`, `new Server(httpServer, opts)`, `new Server(port, opts)` or
    * `new Server(opts)` — as socket.io.
    */
-  constructor(srv?: HttpServer | number | ServerOptions, opts: ServerOptions = {}) {
+  constructor(srv?: HttpServer | number | string | ServerOptions, opts: ServerOptions = {}) {
     let options = opts;
-    let target: HttpServer | number | undefined;
-    if (typeof srv === "number" || srv instanceof EventEmitter) target = srv as HttpServer | number;
+    let target: HttpServer | number | string | undefined;
+    // A function is not options but (typically) an Express app: attach() explains.
+    if (
+      typeof srv === "number" ||
+      typeof srv === "string" ||
+      typeof srv === "function" ||
+      srv instanceof EventEmitter
+    )
+      target = srv as HttpServer | number | string;
     else if (srv !== undefined) options = srv;
     if (typeof options !== "object" || options === null)
       throw new InvalidOptionError("options", "an object", options);
@@ -205,8 +224,7 @@ export class Server<
       ServerSideEvents,
       SocketData
     >;
-    if (typeof target === "number") this.listen(target);
-    else if (target !== undefined) this.attach(target);
+    if (target !== undefined) this.attach(target);
   }
 
   /** Counters of the Socket.IO layer; the engine's are in `engine.stats`. */
@@ -214,11 +232,29 @@ export class Server<
     return this.core.counters;
   }
 
-  /** Attaches to an HTTP server: requests under `path` are ours, the rest go to the server's own listeners. */
-  attach(srv: HttpServer | number): this {
+  /**
+   * Attaches to an HTTP server: requests under `path` are ours, the rest go to the
+   * server's own listeners. A port (number or numeric string) creates the server.
+   * Options belong to the constructor: unlike socket.io, the engine already exists, so
+   * options given here could not apply and are refused rather than silently ignored.
+   */
+  attach(srv: HttpServer | number | string, opts?: ServerOptions): this {
+    refuseLateOptions("attach", opts);
+    if (typeof srv === "string" && /^\d+$/.test(srv)) srv = Number(srv);
     if (typeof srv === "number") {
       this.listen(srv);
       return this;
+    }
+    if (
+      !(srv instanceof EventEmitter) ||
+      typeof (srv as Partial<HttpServer>).listen !== "function"
+    ) {
+      // Typically an Express app (a request handler function), as socket.io warns.
+      throw new InvalidOptionError(
+        "srv",
+        "an http.Server (for an Express app, pass createServer(app))",
+        srv,
+      );
     }
     const engine = this.engine;
     const path = engine.opts.path;
@@ -237,8 +273,16 @@ export class Server<
     return this;
   }
 
-  /** Creates an HTTP server, attaches and listens on `port`. */
-  listen(port: number, host?: string): this {
+  /**
+   * Creates an HTTP server, attaches and listens on `port` (all interfaces, or `host`:
+   * a Switchyard addition; socket.io's second argument, options, is refused as in
+   * {@link attach}).
+   */
+  listen(port: number, host?: string | ServerOptions): this {
+    if (typeof host === "object") {
+      refuseLateOptions("listen", host);
+      host = undefined;
+    }
     const srv = createServer();
     this.attach(srv);
     if (host === undefined) srv.listen(port);
@@ -310,7 +354,10 @@ export class Server<
   // ——— events: `new_namespace` is the server's, the rest are the main namespace's ———
 
   /** `new_namespace` is the server's own event; every other one is the main namespace's. */
-  on(ev: "new_namespace", listener: (nsp: Namespace<ListenEvents, EmitEvents, ServerSideEvents, SocketData>) => void): this;
+  on(
+    ev: "new_namespace",
+    listener: (nsp: Namespace<ListenEvents, EmitEvents, ServerSideEvents, SocketData>) => void,
+  ): this;
   on<
     Ev extends ReservedOrUserEventNames<
       NamespaceReservedEvents<Socket<ListenEvents, EmitEvents, ServerSideEvents, SocketData>>,

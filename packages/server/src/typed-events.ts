@@ -151,8 +151,10 @@ export const RESERVED_EVENTS: ReadonlySet<string> = new Set([
 ]);
 
 /** Untyped listener used where a map says nothing about an event. */
+// A plain `void` return (not `void | Promise<void>`): a function returning anything, an
+// async one included, is assignable to it, as with socket.io's `onAny((ev) => log.push(ev))`.
 // biome-ignore lint/suspicious/noExplicitAny: listeners of untyped events take any arguments
-export type UntypedListener = (...args: any[]) => void | Promise<void>;
+export type UntypedListener = (...args: any[]) => void;
 
 type FallbackToUntypedListener<T> = [T] extends [never] ? UntypedListener : T;
 

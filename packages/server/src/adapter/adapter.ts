@@ -4,6 +4,7 @@
  * without changing anything above this interface. Adapters reach sockets only through
  * {@link AdapterSocket} / {@link PacketSink}.
  */
+import type { EventEmitter } from "node:events";
 import type { SocketPacket } from "@switchyard/protocol";
 import type { EncodedPacket } from "../broadcast/encoded-packet.js";
 
@@ -61,8 +62,13 @@ export interface AdapterNamespace {
   onServerSideEmit(args: unknown[]): void;
 }
 
-/** The adapter interface. Methods may be sync or async; callers await where it matters. */
-export interface Adapter {
+/**
+ * The adapter interface. Methods may be sync or async; callers await where it matters.
+ * An adapter is an EventEmitter, as socket.io's is: apps listen to its room events
+ * (`io.of("/").adapter.on("join-room", (room, id) => …)`; also `create-room`,
+ * `leave-room`, `delete-room`).
+ */
+export interface Adapter extends EventEmitter {
   /** Sockets by room. */
   readonly rooms: Map<Room, Set<SocketId>>;
   /** Rooms by socket. */

@@ -140,8 +140,10 @@ export class BroadcastOperator<
     ev: Ev,
     ...args: EventParamsWithoutAck<EmitEvents, Ev>
   ): Promise<BroadcastAckResult<EmitEvents, Ev>> {
-    assertNotReserved(ev);
     return new Promise((resolve, reject) => {
+      // Inside the executor: a reserved name rejects, like every other failure here
+      // and like socket.io's emitWithAck, instead of throwing synchronously.
+      assertNotReserved(ev);
       const packet: SocketPacket = {
         type: PacketType.EVENT,
         nsp: this.nsp,
@@ -176,18 +178,26 @@ export class BroadcastOperator<
       if (timer !== undefined) clearTimeout(timer);
       ack(null, responses);
     };
-    this.adapter.broadcastWithAck(
-      packet,
-      { rooms: this.rooms, except: this.exceptRooms, flags: this.flags },
-      (clientCount) => {
-        expected = (expected ?? 0) + clientCount;
-        check();
-      },
-      (response) => {
-        responses.push(response);
-        check();
-      },
-    );
+    try {
+      this.adapter.broadcastWithAck(
+        packet,
+        { rooms: this.rooms, except: this.exceptRooms, flags: this.flags },
+        (clientCount) => {
+          expected = (expected ?? 0) + clientCount;
+          check();
+        },
+        (response) => {
+          responses.push(response);
+          check();
+        },
+      );
+    } catch (err) {
+      // Nothing was sent (the packet could not be encoded): the caller gets the error,
+      // and the ack must not fire later with a timeout.
+      done = true;
+      if (timer !== undefined) clearTimeout(timer);
+      throw err;
+    }
   }
 
   /** Ids of the matching sockets. */

@@ -5,7 +5,7 @@
  */
 import { PacketType, ProtocolError, type SocketPacket } from "@switchyard/protocol";
 import type { Session } from "../engine/session.js";
-import type { DisconnectReason } from "../typed-events.js";
+import { type DisconnectReason, RESERVED_EVENTS } from "../typed-events.js";
 import type { Namespace, NamespaceClient } from "./namespace.js";
 import type { PacketDecoder } from "./parser.js";
 import type { Socket } from "./socket.js";
@@ -120,6 +120,17 @@ export class Connection implements NamespaceClient {
     if (socket === undefined) {
       // Events for a namespace we are not (yet) in: dropped and counted, the rest goes on.
       this.host.counters.unexpectedPackets++;
+      return;
+    }
+    if (
+      packet.type === PacketType.EVENT &&
+      RESERVED_EVENTS.has((packet.data as unknown[])[0] as string)
+    ) {
+      // A client "emitting" disconnect/connect/… would fire the server's own lifecycle
+      // listeners with forged arguments. socket.io-parser refuses these names as a
+      // decode error; so do we, whatever parser decoded the packet.
+      this.host.counters.parseErrors++;
+      this.conn.terminate("parse error", "reserved event name from the client");
       return;
     }
     socket.onPacket(packet);

@@ -13,6 +13,7 @@ import type {
 } from "../adapter/adapter.js";
 import { BroadcastOperator, type FetchedSocket } from "../broadcast/broadcast-operator.js";
 import { EncodedPacket } from "../broadcast/encoded-packet.js";
+import { ErrorCode, SwitchyardError } from "../errors.js";
 import type {
   BroadcastAckResult,
   DecorateBroadcastAcknowledgements,
@@ -72,6 +73,11 @@ export class Namespace<
   >[] = [];
   private ids = 0;
   private validators: Map<string, StandardSchemaV1> | undefined;
+  /**
+   * The parent of a dynamic child namespace: its schemas apply to the child too, looked
+   * up live so a schema registered on the parent after the child exists still applies.
+   */
+  private schemaParent: { validatorFor(event: string): StandardSchemaV1 | undefined } | undefined;
 
   constructor(host: NamespaceHost, name: string) {
     super();
@@ -101,7 +107,12 @@ export class Namespace<
   }
 
   validatorFor(event: string): StandardSchemaV1 | undefined {
-    return this.validators?.get(event);
+    return this.validators?.get(event) ?? this.schemaParent?.validatorFor(event);
+  }
+
+  /** Makes `parent`'s schemas apply to this (child) namespace where it has none of its own. */
+  inheritSchemas(parent: { validatorFor(event: string): StandardSchemaV1 | undefined }): void {
+    this.schemaParent = parent;
   }
 
   // ——— AdapterNamespace ———
@@ -204,12 +215,14 @@ export class Namespace<
     ev: Ev,
     ...args: EventParams<ServerSideEvents, Ev>
   ): boolean {
+    assertNotNamespaceReserved(ev);
     this.adapter.serverSideEmit([ev, ...args]);
     return true;
   }
 
   /** {@link serverSideEmit} resolving with the other nodes' responses. */
   serverSideEmitWithAck(ev: EventNames<ServerSideEvents>, ...args: unknown[]): Promise<unknown[]> {
+    assertNotNamespaceReserved(ev);
     return new Promise((resolve, reject) => {
       this.adapter.serverSideEmit([
         ev,
@@ -270,8 +283,13 @@ export class Namespace<
       buildHandshake(client.conn.request, client.remoteAddress, auth),
     );
     runMiddleware(this.fns, socket, (err) => {
-      if (!client.isOpen()) return done(undefined);
+      if (!client.isOpen()) {
+        socket.onRefused();
+        return done(undefined);
+      }
       if (err !== undefined) {
+        // Middleware may have joined rooms (allowed, as in socket.io): undo that.
+        socket.onRefused();
         this.host.counters.connectRefusals++;
         client.refuse(this.name, err.message, (err as { data?: unknown }).data);
         return done(undefined);
@@ -298,6 +316,22 @@ export class Namespace<
 
   remove(socket: { readonly id: SocketId }): void {
     if (this.sockets.delete(socket.id) && this.sockets.size === 0) this.host.onNamespaceEmpty(this);
+  }
+}
+
+/**
+ * Names a `serverSideEmit` may not use: on the receiving node they would be emitted on
+ * the namespace as if the server itself had fired them (socket.io refuses them too).
+ */
+const NAMESPACE_RESERVED_EVENTS: ReadonlySet<unknown> = new Set([
+  "connect",
+  "connection",
+  "new_namespace",
+]);
+
+function assertNotNamespaceReserved(ev: unknown): void {
+  if (NAMESPACE_RESERVED_EVENTS.has(ev)) {
+    throw new SwitchyardError(ErrorCode.RESERVED_EVENT, `"${String(ev)}" is a reserved event name`);
   }
 }
 

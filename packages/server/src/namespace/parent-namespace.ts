@@ -3,6 +3,7 @@
  * Children are created on the first matching CONNECT and inherit the parent's
  * middleware and connection listeners; broadcasts on the parent reach every child.
  */
+import { EventEmitter } from "node:events";
 import type { SocketPacket } from "@switchyard/protocol";
 import type {
   Adapter,
@@ -69,6 +70,7 @@ export class ParentNamespace<
   ): Namespace<ListenEvents, EmitEvents, ServerSideEvents, SocketData> {
     const child = new Namespace<ListenEvents, EmitEvents, ServerSideEvents, SocketData>(host, name);
     for (const fn of this.fns) child.use(fn);
+    child.inheritSchemas(this);
     for (const ev of ["connect", "connection"] as const) {
       for (const l of this.listeners(ev)) child.on(ev, l as (socket: unknown) => void);
     }
@@ -78,12 +80,13 @@ export class ParentNamespace<
 }
 
 /** Broadcasts and queries of a parent fan out to its children's adapters. */
-class ParentBroadcastAdapter implements Adapter {
+class ParentBroadcastAdapter extends EventEmitter implements Adapter {
   readonly rooms = new Map<Room, Set<SocketId>>();
   readonly sids = new Map<SocketId, Set<Room>>();
-  private readonly children: ReadonlySet<{ readonly adapter: Adapter }>;
+  private readonly children: ReadonlySet<{ readonly name: string; readonly adapter: Adapter }>;
 
-  constructor(children: ReadonlySet<{ readonly adapter: Adapter }>) {
+  constructor(children: ReadonlySet<{ readonly name: string; readonly adapter: Adapter }>) {
+    super();
     this.children = children;
   }
 
@@ -96,8 +99,10 @@ class ParentBroadcastAdapter implements Adapter {
   del(): void {}
   delAll(): void {}
 
+  // The operator stamped the packet with the parent's (internal) name; each child's
+  // clients only accept packets addressed to the child's own namespace.
   broadcast(packet: SocketPacket, opts: BroadcastOptions): void {
-    for (const c of this.children) c.adapter.broadcast({ ...packet }, opts);
+    for (const c of this.children) c.adapter.broadcast({ ...packet, nsp: c.name }, opts);
   }
 
   broadcastWithAck(
@@ -108,7 +113,7 @@ class ParentBroadcastAdapter implements Adapter {
   ): void {
     let total = 0;
     for (const c of this.children)
-      c.adapter.broadcastWithAck({ ...packet }, opts, (n) => (total += n), ack);
+      c.adapter.broadcastWithAck({ ...packet, nsp: c.name }, opts, (n) => (total += n), ack);
     clientCountCallback(total);
   }
 

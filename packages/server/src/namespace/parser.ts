@@ -106,7 +106,21 @@ function adaptSocketIoParser(parser: SocketIoParser, limits: DecodeLimits): Code
   const encoder = new parser.Encoder();
   return {
     encode(packet) {
-      const parts = encoder.encode(packet);
+      let parts: unknown[];
+      try {
+        parts = encoder.encode(packet);
+      } catch (err) {
+        // A foreign encoder fails in its own way (notepack overflows the stack on cyclic
+        // data): the caller of emit gets the same error class as with our codec.
+        if (err instanceof ProtocolError) throw err;
+        throw new ProtocolError(
+          err instanceof RangeError
+            ? ProtocolErrorCode.NESTING_TOO_DEEP
+            : ProtocolErrorCode.BAD_PACKET,
+          `parser could not encode the packet: ${(err as Error).message}`,
+          { cause: err },
+        );
+      }
       return parts.map((p) => (typeof p === "string" ? p : Buffer.from(p as Uint8Array)));
     },
     createDecoder() {
@@ -138,8 +152,10 @@ class ForeignDecoder implements PacketDecoder {
         `parser rejected the message: ${(err as Error).message}`,
       );
     }
-    const raw = this.decoded.shift();
-    return validateSocketPacket(raw, this.limits);
+    // Nothing decoded yet is normal: socket.io-parser holds a binary packet back until
+    // its last attachment arrived.
+    if (this.decoded.length === 0) return undefined;
+    return validateSocketPacket(this.decoded.shift(), this.limits);
   }
 
   destroy(): void {

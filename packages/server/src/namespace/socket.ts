@@ -81,6 +81,8 @@ export class Socket<
   connected = false;
 
   private readonly acks = new Map<number, Ack>();
+  /** Set once the socket left its namespace (or was refused): rooms can no longer be joined. */
+  private ended = false;
   private flags: BroadcastFlags = {};
   private fns: PacketMiddleware[] | undefined;
   private anyIn: UntypedListener[] | undefined;
@@ -134,7 +136,14 @@ export class Socket<
       packet.id = this.registerAck(last as Ack, flags.timeout);
     }
     if (this.anyOut !== undefined) for (const l of [...this.anyOut]) l.apply(this, data);
-    this.client.writePacket(packet, flags.volatile === true, flags.compress !== false);
+    try {
+      this.client.writePacket(packet, flags.volatile === true, flags.compress !== false);
+    } catch (err) {
+      // Data that cannot be encoded throws to the caller; its ack must not fire later
+      // (with a timeout error) for a packet that never left.
+      if (packet.id !== undefined) this.dropAck(packet.id);
+      throw err;
+    }
     return true;
   }
 
@@ -178,11 +187,20 @@ export class Socket<
       this.acks.delete(id);
       ack.call(this, new AckTimeoutError());
     }, timeout);
-    this.acks.set(id, (...args: unknown[]) => {
+    const withTimer = (...args: unknown[]) => {
       clearTimeout(timer);
       ack.call(this, null, ...args);
-    });
+    };
+    withTimer.timer = timer;
+    this.acks.set(id, withTimer);
     return id;
+  }
+
+  private dropAck(id: number): void {
+    const ack = this.acks.get(id) as (Ack & { timer?: NodeJS.Timeout }) | undefined;
+    if (ack === undefined) return;
+    this.acks.delete(id);
+    if (ack.timer !== undefined) clearTimeout(ack.timer);
   }
 
   // ——— flags ———
@@ -253,15 +271,18 @@ export class Socket<
 
   // ——— rooms ———
 
-  /** Joins one or more rooms. */
+  /**
+   * Joins one or more rooms. Allowed in connection middleware (before `connection`), as
+   * in socket.io; a no-op once the socket disconnected or was refused.
+   */
   join(rooms: Room | readonly Room[]): Promise<void> | void {
-    if (!this.connected) return;
+    if (this.ended) return;
     return this.nsp.adapter.addAll(this.id, typeof rooms === "string" ? [rooms] : rooms);
   }
 
   /** Leaves a room. */
   leave(room: Room): Promise<void> | void {
-    if (!this.connected) return;
+    if (this.ended) return;
     return this.nsp.adapter.del(this.id, room);
   }
 
@@ -387,10 +408,17 @@ export class Socket<
     this.acks.set(id, callback);
   }
 
+  /** The connection middleware refused the socket: forget the rooms it joined meanwhile. */
+  onRefused(): void {
+    this.ended = true;
+    this.nsp.adapter.delAll(this.id);
+  }
+
   /** Leaves every room and tells listeners; runs once. */
   onClose(reason: DisconnectReason, description?: unknown): void {
     if (!this.connected) return;
     this.safeEmit("disconnecting", reason, description);
+    this.ended = true;
     this.nsp.adapter.delAll(this.id);
     this.nsp.remove(this);
     this.client.remove(this);
@@ -503,12 +531,14 @@ export class Socket<
     let sent = false;
     return (...args: unknown[]) => {
       if (sent || !this.connected) return;
-      sent = true;
       this.client.writePacket(
         { type: PacketType.ACK, nsp: this.nsp.name, id, data: args },
         false,
         true,
       );
+      // Only now: if the answer could not be encoded (the write threw), the handler
+      // may still answer with something else, as in socket.io.
+      sent = true;
     };
   }
 
