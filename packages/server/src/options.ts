@@ -102,7 +102,9 @@ export interface ResolvedEngineOptions {
   readonly allowUpgrades: boolean;
   readonly allowRequest: AllowRequest | undefined;
   readonly cors: Readonly<CorsOptions> | undefined;
-  readonly cookie: Readonly<Required<Omit<CookieOptions, "maxAge">> & { maxAge?: number }> | undefined;
+  readonly cookie:
+    | Readonly<Required<Omit<CookieOptions, "maxAge">> & { maxAge?: number }>
+    | undefined;
   readonly perMessageDeflate: false | { threshold: number };
   readonly httpCompression: false | { threshold: number };
   readonly initialPacket: string | Buffer | undefined;
@@ -137,7 +139,8 @@ export function resolveEngineOptions(
   opts: EngineOptions = {},
   overrides: Partial<EngineOptions> = {},
 ): ResolvedEngineOptions {
-  if (typeof opts !== "object" || opts === null) throw new InvalidOptionError("options", "an object", opts);
+  if (typeof opts !== "object" || opts === null)
+    throw new InvalidOptionError("options", "an object", opts);
   const d = defaults();
   const o = { ...overrides, ...stripUndefined(opts) };
   const path = o.path ?? d.path;
@@ -150,7 +153,11 @@ export function resolveEngineOptions(
     transports.length === 0 ||
     !transports.every((t) => t === "polling" || t === "websocket")
   ) {
-    throw new InvalidOptionError("transports", 'a non-empty array of "polling" | "websocket"', transports);
+    throw new InvalidOptionError(
+      "transports",
+      'a non-empty array of "polling" | "websocket"',
+      transports,
+    );
   }
   const nodeId = o.nodeId ?? randomNodeId();
   if (typeof nodeId !== "string" || !NODE_ID.test(nodeId)) {
@@ -159,7 +166,11 @@ export function resolveEngineOptions(
   if (o.allowRequest !== undefined && typeof o.allowRequest !== "function") {
     throw new InvalidOptionError("allowRequest", "a function", o.allowRequest);
   }
-  if (o.initialPacket !== undefined && typeof o.initialPacket !== "string" && !Buffer.isBuffer(o.initialPacket)) {
+  if (
+    o.initialPacket !== undefined &&
+    typeof o.initialPacket !== "string" &&
+    !Buffer.isBuffer(o.initialPacket)
+  ) {
     throw new InvalidOptionError("initialPacket", "a string or Buffer", o.initialPacket);
   }
   const resolved: ResolvedEngineOptions = {
@@ -174,7 +185,11 @@ export function resolveEngineOptions(
     allowRequest: o.allowRequest,
     cors: o.cors === undefined ? undefined : Object.freeze(validateCors(o.cors)),
     cookie: resolveCookie(o.cookie),
-    perMessageDeflate: threshold("perMessageDeflate", o.perMessageDeflate ?? d.perMessageDeflate, 1024),
+    perMessageDeflate: threshold(
+      "perMessageDeflate",
+      o.perMessageDeflate ?? d.perMessageDeflate,
+      1024,
+    ),
     httpCompression: threshold("httpCompression", o.httpCompression ?? d.httpCompression, 1024),
     initialPacket: o.initialPacket,
     nodeId,
@@ -232,7 +247,11 @@ function validateCors(c: unknown): CorsOptions {
     typeof origin === "function" ||
     (Array.isArray(origin) && origin.every((x) => typeof x === "string" || x instanceof RegExp));
   if (!okOrigin) {
-    throw new InvalidOptionError("cors.origin", "a boolean, string, RegExp, array of those, or function", origin);
+    throw new InvalidOptionError(
+      "cors.origin",
+      "a boolean, string, RegExp, array of those, or function",
+      origin,
+    );
   }
   for (const k of ["methods", "allowedHeaders", "exposedHeaders"] as const) {
     const v = cors[k];
@@ -251,7 +270,8 @@ function resolveCookie(c: unknown): ResolvedEngineOptions["cookie"] {
   if (c === undefined || c === false) return undefined;
   const base = { name: "io", path: "/", httpOnly: true, sameSite: "lax" as const, secure: false };
   if (c === true) return Object.freeze(base);
-  if (typeof c !== "object" || c === null) throw new InvalidOptionError("cookie", "a boolean or an object", c);
+  if (typeof c !== "object" || c === null)
+    throw new InvalidOptionError("cookie", "a boolean or an object", c);
   const merged = { ...base, ...stripUndefined(c as CookieOptions) };
   if (typeof merged.name !== "string" || !/^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/.test(merged.name)) {
     throw new InvalidOptionError("cookie.name", "a cookie token", merged.name);

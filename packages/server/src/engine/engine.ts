@@ -7,18 +7,22 @@
 import { EventEmitter } from "node:events";
 import {
   createServer,
+  type Server as HttpServer,
   type IncomingMessage,
   type OutgoingHttpHeaders,
-  type Server as HttpServer,
   type ServerResponse,
 } from "node:http";
 import type { Duplex } from "node:stream";
-import { WebSocketServer, type WebSocket } from "ws";
-import { EngineErrorCode, ENGINE_ERROR_MESSAGES } from "../errors.js";
+import { type WebSocket, WebSocketServer } from "ws";
+import { ENGINE_ERROR_MESSAGES, EngineErrorCode } from "../errors.js";
 import { attachEngine } from "../http/attach.js";
 import { checkOrigin, corsHeaders, preflightHeaders } from "../http/cors.js";
 import { abortUpgrade, sendEngineError } from "../http/respond.js";
-import { type EngineOptions, type ResolvedEngineOptions, resolveEngineOptions } from "../options.js";
+import {
+  type EngineOptions,
+  type ResolvedEngineOptions,
+  resolveEngineOptions,
+} from "../options.js";
 import { type PollingContext, PollingTransport } from "../transport/polling.js";
 import { DETACHED } from "../transport/transport.js";
 import { WebSocketTransport } from "../transport/websocket.js";
@@ -54,15 +58,42 @@ const kQuery = Symbol("switchyard.query");
 const kHeaders = Symbol("switchyard.headers");
 type EngineRequest = IncomingMessage & { [kQuery]?: Query; [kHeaders]?: OutgoingHttpHeaders };
 
-type Verdict = { ok: true } | { ok: false; code: EngineErrorCode; message?: string; context?: Record<string, unknown> };
+interface Refusal {
+  ok: false;
+  code: EngineErrorCode;
+  message?: string;
+  context?: Record<string, unknown>;
+  /** Answer without CORS headers (the origin itself was refused). */
+  hideFromOrigin?: boolean;
+}
+type Verdict = { ok: true } | Refusal;
 const OK: Verdict = { ok: true };
+
+function badRequest(name: string): Refusal {
+  return { ok: false, code: EngineErrorCode.BAD_REQUEST, context: { name } };
+}
+
+function originRefused(origin: string | undefined): Refusal {
+  return {
+    ok: false,
+    code: EngineErrorCode.FORBIDDEN,
+    context: { name: "ORIGIN_NOT_ALLOWED", origin },
+    hideFromOrigin: true,
+  };
+}
 
 export class Engine extends EventEmitter implements SessionHost, PollingContext {
   readonly opts: ResolvedEngineOptions;
   readonly wheel: HeartbeatWheel;
   /** Open sessions by id. */
   readonly sessions = new Map<string, Session>();
-  readonly stats: EngineStats = { handshakes: 0, upgrades: 0, droppedVolatile: 0, closes: {}, connectionErrors: {} };
+  readonly stats: EngineStats = {
+    handshakes: 0,
+    upgrades: 0,
+    droppedVolatile: 0,
+    closes: {},
+    connectionErrors: {},
+  };
   private readonly wss: WebSocketServer;
   private closed = false;
 
@@ -78,9 +109,14 @@ export class Engine extends EventEmitter implements SessionHost, PollingContext 
       noServer: true,
       clientTracking: false,
       maxPayload: this.opts.maxHttpBufferSize,
-      perMessageDeflate: this.opts.perMessageDeflate === false ? false : { threshold: this.opts.perMessageDeflate.threshold },
+      perMessageDeflate:
+        this.opts.perMessageDeflate === false
+          ? false
+          : { threshold: this.opts.perMessageDeflate.threshold },
     });
-    this.wss.on("headers", (headers: string[], req: IncomingMessage) => this.onWebSocketHeaders(headers, req));
+    this.wss.on("headers", (headers: string[], req: IncomingMessage) =>
+      this.onWebSocketHeaders(headers, req),
+    );
   }
 
   /** Number of open sessions. */
@@ -109,18 +145,25 @@ export class Engine extends EventEmitter implements SessionHost, PollingContext 
     if (req.method === "OPTIONS" && this.opts.cors !== undefined) {
       const cors = this.opts.cors;
       checkOrigin(cors, req.headers.origin, (allowed) => {
-        if (!allowed) return this.refuse(req, res, EngineErrorCode.FORBIDDEN, "origin not allowed");
+        if (!allowed) {
+          this.refuse(req, res, originRefused(req.headers.origin));
+          return;
+        }
         res.writeHead(204, preflightHeaders(cors, req)).end();
       });
       return;
     }
     this.verify(req, false, (v) => {
-      if (!v.ok) return this.refuse(req, res, v.code, v.message, v.context);
+      if (!v.ok) {
+        this.refuse(req, res, v);
+        return;
+      }
       const sid = query(req).params.get("sid");
       if (sid !== null) {
         const session = this.sessions.get(sid);
         if (session === undefined || !(session.transport instanceof PollingTransport)) {
-          return this.refuse(req, res, EngineErrorCode.UNKNOWN_SID, undefined, { sid });
+          this.refuse(req, res, { ok: false, code: EngineErrorCode.UNKNOWN_SID, context: { sid } });
+          return;
         }
         session.transport.onRequest(req, res);
         return;
@@ -131,16 +174,23 @@ export class Engine extends EventEmitter implements SessionHost, PollingContext 
 
   /** Serves a WebSocket upgrade request of the endpoint. */
   handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
+    // Node removed its own 'error' listener before handing the socket over; until `ws`
+    // adds one, a reset from the peer (e.g. while allowRequest or the origin check is
+    // pending, or while a refusal is written) would be an uncaught exception
+    // (engine.io's CVE-2022-41940).
+    socket.on("error", ignoreSocketError);
     this.verify(req, true, (v) => {
       if (!v.ok) {
         this.countError(req, v.code, v.message ?? ENGINE_ERROR_MESSAGES[v.code], v.context ?? {});
         abortUpgrade(socket, v.code, v.message);
         return;
       }
-      if (this.closed) {
+      if (this.closed || socket.destroyed) {
         socket.destroy();
         return;
       }
+      // `ws` installs its own error handling from here on.
+      socket.off("error", ignoreSocketError);
       this.wss.handleUpgrade(req, socket, head, (ws) => this.onWebSocket(req, ws));
     });
   }
@@ -193,55 +243,55 @@ export class Engine extends EventEmitter implements SessionHost, PollingContext 
     this.stats.droppedVolatile++;
   }
 
+  onSessionUpgraded(): void {
+    this.stats.upgrades++;
+  }
+
+  // ——— PollingContext ———
+
+  onTransportRefusal(req: IncomingMessage, code: EngineErrorCode, name: string): void {
+    this.countError(req, code, ENGINE_ERROR_MESSAGES[code], { name });
+  }
+
   // ——— internals ———
 
+  /** Decides whether a request may proceed: the synchronous checks, then origin and allowRequest. */
   private verify(req: IncomingMessage, upgrade: boolean, done: (v: Verdict) => void): void {
-    const { params } = query(req);
-    const transport = params.get("transport");
-    if (transport !== "polling" && transport !== "websocket") {
-      return done({ ok: false, code: EngineErrorCode.UNKNOWN_TRANSPORT, context: { transport } });
-    }
-    if (!this.opts.transports.includes(transport) || (upgrade && transport !== "websocket")) {
-      return done({ ok: false, code: EngineErrorCode.UNKNOWN_TRANSPORT, context: { transport } });
-    }
-    if (!upgrade && transport === "websocket") {
-      return done({ ok: false, code: EngineErrorCode.BAD_REQUEST, context: { name: "TRANSPORT_MISMATCH" } });
-    }
-    if (params.get("EIO") !== "4") {
-      return done({ ok: false, code: EngineErrorCode.UNSUPPORTED_PROTOCOL_VERSION, context: { protocol: params.get("EIO") } });
+    const refusal = this.precheck(req, upgrade);
+    if (refusal !== undefined) {
+      done(refusal);
+      return;
     }
     const origin = req.headers.origin;
-    if (origin !== undefined && /[^\t\x20-\x7e\x80-\xff]/.test(origin)) {
-      return done({ ok: false, code: EngineErrorCode.BAD_REQUEST, context: { name: "INVALID_ORIGIN" } });
+    if (query(req).params.get("sid") !== null) {
+      // allowRequest is asked once, at the handshake.
+      checkOrigin(this.opts.cors, origin, (allowed) => done(allowed ? OK : originRefused(origin)));
+      return;
     }
-    const sid = params.get("sid");
-    if (sid !== null) {
-      const session = this.sessions.get(sid);
-      if (session === undefined) return done({ ok: false, code: EngineErrorCode.UNKNOWN_SID, context: { sid } });
-      if (upgrade) {
-        if (!this.opts.allowUpgrades || !session.canUpgrade()) {
-          return done({ ok: false, code: EngineErrorCode.BAD_REQUEST, context: { name: "UPGRADE_REFUSED" } });
-        }
-      } else if (session.transport.name !== transport) {
-        return done({ ok: false, code: EngineErrorCode.BAD_REQUEST, context: { name: "TRANSPORT_MISMATCH" } });
-      }
-      return checkOrigin(this.opts.cors, origin, (allowed) =>
-        done(allowed ? OK : { ok: false, code: EngineErrorCode.FORBIDDEN, context: { origin } }),
-      );
-    }
-    if (req.method !== "GET") {
-      return done({ ok: false, code: EngineErrorCode.BAD_HANDSHAKE_METHOD, context: { method: req.method } });
-    }
-    if (this.closed) return done({ ok: false, code: EngineErrorCode.FORBIDDEN, message: "Server is closing" });
     checkOrigin(this.opts.cors, origin, (allowed) => {
-      if (!allowed) return done({ ok: false, code: EngineErrorCode.FORBIDDEN, context: { origin } });
+      if (!allowed) {
+        done(originRefused(origin));
+        return;
+      }
       const allowRequest = this.opts.allowRequest;
-      if (allowRequest === undefined) return done(OK);
+      if (allowRequest === undefined) {
+        done(OK);
+        return;
+      }
       let answered = false;
       const answer = (err: string | null | undefined, success: boolean) => {
         if (answered) return;
         answered = true;
-        done(success ? OK : { ok: false, code: EngineErrorCode.FORBIDDEN, message: err ?? undefined, context: { name: "FORBIDDEN" } });
+        done(
+          success
+            ? OK
+            : {
+                ok: false,
+                code: EngineErrorCode.FORBIDDEN,
+                message: err ?? undefined,
+                context: { name: "FORBIDDEN" },
+              },
+        );
       };
       try {
         allowRequest(req, answer);
@@ -255,18 +305,70 @@ export class Engine extends EventEmitter implements SessionHost, PollingContext 
     });
   }
 
-  private refuse(
-    req: IncomingMessage,
-    res: ServerResponse,
-    code: EngineErrorCode,
-    message?: string,
-    context: Record<string, unknown> = {},
-  ): void {
-    this.countError(req, code, message ?? ENGINE_ERROR_MESSAGES[code], context);
-    sendEngineError(res, code, corsHeaders(this.opts.cors, req), message);
+  /** The checks that need no callback: transport, protocol, sid and method. */
+  private precheck(req: IncomingMessage, upgrade: boolean): Refusal | undefined {
+    const { params } = query(req);
+    const transport = params.get("transport");
+    if (transport !== "polling" && transport !== "websocket") {
+      return { ok: false, code: EngineErrorCode.UNKNOWN_TRANSPORT, context: { transport } };
+    }
+    if (!this.opts.transports.includes(transport) || (upgrade && transport !== "websocket")) {
+      return { ok: false, code: EngineErrorCode.UNKNOWN_TRANSPORT, context: { transport } };
+    }
+    if (!upgrade && transport === "websocket") {
+      return badRequest("TRANSPORT_MISMATCH");
+    }
+    if (params.get("EIO") !== "4") {
+      return {
+        ok: false,
+        code: EngineErrorCode.UNSUPPORTED_PROTOCOL_VERSION,
+        context: { protocol: params.get("EIO") },
+      };
+    }
+    const origin = req.headers.origin;
+    if (origin !== undefined && /[^\t\x20-\x7e\x80-\xff]/.test(origin)) {
+      return badRequest("INVALID_ORIGIN");
+    }
+    const sid = params.get("sid");
+    if (sid !== null) {
+      const session = this.sessions.get(sid);
+      if (session === undefined) {
+        return { ok: false, code: EngineErrorCode.UNKNOWN_SID, context: { sid } };
+      }
+      if (upgrade) {
+        if (!this.opts.allowUpgrades || !session.canUpgrade()) return badRequest("UPGRADE_REFUSED");
+      } else if (session.transport.name !== transport) {
+        return badRequest("TRANSPORT_MISMATCH");
+      }
+      return undefined;
+    }
+    if (req.method !== "GET") {
+      return {
+        ok: false,
+        code: EngineErrorCode.BAD_HANDSHAKE_METHOD,
+        context: { method: req.method },
+      };
+    }
+    if (this.closed) {
+      return { ok: false, code: EngineErrorCode.FORBIDDEN, message: "Server is closing" };
+    }
+    return undefined;
   }
 
-  private countError(req: IncomingMessage, code: EngineErrorCode, message: string, context: Record<string, unknown>): void {
+  private refuse(req: IncomingMessage, res: ServerResponse, v: Refusal): void {
+    const message = v.message ?? ENGINE_ERROR_MESSAGES[v.code];
+    this.countError(req, v.code, message, v.context ?? {});
+    // A refused origin gets no Access-Control-Allow-Origin: its page may not read the answer.
+    const headers = v.hideFromOrigin === true ? {} : corsHeaders(this.opts.cors, req);
+    sendEngineError(res, v.code, headers, message);
+  }
+
+  private countError(
+    req: IncomingMessage,
+    code: EngineErrorCode,
+    message: string,
+    context: Record<string, unknown>,
+  ): void {
     this.stats.connectionErrors[code] = (this.stats.connectionErrors[code] ?? 0) + 1;
     if (this.listenerCount("connection_error") > 0) {
       this.emit("connection_error", { req, code, message, context } satisfies ConnectionError);
@@ -274,12 +376,17 @@ export class Engine extends EventEmitter implements SessionHost, PollingContext 
   }
 
   private upgradesFor(transport: "polling" | "websocket"): string[] {
-    return transport === "polling" && this.opts.allowUpgrades && this.opts.transports.includes("websocket")
+    return transport === "polling" &&
+      this.opts.allowUpgrades &&
+      this.opts.transports.includes("websocket")
       ? ["websocket"]
       : [];
   }
 
-  private newSession(req: IncomingMessage, transport: PollingTransport | WebSocketTransport): Session {
+  private newSession(
+    req: IncomingMessage,
+    transport: PollingTransport | WebSocketTransport,
+  ): Session {
     const session = new Session(generateSessionId(this.opts.nodeId), req, transport, this);
     this.sessions.set(session.id, session);
     this.stats.handshakes++;
@@ -304,7 +411,6 @@ export class Engine extends EventEmitter implements SessionHost, PollingContext 
         ws.close(1008, "upgrade refused");
         return;
       }
-      session.once("upgrade", () => this.stats.upgrades++);
       session.beginUpgrade(new WebSocketTransport(ws, DETACHED));
       return;
     }
@@ -314,7 +420,10 @@ export class Engine extends EventEmitter implements SessionHost, PollingContext 
     this.emit("connection", session);
   }
 
-  /** `initial_headers` and the cookie of a new WebSocket session (ws asks before the 101). */
+  /**
+   * `initial_headers` of a new WebSocket session (ws asks before the 101). No cookie here:
+   * the session id does not exist until the upgrade completes.
+   */
   private onWebSocketHeaders(headers: string[], req: IncomingMessage): void {
     if (query(req).params.get("sid") !== null) return;
     const extra: OutgoingHttpHeaders = {};
@@ -325,7 +434,11 @@ export class Engine extends EventEmitter implements SessionHost, PollingContext 
     }
   }
 
-  private addInitialHeaders(headers: OutgoingHttpHeaders, session: Session, req: IncomingMessage): void {
+  private addInitialHeaders(
+    headers: OutgoingHttpHeaders,
+    session: Session,
+    req: IncomingMessage,
+  ): void {
     const c = this.opts.cookie;
     if (c !== undefined) {
       let cookie = `${c.name}=${encodeURIComponent(session.id)}; Path=${c.path}`;
@@ -338,6 +451,8 @@ export class Engine extends EventEmitter implements SessionHost, PollingContext 
     this.emit("initial_headers", headers, req);
   }
 }
+
+function ignoreSocketError(): void {}
 
 /** Parses (once per request) the path and query of `req.url`. */
 function query(req: IncomingMessage): Query {

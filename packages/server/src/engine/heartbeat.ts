@@ -22,7 +22,10 @@ export class HeartbeatWheel {
   private readonly resolution: number;
 
   constructor(pingInterval: number, pingTimeout: number) {
-    this.resolution = Math.max(5, Math.min(1000, Math.floor(Math.min(pingInterval, pingTimeout) / 10)));
+    this.resolution = Math.max(
+      5,
+      Math.min(1000, Math.floor(Math.min(pingInterval, pingTimeout) / 10)),
+    );
   }
 
   add(target: HeartbeatTarget): void {

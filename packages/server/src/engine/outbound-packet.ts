@@ -3,7 +3,11 @@
  * encodes once and writes the same bytes to every session (WebSocket frame payload
  * as a Buffer, polling form as a string).
  */
-import { type EnginePacketType, encodeEnginePacket, encodeEnginePacketText } from "@switchyard/protocol";
+import {
+  type EnginePacketType,
+  encodeEnginePacket,
+  encodeEnginePacketText,
+} from "@switchyard/protocol";
 
 export class OutboundPacket {
   readonly type: EnginePacketType;
@@ -22,7 +26,9 @@ export class OutboundPacket {
   /** Payload of the WebSocket frame: the raw bytes of a binary message, or the UTF-8 text packet. */
   websocketData(): Buffer {
     if (this.ws === undefined) {
-      const encoded = encodeEnginePacket(this.data === undefined ? { type: this.type } : { type: this.type, data: this.data });
+      const encoded = encodeEnginePacket(
+        this.data === undefined ? { type: this.type } : { type: this.type, data: this.data },
+      );
       this.ws = typeof encoded === "string" ? Buffer.from(encoded) : encoded;
     }
     return this.ws;
@@ -31,7 +37,9 @@ export class OutboundPacket {
   /** The packet as it appears inside a polling payload (binary as "b" + base64). */
   pollingText(): string {
     if (this.text === undefined) {
-      this.text = encodeEnginePacketText(this.data === undefined ? { type: this.type } : { type: this.type, data: this.data });
+      this.text = encodeEnginePacketText(
+        this.data === undefined ? { type: this.type } : { type: this.type, data: this.data },
+      );
     }
     return this.text;
   }

@@ -31,6 +31,8 @@ export interface SessionHost {
   readonly wheel: HeartbeatWheel;
   onSessionClosed(session: Session, reason: string, description: string | undefined): void;
   onVolatileDropped(session: Session): void;
+  /** Counted here rather than with a listener per attempt: failed attempts would leak them. */
+  onSessionUpgraded(session: Session): void;
 }
 
 /** Above this many unsent bytes a volatile packet is dropped rather than queued. */
@@ -157,6 +159,8 @@ export class Session extends EventEmitter implements TransportOwner, HeartbeatTa
   close(discard = false): void {
     if (this.readyState !== "open") return;
     this.readyState = "closing";
+    // A closing session does not move: its goodbye goes out on the transport it has.
+    this.cancelUpgrade();
     if (discard) {
       this.buffer = [];
       this.bufferedBytes = 0;
@@ -167,12 +171,14 @@ export class Session extends EventEmitter implements TransportOwner, HeartbeatTa
       this.finalize("forced close", undefined);
       return;
     }
-    this.buffer.push(CLOSE);
+    // Polling: what is queued goes out first, the close packet on a later GET (see flush).
+    // Bounded wait for that GET. Unref'd: a session that is only waiting to say goodbye
+    // must not keep a closing process alive.
     this.closeTimer = setTimeout(
       finalizeClosing,
       Math.min(this.host.opts.pingTimeout, 10_000),
       this,
-    );
+    ).unref();
     this.flush();
   }
 
@@ -246,13 +252,15 @@ export class Session extends EventEmitter implements TransportOwner, HeartbeatTa
 
   /** Whether a WebSocket may take over this session now. */
   canUpgrade(): boolean {
-    return this.readyState === "open" && this.transport.name === "polling" && this.upgrade === undefined;
+    return (
+      this.readyState === "open" && this.transport.name === "polling" && this.upgrade === undefined
+    );
   }
 
   /** A WebSocket with this session's id arrived: wait for the probe and the upgrade packet. */
   beginUpgrade(transport: Transport): void {
     transport.owner = this;
-    const timer = setTimeout(upgradeTimedOut, this.host.opts.upgradeTimeout, this);
+    const timer = setTimeout(upgradeTimedOut, this.host.opts.upgradeTimeout, this).unref();
     this.upgrade = { transport, timer, probed: false };
     this.emit("upgrading", transport);
   }
@@ -277,6 +285,7 @@ export class Session extends EventEmitter implements TransportOwner, HeartbeatTa
       old.destroy();
       this.transport = transport;
       this.upgraded = true;
+      this.host.onSessionUpgraded(this);
       this.emit("upgrade", transport);
       this.flush();
       return;
@@ -306,15 +315,22 @@ export class Session extends EventEmitter implements TransportOwner, HeartbeatTa
   flush(): void {
     this.flushScheduled = false;
     const t = this.transport;
-    if (this.buffer.length === 0 || !t.writable || this.readyState === "closed") return;
+    if (!t.writable || this.readyState === "closed") return;
+    if (this.buffer.length === 0) {
+      if (this.readyState === "closing" && t.name === "polling") {
+        // The close packet travels alone, after the payload that drained the buffer (as
+        // engine.io does): socket.io-client handles decoded packets a tick later, so a
+        // close in the same payload would overtake the messages before it.
+        t.send([CLOSE], false);
+        t.close();
+        this.finalize("forced close", undefined);
+      }
+      return;
+    }
     const packets = this.buffer;
     this.buffer = [];
     this.bufferedBytes = 0;
     t.send(packets, true);
-    if (this.readyState === "closing" && packets[packets.length - 1] === CLOSE) {
-      t.close();
-      this.finalize("forced close", undefined);
-    }
   }
 
   /** Final step of every close path: runs once. */

@@ -41,12 +41,16 @@ function matches(o: CorsOptions["origin"], origin: string): boolean {
   if (o === false) return false;
   if (typeof o === "string") return o === "*" || o === origin;
   if (o instanceof RegExp) return o.test(origin);
-  if (Array.isArray(o)) return o.some((x) => (typeof x === "string" ? x === origin : x.test(origin)));
+  if (Array.isArray(o))
+    return o.some((x) => (typeof x === "string" ? x === origin : x.test(origin)));
   return false;
 }
 
 /** Headers of an actual (non-preflight) response. */
-export function corsHeaders(cors: Readonly<CorsOptions> | undefined, req: IncomingMessage): OutgoingHttpHeaders {
+export function corsHeaders(
+  cors: Readonly<CorsOptions> | undefined,
+  req: IncomingMessage,
+): OutgoingHttpHeaders {
   if (cors === undefined || cors.origin === false) return {};
   const origin = req.headers.origin;
   const headers: OutgoingHttpHeaders = {};
@@ -64,7 +68,10 @@ export function corsHeaders(cors: Readonly<CorsOptions> | undefined, req: Incomi
 }
 
 /** Headers of a preflight (OPTIONS) answer. */
-export function preflightHeaders(cors: Readonly<CorsOptions>, req: IncomingMessage): OutgoingHttpHeaders {
+export function preflightHeaders(
+  cors: Readonly<CorsOptions>,
+  req: IncomingMessage,
+): OutgoingHttpHeaders {
   const headers = corsHeaders(cors, req);
   headers["Access-Control-Allow-Methods"] = (cors.methods ?? ["GET", "POST"]).join(",");
   const requested = req.headers["access-control-request-headers"];

@@ -29,6 +29,8 @@ export function abortUpgrade(
   code: EngineErrorCode,
   message: string = ENGINE_ERROR_MESSAGES[code],
 ): void {
+  // The peer may reset while the answer is written; that must not be uncaught.
+  socket.on("error", ignoreError);
   if (!socket.writable) {
     socket.destroy();
     return;
@@ -40,6 +42,8 @@ export function abortUpgrade(
   );
   socket.once("finish", destroySocket);
 }
+
+function ignoreError(): void {}
 
 function destroySocket(this: Duplex): void {
   this.destroy();

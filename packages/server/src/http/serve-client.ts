@@ -63,7 +63,9 @@ export function serveClientFile(path: string, req: IncomingMessage, res: ServerR
     return true;
   }
   res.writeHead(200, {
-    "Content-Type": name.endsWith(".map") ? "application/json" : "application/javascript; charset=utf-8",
+    "Content-Type": name.endsWith(".map")
+      ? "application/json"
+      : "application/javascript; charset=utf-8",
     "Content-Length": size,
     "Cache-Control": "public, max-age=0",
     ETag: etag,

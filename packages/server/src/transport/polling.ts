@@ -17,6 +17,8 @@ export interface PollingContext {
   responseHeaders(req: IncomingMessage): OutgoingHttpHeaders;
   readonly maxHttpBufferSize: number;
   readonly compressionThreshold: number | false;
+  /** Counts a request this transport refused (stats and `connection_error`). */
+  onTransportRefusal(req: IncomingMessage, code: EngineErrorCode, name: string): void;
 }
 
 const kPoll = Symbol("switchyard.poll");
@@ -52,11 +54,15 @@ export class PollingTransport implements Transport {
   onRequest(req: IncomingMessage, res: ServerResponse): void {
     if (req.method === "GET") this.onPoll(req, res);
     else if (req.method === "POST") this.onData(req, res);
-    else sendEngineError(res, EngineErrorCode.BAD_REQUEST, this.ctx.responseHeaders(req));
+    else this.refuse(req, res, EngineErrorCode.BAD_REQUEST, "BAD_METHOD");
   }
 
   /** Answers the handshake GET with the open packet (and anything queued with it). */
-  answerHandshake(req: IncomingMessage, res: ServerResponse, packets: readonly OutboundPacket[]): void {
+  answerHandshake(
+    req: IncomingMessage,
+    res: ServerResponse,
+    packets: readonly OutboundPacket[],
+  ): void {
     this.pollReq = req;
     this.pollRes = res;
     this.send(packets, true);
@@ -64,12 +70,12 @@ export class PollingTransport implements Transport {
 
   private onPoll(req: IncomingMessage, res: ServerResponse): void {
     if (this.pollRes !== undefined) {
-      sendEngineError(res, EngineErrorCode.BAD_REQUEST, this.ctx.responseHeaders(req));
+      this.refuse(req, res, EngineErrorCode.BAD_REQUEST, "POLL_OVERLAP");
       this.fail("transport error", "overlap from client");
       return;
     }
     if (this.ended) {
-      sendEngineError(res, EngineErrorCode.UNKNOWN_SID, this.ctx.responseHeaders(req));
+      this.refuse(req, res, EngineErrorCode.UNKNOWN_SID, "SESSION_ENDED");
       return;
     }
     this.pollReq = req;
@@ -91,7 +97,7 @@ export class PollingTransport implements Transport {
   private onData(req: IncomingMessage, res: ServerResponse): void {
     const headers = this.ctx.responseHeaders(req);
     if (this.dataReq !== undefined) {
-      sendEngineError(res, EngineErrorCode.BAD_REQUEST, headers);
+      this.refuse(req, res, EngineErrorCode.BAD_REQUEST, "DATA_OVERLAP");
       this.fail("transport error", "data request overlap from client");
       return;
     }
@@ -99,8 +105,12 @@ export class PollingTransport implements Transport {
     const declared = Number(req.headers["content-length"]);
     if (declared > max) {
       // Refused before reading a byte of it.
+      this.ctx.onTransportRefusal(req, EngineErrorCode.BAD_REQUEST, "PAYLOAD_TOO_LARGE");
       refuseTooLarge(req, res, headers);
-      this.fail("payload too large", `request body of ${declared} bytes exceeds maxHttpBufferSize (${max})`);
+      this.fail(
+        "payload too large",
+        `request body of ${declared} bytes exceeds maxHttpBufferSize (${max})`,
+      );
       return;
     }
     this.dataReq = req;
@@ -114,6 +124,7 @@ export class PollingTransport implements Transport {
       if (size > max) {
         req.removeAllListeners("data");
         cleanup();
+        this.ctx.onTransportRefusal(req, EngineErrorCode.BAD_REQUEST, "PAYLOAD_TOO_LARGE");
         refuseTooLarge(req, res, headers);
         this.fail("payload too large", `request body exceeds maxHttpBufferSize (${max})`);
         return;
@@ -128,7 +139,7 @@ export class PollingTransport implements Transport {
         const body = chunks.length === 1 ? chunks[0]!.toString() : Buffer.concat(chunks).toString();
         packets = decodePayload(body, Math.ceil(max / MIN_PACKET_BYTES));
       } catch (err) {
-        sendEngineError(res, EngineErrorCode.BAD_REQUEST, headers);
+        this.refuse(req, res, EngineErrorCode.BAD_REQUEST, "BAD_PAYLOAD");
         this.fail("parse error", err instanceof ProtocolError ? err.message : "bad payload");
         return;
       }
@@ -164,7 +175,10 @@ export class PollingTransport implements Transport {
       "Content-Type": "text/plain; charset=UTF-8",
     };
     const threshold = this.ctx.compressionThreshold;
-    const encoding = compress && threshold !== false && payload.length >= threshold ? pickEncoding(req) : undefined;
+    const encoding =
+      compress && threshold !== false && payload.length >= threshold
+        ? pickEncoding(req)
+        : undefined;
     if (encoding === undefined) {
       headers["Content-Length"] = Buffer.byteLength(payload);
       res.writeHead(200, headers);
@@ -216,6 +230,16 @@ export class PollingTransport implements Transport {
     }
   }
 
+  private refuse(
+    req: IncomingMessage,
+    res: ServerResponse,
+    code: EngineErrorCode,
+    name: string,
+  ): void {
+    this.ctx.onTransportRefusal(req, code, name);
+    sendEngineError(res, code, this.ctx.responseHeaders(req));
+  }
+
   private fail(reason: string, description: string): void {
     if (this.ended) return;
     this.destroy();
@@ -230,12 +254,31 @@ function onPollClosed(this: TaggedRequest): void {
 function pickEncoding(req: IncomingMessage): "gzip" | "deflate" | undefined {
   const accept = req.headers["accept-encoding"];
   if (typeof accept !== "string") return undefined;
-  if (/\bgzip\b/.test(accept)) return "gzip";
-  if (/\bdeflate\b/.test(accept)) return "deflate";
+  if (accepts(accept, "gzip")) return "gzip";
+  if (accepts(accept, "deflate")) return "deflate";
   return undefined;
 }
 
-function refuseTooLarge(req: IncomingMessage, res: ServerResponse, headers: OutgoingHttpHeaders): void {
+/** Whether Accept-Encoding lists `coding` (or `*`) without `q=0` ("gzip;q=0" means "not gzip"). */
+function accepts(header: string, coding: string): boolean {
+  let wildcard = false;
+  for (const part of header.split(",")) {
+    const [name = "", ...params] = part.split(";");
+    const token = name.trim().toLowerCase();
+    if (token !== coding && token !== "*") continue;
+    const q = params.find((p) => p.trim().toLowerCase().startsWith("q="));
+    const refused = q !== undefined && Number(q.trim().slice(2)) === 0;
+    if (token === coding) return !refused;
+    wildcard = !refused;
+  }
+  return wildcard;
+}
+
+function refuseTooLarge(
+  req: IncomingMessage,
+  res: ServerResponse,
+  headers: OutgoingHttpHeaders,
+): void {
   const body = JSON.stringify({ code: EngineErrorCode.BAD_REQUEST, message: "Payload too large" });
   res.writeHead(413, { ...headers, "Content-Type": "application/json", Connection: "close" });
   res.end(body);

@@ -103,9 +103,16 @@ function onClose(this: TaggedSocket): void {
   this[kTransport]?.handleClose();
 }
 
+/** `ws` error codes meaning a frame or message is bigger than `maxPayload` allows. */
+const TOO_LARGE = new Set([
+  "WS_ERR_UNSUPPORTED_MESSAGE_LENGTH",
+  // A frame header announcing more than 2^53 - 1 bytes.
+  "WS_ERR_UNSUPPORTED_DATA_PAYLOAD_LENGTH",
+]);
+
 function onError(this: TaggedSocket, err: Error & { code?: string }): void {
   const t = this[kTransport];
   if (t === undefined) return;
-  if (err.code === "WS_ERR_UNSUPPORTED_MESSAGE_LENGTH") t.fail("payload too large", err.message);
+  if (err.code !== undefined && TOO_LARGE.has(err.code)) t.fail("payload too large", err.message);
   else t.fail("transport error", err.message);
 }
