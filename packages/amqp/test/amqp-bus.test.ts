@@ -1,0 +1,366 @@
+import assert from "node:assert/strict";
+import { after, before, describe, test } from "node:test";
+import { type RabbitServer, startRabbitMQ } from "@switchyard/test-harness";
+import amqp from "amqplib";
+import { AmqpBus, routingKey } from "../src/index.js";
+import { Inbox, runFixture, sleep, trapUnhandled, waitFor } from "./helpers.js";
+
+const FIXTURE = new URL("./fixtures/close-exits.ts", import.meta.url).pathname;
+
+const unhandled = trapUnhandled();
+after(() => {
+  unhandled.dispose();
+  unhandled.assertNone();
+});
+
+type Extra = Omit<ConstructorParameters<typeof AmqpBus>[0], "url">;
+
+/** A bus that closes after the test, even when an assertion fails. */
+async function openBus(
+  t: { after(fn: () => Promise<void>): void },
+  url: string,
+  extra: Extra = {},
+): Promise<AmqpBus> {
+  const bus = new AmqpBus({ url, ...extra });
+  t.after(() => bus.close());
+  await bus.ready();
+  return bus;
+}
+
+// One broker for the whole file (RabbitMQ boots in ~6 s); the fault tests, which kill and
+// restart it, run last.
+let rabbit: RabbitServer;
+before(async () => {
+  rabbit = await startRabbitMQ();
+});
+after(() => rabbit?.stop());
+
+describe("AmqpBus against a real RabbitMQ", () => {
+  test("publishes and receives bytes unchanged (binary-safe), own messages included", async (t) => {
+    const bus = await openBus(t, rabbit.url);
+    const inbox = new Inbox();
+    await bus.subscribe("socket.io#/#", inbox.handler);
+    const every = Buffer.from(Array.from({ length: 256 }, (_, i) => i));
+    const big = Buffer.alloc(1024 * 1024, 0xa5); // spans many frames
+    const payloads = [every, Buffer.alloc(0), Buffer.from("AMQP\x00\x00\x09\x01"), big];
+    for (const p of payloads) bus.publish("socket.io#/#", p);
+    await inbox.waitForCount(payloads.length);
+    assert.deepEqual(
+      inbox.messages.map((m) => m.channel),
+      payloads.map(() => "socket.io#/#"),
+    );
+    for (const [i, p] of payloads.entries()) assert.ok(inbox.messages[i]!.payload.equals(p));
+    assert.deepEqual(bus.stats, {
+      published: payloads.length,
+      received: payloads.length,
+      dropped: 0,
+      outages: 0,
+      ignored: 0,
+      blocked: 0,
+    });
+  });
+
+  test("channel names with topic wildcards and dots route exactly, long ones hashed", async (t) => {
+    const bus = await openBus(t, rabbit.url);
+    const names = [
+      "socket.io#/#",
+      "socket.io#/#*#",
+      "socket.io#/#room.a#",
+      "socket.io#/#room#",
+      "#",
+      "*",
+      "socket.io#/é#\u{1F600}#",
+      `socket.io#/#${"r".repeat(300)}#`,
+      `socket.io#/#${"r".repeat(301)}#`,
+    ];
+    const inboxes = new Map(names.map((n) => [n, new Inbox()]));
+    for (const n of names) await bus.subscribe(n, inboxes.get(n)!.handler);
+    for (const n of names) bus.publish(n, Buffer.from(n));
+    await waitFor(() => bus.stats.received === names.length, "all delivered");
+    for (const n of names) assert.deepEqual(inboxes.get(n)!.texts(), [n], n.slice(0, 40));
+    assert.equal(bus.stats.ignored, 0);
+  });
+
+  test("receives what a plain amqplib client publishes with the documented key", async (t) => {
+    const bus = await openBus(t, rabbit.url);
+    const inbox = new Inbox();
+    await bus.subscribe("socket.io#/chat#room é#", inbox.handler);
+    const conn = await amqp.connect(rabbit.url);
+    t.after(() => conn.close());
+    const ch = await conn.createChannel();
+    const key = `sy.${Buffer.from("socket.io#/chat#room é#").toString("base64url")}`;
+    assert.equal(key, routingKey("socket.io#/chat#room é#"));
+    ch.publish("switchyard", key, Buffer.from([0, 1]));
+    await inbox.waitForCount(1);
+    assert.equal(inbox.messages[0]!.channel, "socket.io#/chat#room é#");
+    assert.deepEqual([...inbox.messages[0]!.payload], [0, 1]);
+  });
+
+  test("unsubscribe stops delivery at the broker; other channels are unaffected", async (t) => {
+    const bus = await openBus(t, rabbit.url);
+    const a = new Inbox();
+    const b = new Inbox();
+    await bus.subscribe("a", a.handler);
+    await bus.subscribe("b", b.handler);
+    bus.publish("a", Buffer.from("1"));
+    await a.waitForCount(1);
+    await bus.unsubscribe("a");
+    await bus.unsubscribe("a"); // idempotent
+    bus.publish("a", Buffer.from("2"));
+    bus.publish("b", Buffer.from("3"));
+    await b.waitForCount(1);
+    await sleep(50);
+    assert.deepEqual(a.texts(), ["1"]);
+    assert.deepEqual(b.texts(), ["3"]);
+    assert.equal(bus.stats.ignored, 0, "unbound at the broker, not filtered locally");
+  });
+
+  test("many channels: each handler gets exactly its channel's messages", async (t) => {
+    const bus = await openBus(t, rabbit.url);
+    const inboxes = new Map<string, Inbox>();
+    const names = Array.from({ length: 200 }, (_, i) => `socket.io#/n${i % 7}#room-${i}#`);
+    await Promise.all(
+      names.map((name) => {
+        const inbox = new Inbox();
+        inboxes.set(name, inbox);
+        return bus.subscribe(name, inbox.handler);
+      }),
+    );
+    for (const name of names) {
+      for (let k = 0; k < 3; k++) bus.publish(name, Buffer.from(`${name}:${k}`));
+    }
+    await waitFor(() => bus.stats.received === names.length * 3, "all delivered");
+    for (const name of names) {
+      assert.deepEqual(
+        inboxes.get(name)!.texts(),
+        [0, 1, 2].map((k) => `${name}:${k}`),
+      );
+    }
+  });
+
+  test("two buses see each other; the broker routes each only what it subscribed", async (t) => {
+    const one = await openBus(t, rabbit.url);
+    const two = await openBus(t, rabbit.url);
+    const oneInbox = new Inbox();
+    const twoInbox = new Inbox();
+    await one.subscribe("x", oneInbox.handler);
+    await two.subscribe("x", twoInbox.handler);
+    await two.subscribe("only-two", twoInbox.handler);
+    one.publish("x", Buffer.from("from-one"));
+    two.publish("only-two", Buffer.from("private"));
+    two.publish("nobody", Buffer.from("void"));
+    await oneInbox.waitForCount(1);
+    await twoInbox.waitForCount(2);
+    await sleep(100);
+    assert.deepEqual(oneInbox.texts(), ["from-one"]);
+    assert.deepEqual(twoInbox.texts("x"), ["from-one"]);
+    assert.deepEqual(twoInbox.texts("only-two"), ["private"]);
+    // Nothing unsubscribed reached either node: routing happened in the broker.
+    assert.equal(one.stats.received, 1);
+    assert.equal(one.stats.ignored, 0);
+    assert.equal(two.stats.ignored, 0);
+  });
+
+  test("a throwing handler is reported as `error` and the bus keeps delivering", async (t) => {
+    const bus = await openBus(t, rabbit.url);
+    const errors: Error[] = [];
+    bus.on("error", (err) => errors.push(err));
+    const inbox = new Inbox();
+    await bus.subscribe("boom", () => {
+      throw new Error("handler bug");
+    });
+    await bus.subscribe("fine", inbox.handler);
+    bus.publish("boom", Buffer.from("x"));
+    bus.publish("fine", Buffer.from("y"));
+    await inbox.waitForCount(1);
+    await waitFor(() => errors.length === 1, "error reported");
+    assert.equal(errors[0]!.message, "handler bug");
+    assert.equal(bus.healthy, true);
+  });
+
+  test("re-subscribing replaces the handler; subscribe after close rejects", async (t) => {
+    const bus = await openBus(t, rabbit.url);
+    const first = new Inbox();
+    const second = new Inbox();
+    await bus.subscribe("r", first.handler);
+    await bus.subscribe("r", second.handler);
+    bus.publish("r", Buffer.from("m"));
+    await second.waitForCount(1);
+    assert.equal(first.messages.length, 0);
+    await bus.close();
+    await bus.close(); // idempotent
+    assert.equal(bus.healthy, false);
+    await assert.rejects(bus.subscribe("r", first.handler), { code: "SY_ERR_CLOSED" });
+    const before = bus.stats.dropped;
+    bus.publish("r", Buffer.from("after close"));
+    assert.equal(bus.stats.dropped, before + 1);
+  });
+
+  test("validates options and names the option", () => {
+    assert.throws(() => new AmqpBus({ url: "redis://x" }), /option "url"/);
+    assert.throws(() => new AmqpBus({ url: "amqp://x", exchange: "" }), /option "exchange"/);
+    assert.throws(
+      () => new AmqpBus({ url: "amqp://x", maxReconnectDelayMs: 1.5 }),
+      /option "maxReconnectDelayMs"/,
+    );
+  });
+
+  test("close() leaves no open handle: the process exits by itself", async () => {
+    const result = await runFixture(FIXTURE, [rabbit.url], 20000);
+    assert.equal(result.signal, null, `fixture had to be killed:\n${result.output}`);
+    assert.equal(result.code, 0, result.output);
+    assert.match(result.output, /delivered ok/);
+  });
+
+  test("a channel error (exchange deleted under us) is recovered like an outage", async (t) => {
+    const bus = await openBus(t, rabbit.url, { exchange: "sy-chan-err", maxReconnectDelayMs: 200 });
+    const events: string[] = [];
+    bus.on("down", () => events.push("down"));
+    bus.on("up", () => events.push("up"));
+    const inbox = new Inbox();
+    await bus.subscribe("c", inbox.handler);
+    const conn = await amqp.connect(rabbit.url);
+    t.after(() => conn.close());
+    const ch = await conn.createChannel();
+    await ch.deleteExchange("sy-chan-err");
+    // Publishing to a missing exchange makes the broker close our channel (404).
+    bus.publish("c", Buffer.from("into the void"));
+    await waitFor(() => events.length === 2, "down and up", 10000);
+    assert.deepEqual(events, ["down", "up"]);
+    bus.publish("c", Buffer.from("back"));
+    await inbox.waitForCount(1);
+    assert.deepEqual(inbox.texts(), ["back"]);
+  });
+
+  test("broker down at start: one `down`, publishes dropped, close() stops retrying", async (t) => {
+    const bus = new AmqpBus({ url: "amqp://guest:guest@127.0.0.1:1", maxReconnectDelayMs: 100 });
+    t.after(() => bus.close());
+    const events: string[] = [];
+    bus.on("down", () => events.push("down"));
+    bus.on("up", () => events.push("up"));
+    const subscribed = bus.subscribe("never", () => {});
+    await waitFor(() => events.length > 0, "down reported");
+    bus.publish("never", Buffer.from("x"));
+    assert.equal(bus.stats.dropped, 1);
+    await sleep(500); // several failed attempts: still one `down`
+    assert.deepEqual(events, ["down"]);
+    assert.equal(bus.stats.outages, 1);
+    await bus.close();
+    await assert.rejects(subscribed, { code: "SY_ERR_CLOSED" });
+  });
+});
+
+describe("AmqpBus broker faults", () => {
+  test("publishing blocked by a resource alarm: publishes dropped, reported once", async (t) => {
+    const bus = await openBus(t, rabbit.url);
+    const errors: Error[] = [];
+    bus.on("error", (err) => errors.push(err));
+    const inbox = new Inbox();
+    await bus.subscribe("b", inbox.handler);
+    await rabbit.rabbitmqctl(["set_vm_memory_high_watermark", "absolute", "1"]);
+    t.after(() => rabbit.rabbitmqctl(["set_vm_memory_high_watermark", "0.4"]).then(() => {}));
+    // RabbitMQ blocks a connection (and says so) when it next publishes under the alarm;
+    // that publish waits in the broker's TCP buffer and arrives after the alarm clears.
+    bus.publish("b", Buffer.from("first"));
+    await waitFor(() => bus.blocked, "blocked", 10000);
+    bus.publish("b", Buffer.from("x"));
+    bus.publish("b", Buffer.from("y"));
+    assert.equal(bus.stats.dropped, 2);
+    assert.equal(bus.stats.blocked, 1);
+    assert.equal(errors.length, 1);
+    assert.match(errors[0]!.message, /blocked/);
+    assert.equal(bus.healthy, true, "blocked is not an outage: deliveries still flow in");
+    await rabbit.rabbitmqctl(["set_vm_memory_high_watermark", "0.4"]);
+    await waitFor(() => !bus.blocked, "unblocked", 10000);
+    bus.publish("b", Buffer.from("z"));
+    await inbox.waitForCount(2);
+    assert.deepEqual(inbox.texts(), ["first", "z"]);
+  });
+
+  for (const mode of ["kill -9", "graceful restart"] as const) {
+    test(`${mode} mid-traffic: no crash, drops counted, one down/up, delivery resumes`, async (t) => {
+      const sender = await openBus(t, rabbit.url);
+      const receiver = await openBus(t, rabbit.url);
+      const events: Array<{ bus: string; event: string; at: number }> = [];
+      for (const [name, bus] of [
+        ["sender", sender],
+        ["receiver", receiver],
+      ] as const) {
+        bus.on("down", () => events.push({ bus: name, event: "down", at: Date.now() }));
+        bus.on("up", () => events.push({ bus: name, event: "up", at: Date.now() }));
+      }
+      const errors: Error[] = [];
+      sender.on("error", (err) => errors.push(err));
+      receiver.on("error", (err) => errors.push(err));
+      const inbox = new Inbox();
+      await receiver.subscribe("traffic", inbox.handler);
+      await receiver.subscribe("other", inbox.handler);
+
+      let seq = 0;
+      let attempted = 0;
+      const timer = setInterval(() => {
+        attempted++;
+        sender.publish("traffic", Buffer.from(String(seq++)));
+      }, 2);
+      t.after(() => clearInterval(timer));
+      await inbox.waitForCount(20);
+
+      const started = Date.now();
+      if (mode === "kill -9") {
+        await rabbit.kill();
+        await waitFor(() => !sender.healthy && !receiver.healthy, "both see the outage");
+        await sleep(300); // traffic keeps flowing into the outage
+        assert.ok(sender.stats.dropped > 0, "publishes during the outage are dropped");
+      }
+      // Subscription changes while the broker is away take effect on the new queue.
+      // (subscribe() resolves once bound, i.e. after the reconnect.)
+      const late = receiver.subscribe("late", inbox.handler);
+      await receiver.unsubscribe("other");
+      const other = receiver.subscribe("other", inbox.handler);
+      const gone = receiver.subscribe("gone", inbox.handler);
+      await receiver.unsubscribe("gone");
+      await rabbit.restart();
+      const brokerBack = Date.now();
+      await waitFor(() => sender.healthy && receiver.healthy, "both back up", 15000);
+      const downAt = Math.min(...events.filter((e) => e.event === "down").map((e) => e.at));
+      const upAt = Math.max(...events.filter((e) => e.event === "up").map((e) => e.at));
+      t.diagnostic(
+        `${mode}: down ${downAt - started} ms after the fault began, broker ready after ` +
+          `${brokerBack - started} ms, both buses up ${upAt - brokerBack} ms after that`,
+      );
+
+      const mark = inbox.messages.length;
+      await waitFor(() => inbox.messages.length >= mark + 20, "delivery resumed");
+      clearInterval(timer);
+      assert.equal(sender.stats.published + sender.stats.dropped, attempted);
+      for (const bus of ["sender", "receiver"]) {
+        assert.deepEqual(
+          events.filter((e) => e.bus === bus).map((e) => e.event),
+          ["down", "up"],
+          `${bus}: one down, one up`,
+        );
+      }
+      assert.equal(sender.stats.outages, 1);
+      assert.equal(receiver.stats.outages, 1);
+      const got = inbox.texts("traffic").map(Number);
+      assert.deepEqual(
+        got,
+        [...got].sort((a, b) => a - b),
+        "order kept",
+      );
+      assert.equal(new Set(got).size, got.length, "no duplicates");
+      assert.equal(receiver.stats.received, inbox.messages.length);
+      assert.deepEqual(errors, [], "an outage is reported by down/up, not per error");
+      // Every subscription was re-bound on the new queue, and only those.
+      await Promise.all([late, other, gone]);
+      sender.publish("other", Buffer.from("o"));
+      sender.publish("late", Buffer.from("l"));
+      sender.publish("gone", Buffer.from("g"));
+      await waitFor(() => inbox.texts("other").length === 1, "re-bound 'other'");
+      await waitFor(() => inbox.texts("late").length === 1, "bound 'late'");
+      await sleep(100);
+      assert.deepEqual(inbox.texts("gone"), []);
+      assert.equal(receiver.stats.ignored, 0);
+    });
+  }
+});
