@@ -4,6 +4,32 @@
  * server package.
  */
 
+export type {
+  ClusterBroadcast,
+  ClusterBroadcastFlags,
+  ClusterBroadcastOptions,
+  ClusterDecodeOptions,
+  ClusterSocketInfo,
+  ClusterTarget,
+  ControlMessage,
+  ControlMessageType,
+  EmitterRequest,
+} from "./cluster.js";
+export {
+  broadcastChannel,
+  broadcastChannelFor,
+  broadcastPrefix,
+  CLUSTER_WIRE_VERSION,
+  controlChannel,
+  decodeClusterBroadcast,
+  decodeControlMessage,
+  decodeEmitterRequest,
+  EMITTER_UID,
+  emitterRequestChannel,
+  encodeClusterBroadcast,
+  encodeControlMessage,
+  encodeEmitterRequest,
+} from "./cluster.js";
 export type { EnginePacket, EnginePacketType } from "./engine-io.js";
 export {
   decodeEnginePacket,

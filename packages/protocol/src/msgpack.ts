@@ -83,7 +83,8 @@ function prepare(v: unknown, depth: number): unknown {
   return copy ?? v;
 }
 
-function prepareData(data: unknown): unknown {
+/** {@link prepare} from the top, for other msgpack writers of this package (cluster.ts). */
+export function prepareData(data: unknown): unknown {
   try {
     return prepare(data, 0);
   } catch (err) {
@@ -157,7 +158,7 @@ function readLength(buf: Buffer, at: number, size: 1 | 2 | 4): number {
  * `c9 10 00 00 00 00` make it allocate a 256 MiB ArrayBuffer and copy into it byte
  * by byte (seconds of CPU), `c9 ff ff ff ff 00` a 4 GiB one.
  */
-function scanMsgpack(buf: Buffer, maxDepth: number): void {
+export function scanMsgpack(buf: Buffer, maxDepth: number): void {
   const len = buf.length;
   const open: number[] = []; // items still due in each open container, innermost last
   let i = 0;

@@ -40,7 +40,7 @@ function isBinaryValue(value: object): boolean {
  * one level because on the text wire it is a placeholder object. Dates (msgpack has
  * a timestamp type) are leaves, as their JSON form is a string.
  */
-function checkData(data: unknown, limits: DecodeLimits): void {
+export function checkData(data: unknown, limits: DecodeLimits): void {
   const { maxAttachments, maxDepth } = limits;
   const values: unknown[] = [data];
   const depths: number[] = [1];

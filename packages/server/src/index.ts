@@ -63,3 +63,18 @@ export type {
   EventParams,
   EventsMap,
 } from "./typed-events.js";
+
+// ——— Cluster ———
+
+export type { Bus, BusEvents, BusHandler, BusStats } from "./adapter/bus.js";
+export type {
+  ClusterAdapterEvents,
+  ClusterAdapterOptions,
+  ClusterStats,
+} from "./adapter/cluster-adapter.js";
+export { ClusterAdapter, createAdapter } from "./adapter/cluster-adapter.js";
+export { LocalBus, LocalHub } from "./adapter/local-bus.js";
+export type { RemoteAckCallback, RemoteSocketHost } from "./adapter/remote-socket.js";
+export { RemoteSocket, RemoteSocketWithTimeout } from "./adapter/remote-socket.js";
+export type { EmitterOptions } from "./emitter/emitter.js";
+export { Emitter, EmitterBroadcastOperator } from "./emitter/emitter.js";

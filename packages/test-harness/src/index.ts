@@ -37,3 +37,8 @@ export type { RestartableControl, ServiceControl } from "./service.js";
 export type { TempDir } from "./tmp.js";
 export { makeTempDir, TEMP_DIR_PREFIX } from "./tmp.js";
 export type { ProxyServer, Upstream } from "./upstream.js";
+
+// ——— Cluster conformance ———
+
+export type { ClusterConformanceOptions, ConformanceBroker } from "./cluster-conformance.js";
+export { runClusterConformance } from "./cluster-conformance.js";

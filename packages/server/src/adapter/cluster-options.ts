@@ -1,0 +1,48 @@
+/**
+ * Options of the cluster adapter: one interface with a doc line and default per field,
+ * validated once in `createAdapter()`, then frozen.
+ */
+import { InvalidOptionError } from "../errors.js";
+import { positiveInt } from "../options.js";
+
+/** Options of {@link createAdapter} / `ClusterAdapter`. */
+export interface ClusterAdapterOptions {
+  /** Milliseconds between the heartbeats a node publishes for each of its namespaces. @default 5000 */
+  heartbeatInterval?: number;
+  /**
+   * Milliseconds without any message from a node after which it counts as dead (left
+   * out of `serverCount()` and of requests). At least `heartbeatInterval`.
+   * @default 2 × heartbeatInterval
+   */
+  heartbeatTimeout?: number;
+  /** Milliseconds a request (fetchSockets, serverSideEmit with ack, broadcast-ack count) waits for live nodes. @default 5000 */
+  requestsTimeout?: number;
+}
+
+/** {@link ClusterAdapterOptions} after validation. */
+export interface ResolvedClusterOptions {
+  readonly heartbeatInterval: number;
+  readonly heartbeatTimeout: number;
+  readonly requestsTimeout: number;
+}
+
+/** Validates `opts` (InvalidOptionError naming the option) and returns the frozen result. */
+export function resolveClusterOptions(opts: ClusterAdapterOptions = {}): ResolvedClusterOptions {
+  if (typeof opts !== "object" || opts === null) {
+    throw new InvalidOptionError("options", "an object", opts);
+  }
+  const heartbeatInterval = positiveInt("heartbeatInterval", opts.heartbeatInterval ?? 5000);
+  const heartbeatTimeout = positiveInt(
+    "heartbeatTimeout",
+    opts.heartbeatTimeout ?? 2 * heartbeatInterval,
+  );
+  if (heartbeatTimeout < heartbeatInterval) {
+    throw new InvalidOptionError(
+      "heartbeatTimeout",
+      `at least heartbeatInterval (${heartbeatInterval})`,
+      heartbeatTimeout,
+    );
+  }
+  const requestsTimeout = positiveInt("requestsTimeout", opts.requestsTimeout ?? 5000);
+  return Object.freeze({ heartbeatInterval, heartbeatTimeout, requestsTimeout });
+}
