@@ -79,11 +79,19 @@ export class Namespace<
    */
   private schemaParent: { validatorFor(event: string): StandardSchemaV1 | undefined } | undefined;
 
-  constructor(host: NamespaceHost, name: string) {
+  /**
+   * @param adapter builds this namespace's adapter; defaults to the server's adapter
+   *   class (a parent of dynamic namespaces passes its own, so no cluster adapter with
+   *   bus subscriptions is created for a namespace no client can join)
+   */
+  constructor(host: NamespaceHost, name: string, adapter?: (nsp: Namespace) => Adapter) {
     super();
     this.host = host;
     this.name = name;
-    this.adapter = new host.adapterConstructor(this);
+    this.adapter =
+      adapter === undefined
+        ? new host.adapterConstructor(this)
+        : adapter(this as unknown as Namespace);
   }
 
   get counters(): SocketCounters {

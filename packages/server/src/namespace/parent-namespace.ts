@@ -32,13 +32,14 @@ export class ParentNamespace<
   ServerSideEvents extends EventsMap = DefaultEventsMap,
   SocketData = unknown,
 > extends Namespace<ListenEvents, EmitEvents, ServerSideEvents, SocketData> {
-  readonly children = new Set<Namespace<ListenEvents, EmitEvents, ServerSideEvents, SocketData>>();
+  readonly children: Set<Namespace<ListenEvents, EmitEvents, ServerSideEvents, SocketData>>;
   readonly matcher: NamespaceMatcher;
 
   constructor(host: NamespaceHost, matcher: NamespaceMatcher) {
-    super(host, `/_${parentCount++}`);
+    const children = new Set<Namespace<ListenEvents, EmitEvents, ServerSideEvents, SocketData>>();
+    super(host, `/_${parentCount++}`, () => new ParentBroadcastAdapter(children));
+    this.children = children;
     this.matcher = matcher;
-    this.adapter = new ParentBroadcastAdapter(this.children);
   }
 
   /** Whether `name` belongs to this parent; calls back asynchronously for function matchers. */
@@ -92,8 +93,10 @@ class ParentBroadcastAdapter extends EventEmitter implements Adapter {
 
   init(): void {}
   close(): void {}
-  serverCount(): Promise<number> {
-    return Promise.resolve(1);
+  async serverCount(): Promise<number> {
+    let max = 1;
+    for (const c of this.children) max = Math.max(max, await c.adapter.serverCount());
+    return max;
   }
   addAll(): void {}
   del(): void {}
@@ -111,10 +114,25 @@ class ParentBroadcastAdapter extends EventEmitter implements Adapter {
     clientCountCallback: (clientCount: number) => void,
     ack: (...args: unknown[]) => void,
   ): void {
+    // Children may report their counts later (a cluster adapter waits for the other
+    // nodes): answer once, when every child has.
     let total = 0;
-    for (const c of this.children)
-      c.adapter.broadcastWithAck({ ...packet, nsp: c.name }, opts, (n) => (total += n), ack);
-    clientCountCallback(total);
+    let pending = this.children.size;
+    if (pending === 0) {
+      clientCountCallback(0);
+      return;
+    }
+    for (const c of this.children) {
+      c.adapter.broadcastWithAck(
+        { ...packet, nsp: c.name },
+        opts,
+        (n) => {
+          total += n;
+          if (--pending === 0) clientCountCallback(total);
+        },
+        ack,
+      );
+    }
   }
 
   async sockets(rooms: ReadonlySet<Room>): Promise<Set<SocketId>> {
