@@ -191,7 +191,7 @@ export class Engine extends EventEmitter implements SessionHost, PollingContext 
       }
       // `ws` installs its own error handling from here on.
       socket.off("error", ignoreSocketError);
-      this.wss.handleUpgrade(req, socket, head, (ws) => this.onWebSocket(req, ws));
+      this.wss.handleUpgrade(req, socket, head, (ws) => this.onWebSocket(req, ws, socket));
     });
   }
 
@@ -403,7 +403,7 @@ export class Engine extends EventEmitter implements SessionHost, PollingContext 
     this.emit("connection", session);
   }
 
-  private onWebSocket(req: IncomingMessage, ws: WebSocket): void {
+  private onWebSocket(req: IncomingMessage, ws: WebSocket, raw: Duplex): void {
     const sid = query(req).params.get("sid");
     if (sid !== null) {
       const session = this.sessions.get(sid);
@@ -411,10 +411,10 @@ export class Engine extends EventEmitter implements SessionHost, PollingContext 
         ws.close(1008, "upgrade refused");
         return;
       }
-      session.beginUpgrade(new WebSocketTransport(ws, DETACHED));
+      session.beginUpgrade(new WebSocketTransport(ws, DETACHED, raw));
       return;
     }
-    const transport = new WebSocketTransport(ws, DETACHED);
+    const transport = new WebSocketTransport(ws, DETACHED, raw);
     const session = this.newSession(req, transport);
     transport.send(session.open([]), false);
     this.emit("connection", session);

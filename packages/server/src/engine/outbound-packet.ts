@@ -14,6 +14,11 @@ export class OutboundPacket {
   readonly data: string | Buffer | undefined;
   /** Whether the WebSocket frame is binary (a binary message) or text. */
   readonly binary: boolean;
+  /**
+   * The complete WebSocket frame, memoized by the WebSocket transport (which alone knows
+   * framing) so a broadcast frames once and every session writes the same Buffer.
+   */
+  frame: Buffer | undefined;
   private ws: Buffer | undefined;
   private text: string | undefined;
 

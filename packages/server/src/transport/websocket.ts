@@ -1,11 +1,20 @@
 /**
  * WebSocket transport over `ws`. Listeners are module-level functions that find their
  * transport through a symbol on the `ws` instance: no closures per connection.
+ *
+ * Outbound hot path: when no extension (permessage-deflate) was negotiated, packets are
+ * written as pre-built frames ({@link buildFrame}, memoized per packet, so a broadcast
+ * frames once) straight to the TCP socket, corked until the end of the tick: every frame
+ * a session receives in one tick leaves in one `writev`. `ws` still owns the handshake,
+ * reading, control frames and closing; its own writes are whole frames issued
+ * synchronously, so they interleave with ours only at frame boundaries.
  */
+import type { Duplex } from "node:stream";
 import { decodeEnginePacket, ProtocolError } from "@switchyard/protocol";
 import type { RawData, WebSocket } from "ws";
 import type { OutboundPacket } from "../engine/outbound-packet.js";
 import type { Transport, TransportOwner } from "./transport.js";
+import { buildFrame } from "./websocket-frame.js";
 
 const kTransport = Symbol("switchyard.transport");
 type TaggedSocket = WebSocket & { [kTransport]?: WebSocketTransport };
@@ -14,10 +23,17 @@ export class WebSocketTransport implements Transport {
   readonly name = "websocket" as const;
   owner: TransportOwner;
   readonly socket: WebSocket;
+  /** The TCP socket under `ws`, written directly when no extension transforms frames. */
+  private readonly raw: Duplex | undefined;
   private ended = false;
 
-  constructor(socket: WebSocket, owner: TransportOwner) {
+  /**
+   * @param raw the upgraded TCP socket `ws` was given; frames go straight to it unless an
+   *   extension (permessage-deflate) was negotiated
+   */
+  constructor(socket: WebSocket, owner: TransportOwner, raw?: Duplex) {
     this.socket = socket;
+    this.raw = raw !== undefined && socket.extensions === "" ? raw : undefined;
     this.owner = owner;
     (socket as TaggedSocket)[kTransport] = this;
     socket.on("message", onMessage);
@@ -35,7 +51,19 @@ export class WebSocketTransport implements Transport {
 
   sendOne(packet: OutboundPacket, compress: boolean): void {
     if (this.ended) return;
-    this.socket.send(packet.websocketData(), { binary: packet.binary, compress });
+    const raw = this.raw;
+    if (raw === undefined) {
+      this.socket.send(packet.websocketData(), { binary: packet.binary, compress });
+      return;
+    }
+    if (raw.destroyed || this.socket.readyState !== 1) return;
+    let frame = packet.frame;
+    if (frame === undefined) {
+      frame = buildFrame(packet.websocketData(), packet.binary);
+      packet.frame = frame;
+    }
+    if (raw.writableCorked === 0) corkUntilNextTick(raw);
+    raw.write(frame);
   }
 
   send(packets: readonly OutboundPacket[], compress: boolean): void {
@@ -87,6 +115,27 @@ export class WebSocketTransport implements Transport {
     this.ended = true;
     if (!wasEnded) this.owner.onTransportClose(this, "transport close");
   }
+}
+
+// Sockets corked in this tick; one nextTick uncorks them all.
+const corked: Duplex[] = [];
+let uncorkScheduled = false;
+
+function corkUntilNextTick(raw: Duplex): void {
+  raw.cork();
+  corked.push(raw);
+  if (!uncorkScheduled) {
+    uncorkScheduled = true;
+    process.nextTick(uncorkAll);
+  }
+}
+
+function uncorkAll(): void {
+  uncorkScheduled = false;
+  // A socket may be uncorked while we iterate (a write error destroys it); uncork is
+  // harmless on a destroyed stream.
+  for (let i = 0; i < corked.length; i++) corked[i]!.uncork();
+  corked.length = 0;
 }
 
 function toBuffer(data: RawData): Buffer {
