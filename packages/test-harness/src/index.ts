@@ -42,3 +42,4 @@ export type { ProxyServer, Upstream } from "./upstream.js";
 
 export type { ClusterConformanceOptions, ConformanceBroker } from "./cluster-conformance.js";
 export { runClusterConformance } from "./cluster-conformance.js";
+export { type ClusterFaultsOptions, runClusterFaults } from "./cluster-faults.js";

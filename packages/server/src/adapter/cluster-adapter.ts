@@ -67,6 +67,7 @@ import {
   RESERVED_SERVER_EVENTS,
   RefusedError,
   randomId,
+  refuseReservedBroadcast,
   toTarget,
   wireFlags,
 } from "./cluster-support.js";
@@ -454,6 +455,7 @@ export class ClusterAdapter extends MemoryAdapter implements RemoteSocketHost, B
     const msg = decodeClusterBroadcast(payload);
     if (msg.uid === this.uid) return;
     if (msg.packet.nsp !== this.nsp.name) throw otherNamespace(msg.packet.nsp);
+    refuseReservedBroadcast(msg.packet);
     const { rooms, except, flags } = msg.opts;
     super.broadcast(eventPacket(msg.packet), {
       rooms: new Set(rooms),
@@ -517,6 +519,7 @@ export class ClusterAdapter extends MemoryAdapter implements RemoteSocketHost, B
         this.deliverServerSideEmit(msg.data, from, msg.rid);
         return;
       case "broadcast":
+        refuseReservedBroadcast(msg.packet);
         this.answerBroadcast(from, msg.rid, msg.packet, msg.opts);
         return;
       default:

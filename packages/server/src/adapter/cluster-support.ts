@@ -13,6 +13,7 @@ import {
   type SocketPacket,
 } from "@switchyard/protocol";
 import { ErrorCode, InvalidOptionError, SwitchyardError } from "../errors.js";
+import { RESERVED_EVENTS } from "../typed-events.js";
 import type { AdapterSocket, BroadcastFlags, BroadcastOptions, Room } from "./adapter.js";
 import type { Bus } from "./bus.js";
 
@@ -117,10 +118,21 @@ export function newStats(): ClusterStats {
 
 /** A valid message we will not act on (counted as `refused`). */
 export class RefusedError extends SwitchyardError {
-  constructor(event: string) {
-    super(ErrorCode.RESERVED_EVENT, `serverSideEmit of reserved event "${event}" refused`);
+  constructor(event: string, what: "serverSideEmit" | "broadcast" = "serverSideEmit") {
+    super(ErrorCode.RESERVED_EVENT, `${what} of reserved event "${event}" refused`);
     this.name = "RefusedError";
   }
+}
+
+/**
+ * Refuses a broadcast from the bus whose event name is reserved (`connect`,
+ * `disconnect`, …): the local API never sends one, and socket.io-client treats such a
+ * packet as a parse error and drops its connection, so one foreign message would
+ * disconnect every client it targets.
+ */
+export function refuseReservedBroadcast(packet: SocketPacket): void {
+  const ev = Array.isArray(packet.data) ? (packet.data as unknown[])[0] : undefined;
+  if (typeof ev === "string" && RESERVED_EVENTS.has(ev)) throw new RefusedError(ev, "broadcast");
 }
 
 export function otherNamespace(nsp: string): ProtocolError {
