@@ -12,16 +12,22 @@ const RANDOM_BYTES = 15;
 const pool = Buffer.alloc(RANDOM_BYTES * 256);
 let offset = pool.length;
 
-/** A new unguessable session id owned by `nodeId`. */
-export function generateSessionId(nodeId: string): string {
+/** 120 random bits as 20 base64url characters (socket ids use this form as is). */
+export function randomId(): string {
   if (offset >= pool.length) {
     randomFillSync(pool);
     offset = 0;
   }
   const id = pool.toString("base64url", offset, offset + RANDOM_BYTES);
+  // Used bytes are wiped so the pool never holds an id that was handed out.
   pool.fill(0, offset, offset + RANDOM_BYTES);
   offset += RANDOM_BYTES;
-  return nodeId + SEPARATOR + id;
+  return id;
+}
+
+/** A new unguessable session id owned by `nodeId`. */
+export function generateSessionId(nodeId: string): string {
+  return nodeId + SEPARATOR + randomId();
 }
 
 /** The node id embedded in a session id, or undefined if it is not one of ours. */

@@ -13,6 +13,7 @@ import type {
 } from "../adapter/adapter.js";
 import { BroadcastOperator, type FetchedSocket } from "../broadcast/broadcast-operator.js";
 import { EncodedPacket } from "../broadcast/encoded-packet.js";
+import { randomId } from "../engine/session-id.js";
 import { ErrorCode, SwitchyardError } from "../errors.js";
 import type {
   BroadcastAckResult,
@@ -285,7 +286,7 @@ export class Namespace<
     ) => void,
   ): void {
     const socket = new Socket<ListenEvents, EmitEvents, ServerSideEvents, SocketData>(
-      newSocketId(),
+      randomId(),
       this,
       client,
       buildHandshake(client.conn.request, client.remoteAddress, auth),
@@ -341,9 +342,4 @@ function assertNotNamespaceReserved(ev: unknown): void {
   if (NAMESPACE_RESERVED_EVENTS.has(ev)) {
     throw new SwitchyardError(ErrorCode.RESERVED_EVENT, `"${String(ev)}" is a reserved event name`);
   }
-}
-
-/** 120 random bits, base64url: same length and alphabet as socket.io's ids. */
-function newSocketId(): SocketId {
-  return crypto.getRandomValues(Buffer.alloc(15)).toString("base64url");
 }

@@ -59,7 +59,11 @@ export class WebSocketTransport implements Transport {
     if (raw.destroyed || this.socket.readyState !== 1) return;
     let frame = packet.frame;
     if (frame === undefined) {
-      frame = buildFrame(packet.websocketData(), packet.binary);
+      // A text packet's WebSocket payload is its polling text ("4…"): frame the string.
+      frame = buildFrame(
+        packet.binary ? packet.websocketData() : packet.pollingText(),
+        packet.binary,
+      );
       packet.frame = frame;
     }
     if (raw.writableCorked === 0) corkUntilNextTick(raw);
