@@ -1,0 +1,7 @@
+import { connections } from "./connections.js";
+import { polling } from "./polling.js";
+import type { Scenario } from "./types.js";
+import { websocket } from "./websocket.js";
+
+/** In running order. */
+export const scenarios: Scenario[] = [websocket, connections, polling];
