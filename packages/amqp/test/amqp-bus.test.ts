@@ -1,9 +1,16 @@
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
-import { type RabbitServer, startRabbitMQ } from "@switchyard/test-harness";
+import {
+  Inbox,
+  type RabbitServer,
+  runFixture,
+  sleep,
+  startRabbitMQ,
+  trapUnhandled,
+  waitFor,
+} from "@switchyard/test-harness";
 import amqp from "amqplib";
 import { AmqpBus, routingKey } from "../src/index.js";
-import { Inbox, runFixture, sleep, trapUnhandled, waitFor } from "./helpers.js";
 
 const FIXTURE = new URL("./fixtures/close-exits.ts", import.meta.url).pathname;
 

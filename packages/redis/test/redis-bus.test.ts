@@ -1,9 +1,17 @@
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
-import { type RedisServer, redisCommand, startRedis } from "@switchyard/test-harness";
+import {
+  Inbox,
+  type RedisServer,
+  redisCommand,
+  runFixture,
+  sleep,
+  startRedis,
+  trapUnhandled,
+  waitFor,
+} from "@switchyard/test-harness";
 import { Redis } from "ioredis";
 import { RedisBus } from "../src/index.js";
-import { Inbox, runFixture, sleep, trapUnhandled, waitFor } from "./helpers.js";
 
 const FIXTURE = new URL("./fixtures/close-exits.ts", import.meta.url).pathname;
 

@@ -40,6 +40,7 @@ export type { ProxyServer, Upstream } from "./upstream.js";
 
 // ——— Cluster conformance ———
 
+export { Inbox, runFixture, sleep, trapUnhandled, waitFor } from "./bus-helpers.js";
 export type { ClusterConformanceOptions, ConformanceBroker } from "./cluster-conformance.js";
 export { runClusterConformance } from "./cluster-conformance.js";
 export { type ClusterFaultsOptions, runClusterFaults } from "./cluster-faults.js";

@@ -20,73 +20,13 @@ import {
 } from "socket.io-client";
 import { Server, type ServerOptions, type Socket } from "switchyard";
 import { WebSocket } from "ws";
+import { type Listenable, once, Scope, waitFor, within } from "../helpers.js";
+
+export { type Listenable, once, Scope, waitFor, within };
 
 export const HOST = "127.0.0.1";
 
 // ——— time-bounded waiting ———
-
-/**
- * Anything with `on`/`off`: Node emitters, socket.io-client sockets and managers,
- * engine.io-client sockets (whose typed signatures only `Function` fits).
- */
-export interface Listenable {
-  on: Function;
-  off: Function;
-}
-
-/** Resolves with the arguments of the next `event`, rejects after `timeoutMs`. */
-export function once<T extends unknown[] = unknown[]>(
-  emitter: Listenable,
-  event: string,
-  timeoutMs = 3000,
-): Promise<T> {
-  return new Promise<T>((resolve, reject) => {
-    const onEvent = (...args: unknown[]) => {
-      clearTimeout(timer);
-      emitter.off(event, onEvent);
-      resolve(args as T);
-    };
-    const timer = setTimeout(() => {
-      emitter.off(event, onEvent);
-      reject(new Error(`timed out after ${timeoutMs} ms waiting for "${event}"`));
-    }, timeoutMs);
-    emitter.on(event, onEvent);
-  });
-}
-
-/** Polls `predicate` every few ms until it is truthy; rejects after `timeoutMs`. */
-export async function waitFor(
-  predicate: () => boolean,
-  timeoutMs = 3000,
-  what = "condition",
-): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!predicate()) {
-    if (Date.now() > deadline)
-      throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 5));
-  }
-}
-
-/** Rejects if `promise` does not settle within `timeoutMs`. */
-export function within<T>(promise: Promise<T>, timeoutMs: number, what = "operation"): Promise<T> {
-  return new Promise<T>((resolve, reject) => {
-    const timer = setTimeout(
-      () => reject(new Error(`${what} did not finish within ${timeoutMs} ms`)),
-      timeoutMs,
-    );
-    promise.then(
-      (v) => {
-        clearTimeout(timer);
-        resolve(v);
-      },
-      (err: unknown) => {
-        clearTimeout(timer);
-        reject(err);
-      },
-    );
-  });
-}
 
 /** Resolves with the reason (first argument) of the next `disconnect`. */
 export async function reason(emitter: Listenable, timeoutMs = 3000): Promise<string> {
@@ -103,27 +43,6 @@ export function quietPeriod(ms = 100): Promise<void> {
 }
 
 // ——— cleanup ———
-
-/** Collects cleanups; `close()` runs them newest first and never throws. */
-export class Scope {
-  private readonly cleanups: (() => unknown)[] = [];
-
-  add<T>(value: T, cleanup: (v: T) => unknown): T {
-    this.cleanups.push(() => cleanup(value));
-    return value;
-  }
-
-  async close(): Promise<void> {
-    while (this.cleanups.length > 0) {
-      const c = this.cleanups.pop()!;
-      try {
-        await within(Promise.resolve(c()), 3000, "cleanup");
-      } catch {
-        // Best effort: one stuck resource must not keep the others open.
-      }
-    }
-  }
-}
 
 // ——— servers ———
 

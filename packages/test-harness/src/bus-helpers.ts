@@ -1,5 +1,6 @@
 /**
- * Test helpers for bus packages: deadlines, collectors, and an unhandled-rejection trap.
+ * Helpers shared by the bus packages' tests (@switchyard/redis, @switchyard/amqp):
+ * deadlines, message collectors, an unhandled-rejection trap, a child-process fixture.
  */
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
