@@ -265,7 +265,9 @@ function received(p: Peer, ev: string): unknown[][] {
  * of the test process whatever happens.
  */
 export function runClusterConformance(opts: ClusterConformanceOptions): void {
-  const interval = opts.heartbeatInterval ?? 300;
+  // 1 s (dead after 2 s): short enough to test membership, long enough that a loaded
+  // CI machine never starves a live node's heartbeats into a false "dead".
+  const interval = opts.heartbeatInterval ?? 1000;
   const requestsTimeout = opts.requestsTimeout ?? 5000;
 
   describe(`cluster conformance: ${opts.name}`, () => {

@@ -129,7 +129,8 @@ describe("managed processes", () => {
   test("stop() ends the whole process group", async (t) => {
     const child = await startProcess({
       command: "sh",
-      args: ["-c", "echo started; sleep 300 & sleep 300 & wait"],
+      // "started" only once both sleeps are forked, so the group is complete when we look.
+      args: ["-c", "sleep 300 & sleep 300 & echo started; wait"],
     });
     t.after(() => child.kill());
     await child.waitForOutput("started");
