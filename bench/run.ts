@@ -5,7 +5,8 @@
  * results/<timestamp>.json (+ .md).
  *
  *   npm run bench                   quick mode (3 repeats, short phases; < 5 min)
- *   npm run bench:full              full mode (5 repeats, long phases)
+ *   npm run bench:full              full mode (5 repeats, long phases; includes `cluster`)
+ *   npm run bench:cluster           the cluster scenario only (quick phases, 3 repeats)
  *   node --import tsx run.ts [--mode=quick|full] [--repeats=N] [--only=a,b] [--no-wait]
  *                            [--write-md]       also refresh the tables in RESULTS.md
  *   npm run render -- results/<file>.json                  refresh RESULTS.md from a file
@@ -67,7 +68,9 @@ async function main(): Promise<void> {
   const mode: Mode = arg("mode") === "full" ? "full" : "quick";
   const repeats = Number(arg("repeats") ?? (mode === "full" ? 5 : 3));
   const only = arg("only")?.split(",");
-  const selected = scenarios.filter((s) => only === undefined || only.includes(s.name));
+  const selected = scenarios.filter((s) =>
+    only === undefined ? mode === "full" || s.fullOnly !== true : only.includes(s.name),
+  );
   if (selected.length === 0) throw new Error(`no scenario matches --only=${only}`);
 
   const before = loadavg();

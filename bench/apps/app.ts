@@ -29,11 +29,11 @@ function onEcho(arg: unknown, ack: (x: unknown) => void): void {
   ack(arg);
 }
 
-export function startApp(Server: ServerClass, impl: string): void {
+export function startApp(Server: ServerClass, impl: string, opts?: object): void {
   const seqs = new Map<string, number>();
   const http = createServer();
   // socket.io-style attach: requests the engine does not claim reach the app's listener.
-  const io = new Server(http);
+  const io = new Server(http, opts);
   http.on("request", (req: IncomingMessage, res: ServerResponse) => {
     const url = req.url ?? "/";
     if (url.startsWith("/socket.io/")) return; // the engine's

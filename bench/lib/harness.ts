@@ -130,6 +130,8 @@ export interface ServerHandle {
 export interface StartOptions {
   /** Directory for a --cpu-prof profile of the server. */
   cpuProfDir?: string;
+  /** Extra environment of the server process (cluster scenario: BENCH_BUS, BENCH_BUS_URL). */
+  env?: Record<string, string>;
 }
 
 /**
@@ -148,6 +150,7 @@ export async function startServer(impl: Impl, o: StartOptions = {}): Promise<Ser
   const file = here(`../apps/${impl}.ts`);
   const child = fork(file, [], {
     execArgv: serverExecArgv(o),
+    env: o.env === undefined ? process.env : { ...process.env, ...o.env },
     stdio: ["ignore", "inherit", "inherit", "ipc"],
   });
   const rpc = new Rpc(child, `server ${impl}`);

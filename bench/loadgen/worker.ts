@@ -379,6 +379,49 @@ function integrity() {
   };
 }
 
+// ——— ticks published by someone else (cluster scenario: an Emitter) ———
+
+let expected: { burst: Burst; finished: Promise<void>; hist: Histogram; fromSeq: number; n: number } | undefined;
+
+/**
+ * Registers `n` ticks that another process will publish to room-0 with seq
+ * `fromSeq + 1 … fromSeq + n` (returned) and starts recording their latency.
+ */
+async function expect(a: { n: number }) {
+  ensureRooms();
+  const rs = roomStates[0];
+  if (rs === undefined) throw new Error("expect: no client in room-0");
+  let done!: () => void;
+  const finished = new Promise<void>((r) => {
+    done = r;
+  });
+  const fromSeq = rs.published;
+  const burst: Burst = { remaining: rs.members, deliveries: rs.members * a.n, postedAt: now(), done };
+  rs.published += a.n;
+  rs.byLastSeq.set(rs.published, burst);
+  const hist = new Histogram();
+  recording = hist;
+  expected = { burst, finished, hist, fromSeq, n: a.n };
+  return { fromSeq, members: rs.members };
+}
+
+/** Waits (bounded) until every member got the last expected tick. */
+async function awaitExpected(a: { timeoutMs: number }) {
+  const e = expected;
+  if (e === undefined) throw new Error("awaitExpected: nothing expected");
+  const ok = await raceDeadline(e.finished, now() + a.timeoutMs);
+  recording = undefined;
+  expected = undefined;
+  return {
+    timedOut: !ok,
+    ms: now() - e.burst.postedAt,
+    deliveries: e.burst.deliveries,
+    latency: e.hist.summary(),
+    negativeLatencies: e.hist.negatives,
+    check: integrity(),
+  };
+}
+
 // ——— echo ———
 
 async function echo(a: {
@@ -476,6 +519,8 @@ const commands: Record<string, (args: never) => Promise<unknown>> = {
   fanout,
   echo,
   rest,
+  expect,
+  awaitExpected,
   async cpu() {
     return process.cpuUsage();
   },

@@ -28,6 +28,8 @@ export interface Scenario {
   title: string;
   impls: Impl[];
   metrics: MetricDef[];
+  /** Left out of quick mode unless named by --only (too long for its 5-minute budget). */
+  fullOnly?: boolean;
   run(impl: Impl, mode: Mode): Promise<RunResult>;
 }
 
