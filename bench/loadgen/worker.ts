@@ -381,7 +381,9 @@ function integrity() {
 
 // ——— ticks published by someone else (cluster scenario: an Emitter) ———
 
-let expected: { burst: Burst; finished: Promise<void>; hist: Histogram; fromSeq: number; n: number } | undefined;
+let expected:
+  | { burst: Burst; finished: Promise<void>; hist: Histogram; fromSeq: number; n: number }
+  | undefined;
 
 /**
  * Registers `n` ticks that another process will publish to room-0 with seq
@@ -396,7 +398,12 @@ async function expect(a: { n: number }) {
     done = r;
   });
   const fromSeq = rs.published;
-  const burst: Burst = { remaining: rs.members, deliveries: rs.members * a.n, postedAt: now(), done };
+  const burst: Burst = {
+    remaining: rs.members,
+    deliveries: rs.members * a.n,
+    postedAt: now(),
+    done,
+  };
   rs.published += a.n;
   rs.byLastSeq.set(rs.published, burst);
   const hist = new Histogram();

@@ -1,24 +1,5 @@
-/**
- * Cluster: 3 server processes sharing a broker (Redis pub/sub, RabbitMQ topic exchange),
- * 600 WebSocket clients spread evenly over them (200 each), all in one room.
- * For each bus, on fresh brokers and processes:
- * 1. fan-out across nodes: POST /publish on one node (64 B ticks), so 2/3 of the
- *    deliveries cross the bus. Isolated bursts of 200 ticks (burst latency), then flat out
- *    (POSTs of 20 ticks, four in flight): deliveries/s, publish → receipt latency from the
- *    `t` the publishing node embedded, CPU of the three nodes per delivery, loss and order
- *    checked on every client;
- * 2. emitter → clients: an Emitter in the orchestrator process (no server) publishes
- *    ticks `{seq, t, pad}` to the room, 2 every 10 ms: latency from its `t`, loss/order.
- * Switchyard runs over both buses (`createAdapter(RedisBus | AmqpBus)`, its `Emitter`);
- * socket.io 4.8 over Redis only (`@socket.io/redis-adapter` + `@socket.io/redis-emitter`,
- * ioredis) — there is no official socket.io AMQP adapter to compare with.
- * Brokers come from @switchyard/test-harness (free loopback ports) and are stopped at the
- * end of each bus's phase, also on failure.
- */
-import { createRequire } from "node:module";
 import { now, sleep } from "../lib/clock.js";
 import {
-  cpuMs,
   type Impl,
   killEverything,
   type ServerHandle,
@@ -54,16 +35,76 @@ const fanMetrics = (bus: BusKind): MetricDef[] => {
   const g = `Cluster over ${BUS_LABEL[bus]}: 3 nodes, 600 clients (200 per node) in one room, 64 B, POST /publish on one node`;
   const p = `${bus}.fan`;
   return [
-    { group: g, key: `${p}.perSec`, label: "deliveries/s (flat out)", unit: "/s", better: "higher" },
-    { group: g, key: `${p}.p50`, label: "publish → receipt p50 (flat out)", unit: "ms", better: "lower" },
-    { group: g, key: `${p}.p99`, label: "publish → receipt p99 (flat out)", unit: "ms", better: "lower" },
-    { group: g, key: `${p}.burstP50`, label: "publish → receipt p50 (bursts of 200)", unit: "ms", better: "lower" },
-    { group: g, key: `${p}.burstP99`, label: "publish → receipt p99 (bursts of 200)", unit: "ms", better: "lower" },
-    { group: g, key: `${p}.cpuPerDeliveryUs`, label: "CPU of the 3 nodes per delivery (flat out)", unit: "µs", better: "lower" },
-    { group: g, key: `${p}.publisherCpuPct`, label: "publishing node CPU (flat out)", unit: "% core", better: "info" },
-    { group: g, key: `${p}.otherCpuPct`, label: "each other node's CPU, mean (flat out)", unit: "% core", better: "info" },
-    { group: g, key: `${p}.loadgenCpuPct`, label: "load generator CPU (flat out)", unit: "% core", better: "info" },
-    { group: g, key: `${p}.lost`, label: "ticks lost or out of order, all clients checked", unit: "", better: "lower" },
+    {
+      group: g,
+      key: `${p}.perSec`,
+      label: "deliveries/s (flat out)",
+      unit: "/s",
+      better: "higher",
+    },
+    {
+      group: g,
+      key: `${p}.p50`,
+      label: "publish → receipt p50 (flat out)",
+      unit: "ms",
+      better: "lower",
+    },
+    {
+      group: g,
+      key: `${p}.p99`,
+      label: "publish → receipt p99 (flat out)",
+      unit: "ms",
+      better: "lower",
+    },
+    {
+      group: g,
+      key: `${p}.burstP50`,
+      label: "publish → receipt p50 (bursts of 200)",
+      unit: "ms",
+      better: "lower",
+    },
+    {
+      group: g,
+      key: `${p}.burstP99`,
+      label: "publish → receipt p99 (bursts of 200)",
+      unit: "ms",
+      better: "lower",
+    },
+    {
+      group: g,
+      key: `${p}.cpuPerDeliveryUs`,
+      label: "CPU of the 3 nodes per delivery (flat out)",
+      unit: "µs",
+      better: "lower",
+    },
+    {
+      group: g,
+      key: `${p}.publisherCpuPct`,
+      label: "publishing node CPU (flat out)",
+      unit: "% core",
+      better: "info",
+    },
+    {
+      group: g,
+      key: `${p}.otherCpuPct`,
+      label: "each other node's CPU, mean (flat out)",
+      unit: "% core",
+      better: "info",
+    },
+    {
+      group: g,
+      key: `${p}.loadgenCpuPct`,
+      label: "load generator CPU (flat out)",
+      unit: "% core",
+      better: "info",
+    },
+    {
+      group: g,
+      key: `${p}.lost`,
+      label: "ticks lost or out of order, all clients checked",
+      unit: "",
+      better: "lower",
+    },
   ];
 };
 
@@ -75,7 +116,13 @@ const emitMetrics = (bus: BusKind): MetricDef[] => {
     { group: g, key: `${p}.p99`, label: "emit → receipt p99", unit: "ms", better: "lower" },
     { group: g, key: `${p}.max`, label: "emit → receipt max", unit: "ms", better: "lower" },
     { group: g, key: `${p}.perSec`, label: "deliveries/s (paced)", unit: "/s", better: "info" },
-    { group: g, key: `${p}.lost`, label: "ticks lost or out of order, all clients checked", unit: "", better: "lower" },
+    {
+      group: g,
+      key: `${p}.lost`,
+      label: "ticks lost or out of order, all clients checked",
+      unit: "",
+      better: "lower",
+    },
   ];
 };
 
@@ -152,7 +199,9 @@ async function fanoutAcross(
     timeoutMs: 60_000,
   });
   if (warm.timedOut || warm.postErrors.length > 0)
-    throw new Error(`${pre}: warm-up failed: ${JSON.stringify({ e: warm.postErrors[0], c: warm.check })}`);
+    throw new Error(
+      `${pre}: warm-up failed: ${JSON.stringify({ e: warm.postErrors[0], c: warm.check })}`,
+    );
   const figures: Figures = {};
   const b = await w.call("fanout", {
     ...common,
@@ -214,7 +263,8 @@ async function emitterPhase(
     await sleep(p.emitEveryMs);
   }
   const r = await w.call("awaitExpected", { timeoutMs: 30_000 });
-  if (r.timedOut) throw new Error(`${bus}.emit: ticks missing after 30 s: ${JSON.stringify(r.check)}`);
+  if (r.timedOut)
+    throw new Error(`${bus}.emit: ticks missing after 30 s: ${JSON.stringify(r.check)}`);
   return r;
 }
 
@@ -274,7 +324,12 @@ export const cluster: Scenario = {
   title: "Cluster: 3 nodes on one broker, 600 clients — fan-out across nodes, emitter → clients",
   impls: ["switchyard", "socketio"],
   fullOnly: true,
-  metrics: [...fanMetrics("redis"), ...emitMetrics("redis"), ...fanMetrics("amqp"), ...emitMetrics("amqp")],
+  metrics: [
+    ...fanMetrics("redis"),
+    ...emitMetrics("redis"),
+    ...fanMetrics("amqp"),
+    ...emitMetrics("amqp"),
+  ],
   async run(impl, mode) {
     const buses: BusKind[] = impl === "switchyard" ? ["redis", "amqp"] : ["redis"];
     const metrics: Record<string, number> = {};
