@@ -1,7 +1,7 @@
-import { EventEmitter } from "node:events";
 import amqp, { type Channel, type ChannelModel, type ConsumeMessage } from "amqplib";
-import type { Bus, BusEvents, BusHandler, BusStats } from "switchyard";
-import { ErrorCode, InvalidOptionError, SwitchyardError } from "switchyard";
+import type { BusHandler, BusStats } from "switchyard";
+import { InvalidOptionError } from "switchyard";
+import { BusBase } from "switchyard/internal";
 import { routingKey } from "./routing-key.js";
 
 /** Options of {@link AmqpBus}. */
@@ -72,21 +72,12 @@ interface Session {
   buffered: number;
 }
 
-interface Waiter {
-  resolve(): void;
-  reject(err: Error): void;
-}
-
 function nonNegativeInt(name: string, v: unknown, fallback: number): number {
   if (v === undefined) return fallback;
   if (typeof v !== "number" || !Number.isSafeInteger(v) || v < 0) {
     throw new InvalidOptionError(name, "a non-negative integer", v);
   }
   return v;
-}
-
-function closedError(): SwitchyardError {
-  return new SwitchyardError(ErrorCode.CLOSED, "the AMQP bus is closed");
 }
 
 function toError(err: unknown): Error {
@@ -113,42 +104,28 @@ const KEY_CACHE_LIMIT = 10_000;
  * and a fresh queue and re-binds every subscription before reporting `up`. An outage
  * is reported once (`down` … `up`), never per message or per failed attempt.
  */
-export class AmqpBus implements Bus {
+export class AmqpBus extends BusBase<AmqpBusStats> {
   private readonly url: string;
   private readonly exchange: string;
   private readonly initialDelay: number;
   private readonly maxDelay: number;
   private readonly connectTimeout: number;
   private readonly maxBuffered: number;
-  private readonly events = new EventEmitter<BusEvents>();
   private readonly subs = new Map<string, Subscription>();
   /** routing key → channel, for the subscribed channels. */
   private readonly channels = new Map<string, string>();
   private readonly keyCache = new Map<string, string>();
-  private readonly counters: AmqpBusStats = {
-    published: 0,
-    received: 0,
-    dropped: 0,
-    outages: 0,
-    ignored: 0,
-    blocked: 0,
-  };
   private session: Session | undefined;
-  private isHealthy = false;
   private isBlocked = false;
-  private inOutage = false;
-  private closed = false;
-  private closing: Promise<void> | undefined;
   /** The running connect loop, if any (at most one). */
   private connecting: Promise<void> | undefined;
   /** A session was lost while the connect loop was finishing: run it again. */
   private reconnectPending = false;
   private retryTimer: NodeJS.Timeout | undefined;
   private wakeRetry: (() => void) | undefined;
-  private lastError: Error | undefined;
-  private upWaiters: Waiter[] = [];
 
   constructor(options: AmqpBusOptions) {
+    super("AMQP", { published: 0, received: 0, dropped: 0, outages: 0, ignored: 0, blocked: 0 });
     if (typeof options !== "object" || options === null) {
       throw new InvalidOptionError("options", "an object", options);
     }
@@ -182,8 +159,8 @@ export class AmqpBus implements Bus {
   }
 
   /** Whether connected with the exchange, queue and every binding in place. */
-  get healthy(): boolean {
-    return this.isHealthy;
+  override get healthy(): boolean {
+    return super.healthy;
   }
 
   /** Whether the broker currently blocks publishing (resource alarm). */
@@ -191,30 +168,9 @@ export class AmqpBus implements Bus {
     return this.isBlocked;
   }
 
-  /** A snapshot of the counters. */
-  get stats(): Readonly<AmqpBusStats> {
-    return { ...this.counters };
-  }
-
-  /**
-   * Resolves once the bus is healthy (at once if it is); rejects if the bus is closed
-   * first. Optional: the bus works (dropping publishes) before it is up.
-   */
-  ready(): Promise<void> {
-    if (this.closed) return Promise.reject(closedError());
-    if (this.isHealthy) return Promise.resolve();
-    return new Promise((resolve, reject) => this.upWaiters.push({ resolve, reject }));
-  }
-
-  /** Resolves at the next `up` (even if healthy now); rejects if the bus is closed first. */
-  private nextUp(): Promise<void> {
-    if (this.closed) return Promise.reject(closedError());
-    return new Promise((resolve, reject) => this.upWaiters.push({ resolve, reject }));
-  }
-
   publish(channel: string, payload: Buffer): void {
     const s = this.session;
-    if (s === undefined || !this.isHealthy || this.isBlocked) {
+    if (s === undefined || !this.healthy || this.isBlocked) {
       this.counters.dropped++;
       return;
     }
@@ -242,7 +198,7 @@ export class AmqpBus implements Bus {
    * the reconnect. Rejects only if the bus is closed first.
    */
   async subscribe(channel: string, handler: BusHandler): Promise<void> {
-    if (this.closed) throw closedError();
+    if (this.closed) throw this.closedError();
     if (typeof channel !== "string") throw new TypeError("channel must be a string");
     if (typeof handler !== "function") throw new TypeError("handler must be a function");
     const existing = this.subs.get(channel);
@@ -257,7 +213,7 @@ export class AmqpBus implements Bus {
     for (;;) {
       if (this.subs.get(channel)?.key !== key) return; // unsubscribed meanwhile
       const s = this.session;
-      if (s !== undefined && this.isHealthy) {
+      if (s !== undefined && this.healthy) {
         if (s.bound.has(key)) return;
         try {
           await s.ch.bindQueue(s.queue, this.exchange, key);
@@ -266,7 +222,7 @@ export class AmqpBus implements Bus {
           if (!this.subs.has(channel)) await this.unbind(s, key);
           return;
         } catch (err) {
-          if (this.closed) throw closedError();
+          if (this.closed) throw this.closedError();
           // A failed channel RPC closes the channel: the session is replaced and the next
           // one binds every subscription. Wait for that one (not the dying one).
           this.lastError = toError(err);
@@ -284,40 +240,20 @@ export class AmqpBus implements Bus {
     this.subs.delete(channel);
     this.channels.delete(sub.key);
     const s = this.session;
-    if (s !== undefined && this.isHealthy && s.bound.has(sub.key)) await this.unbind(s, sub.key);
-  }
-
-  on<E extends keyof BusEvents>(event: E, listener: (...args: BusEvents[E]) => void): this {
-    (this.events.on as (e: E, l: typeof listener) => void)(event, listener);
-    return this;
-  }
-
-  off<E extends keyof BusEvents>(event: E, listener: (...args: BusEvents[E]) => void): this {
-    (this.events.off as (e: E, l: typeof listener) => void)(event, listener);
-    return this;
-  }
-
-  once<E extends keyof BusEvents>(event: E, listener: (...args: BusEvents[E]) => void): this {
-    (this.events.once as (e: E, l: typeof listener) => void)(event, listener);
-    return this;
+    if (s !== undefined && this.healthy && s.bound.has(sub.key)) await this.unbind(s, sub.key);
   }
 
   /**
    * Stops reconnecting and closes the connection (the broker then deletes the exclusive
    * queue and its bindings). Emits no `down`. Idempotent.
    */
-  close(): Promise<void> {
-    this.closing ??= this.doClose();
-    return this.closing;
+  override close(): Promise<void> {
+    return super.close();
   }
 
-  private async doClose(): Promise<void> {
-    this.closed = true;
-    this.isHealthy = false;
+  protected async doClose(): Promise<void> {
     if (this.retryTimer !== undefined) clearTimeout(this.retryTimer);
     this.wakeRetry?.();
-    const err = closedError();
-    for (const w of this.upWaiters.splice(0)) w.reject(err);
     const s = this.session;
     this.session = undefined;
     if (s !== undefined) await closeQuietly(s.conn);
@@ -404,7 +340,7 @@ export class AmqpBus implements Bus {
       this.lastError = err;
     });
     try {
-      if (this.closed) throw closedError();
+      if (this.closed) throw this.closedError();
       const ch = await conn.createChannel();
       ch.on("error", (err: Error) => {
         this.lastError = err;
@@ -435,7 +371,7 @@ export class AmqpBus implements Bus {
       // Bind until the bindings match the subscriptions: subscribe()/unsubscribe() calls
       // made meanwhile wait for `up`, so the loop converges.
       for (;;) {
-        if (this.closed) throw closedError();
+        if (this.closed) throw this.closedError();
         const missing = [...this.channels.keys()].filter((k) => !s.bound.has(k));
         const stale = [...s.bound].filter((k) => !this.channels.has(k));
         if (missing.length === 0 && stale.length === 0) break;
@@ -451,7 +387,7 @@ export class AmqpBus implements Bus {
         ]);
       }
       await ch.consume(queue, (msg) => this.onDelivery(s, msg), { noAck: true, exclusive: true });
-      if (this.closed) throw closedError();
+      if (this.closed) throw this.closedError();
       s.live = true;
       this.session = s;
       this.isBlocked = false;
@@ -487,12 +423,7 @@ export class AmqpBus implements Bus {
       this.counters.ignored++;
       return;
     }
-    this.counters.received++;
-    try {
-      sub.handler(channel, msg.content);
-    } catch (err) {
-      this.emitError(toError(err));
-    }
+    this.dispatch(sub.handler, channel, msg.content);
   }
 
   private onBlocked(s: Session, reason: string): void {
@@ -506,27 +437,8 @@ export class AmqpBus implements Bus {
     if (this.session === s) this.isBlocked = false;
   }
 
-  private markUp(): void {
-    if (this.closed || this.isHealthy) return;
-    this.isHealthy = true;
-    this.inOutage = false;
-    this.lastError = undefined;
-    for (const w of this.upWaiters.splice(0)) w.resolve();
-    this.events.emit("up");
-  }
-
-  private markDown(): void {
-    if (this.closed) return;
-    this.isHealthy = false;
-    if (this.inOutage) return;
-    this.inOutage = true;
-    this.counters.outages++;
-    this.events.emit("down", this.lastError ?? new Error("lost the connection to RabbitMQ"));
-  }
-
-  private emitError(err: Error): void {
-    // An EventEmitter throws an unhandled `error`; a bus must never crash its node.
-    if (this.events.listenerCount("error") > 0) this.events.emit("error", err);
+  protected connectionLostError(): Error {
+    return new Error("lost the connection to RabbitMQ");
   }
 }
 

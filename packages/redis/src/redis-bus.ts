@@ -1,7 +1,7 @@
-import { EventEmitter } from "node:events";
 import { Redis, type RedisOptions } from "ioredis";
-import type { Bus, BusEvents, BusHandler, BusStats } from "switchyard";
-import { ErrorCode, InvalidOptionError, SwitchyardError } from "switchyard";
+import type { BusHandler, BusStats, SwitchyardError } from "switchyard";
+import { InvalidOptionError } from "switchyard";
+import { BusBase } from "switchyard/internal";
 
 /** Options shared by both ways of building a {@link RedisBus}. */
 interface CommonOptions {
@@ -76,10 +76,6 @@ function isRedis(v: unknown): v is Redis {
   );
 }
 
-function closedError(): SwitchyardError {
-  return new SwitchyardError(ErrorCode.CLOSED, "the Redis bus is closed");
-}
-
 function noop(): void {}
 
 /** Capped exponential backoff with ±20 % jitter; never gives up (a node outlives outages). */
@@ -105,37 +101,22 @@ function backoff(initial: number, max: number): (times: number) => number {
  * const io = new Server(http, { adapter: createAdapter(bus) });
  * ```
  */
-export class RedisBus implements Bus {
+export class RedisBus extends BusBase<RedisBusStats> {
   private readonly pub: Redis;
   private readonly sub: Redis;
   /** Whether the bus created the clients (and so configures and closes them). */
   private readonly owned: boolean;
-  private readonly events = new EventEmitter<BusEvents>();
   private readonly handlers = new Map<string, BusHandler>();
-  private readonly counters: RedisBusStats = {
-    published: 0,
-    received: 0,
-    dropped: 0,
-    outages: 0,
-    ignored: 0,
-  };
   private pubReady = false;
   private subReady = false;
-  private isHealthy = false;
-  /** `down` was emitted and `up` not yet (one report per outage). */
-  private inOutage = false;
-  private closed = false;
-  private closing: Promise<void> | undefined;
   /** Bumped on every subscriber (re)connection, so a stale restore can't mark it ready. */
   private subGeneration = 0;
-  /** The last connection error since the last `up`, reported with `down`. */
-  private lastError: Error | undefined;
   private publishErrorReported = false;
-  private upWaiters: Waiter[] = [];
   private subWaiters: Waiter[] = [];
   private readonly detach: Array<() => void> = [];
 
   constructor(options: RedisBusOptions) {
+    super("Redis", { published: 0, received: 0, dropped: 0, outages: 0, ignored: 0 });
     if (typeof options !== "object" || options === null) {
       throw new InvalidOptionError("options", "an object", options);
     }
@@ -190,27 +171,12 @@ export class RedisBus implements Bus {
   }
 
   /** Whether both connections are up and every subscription is confirmed. */
-  get healthy(): boolean {
-    return this.isHealthy;
-  }
-
-  /** A snapshot of the counters. */
-  get stats(): Readonly<RedisBusStats> {
-    return { ...this.counters };
-  }
-
-  /**
-   * Resolves once the bus is healthy (at once if it is); rejects if the bus is closed
-   * first. Optional: the bus works (dropping publishes) before it is up.
-   */
-  ready(): Promise<void> {
-    if (this.closed) return Promise.reject(closedError());
-    if (this.isHealthy) return Promise.resolve();
-    return new Promise((resolve, reject) => this.upWaiters.push({ resolve, reject }));
+  override get healthy(): boolean {
+    return super.healthy;
   }
 
   publish(channel: string, payload: Buffer): void {
-    if (!this.isHealthy) {
+    if (!this.healthy) {
       this.counters.dropped++;
       return;
     }
@@ -224,7 +190,7 @@ export class RedisBus implements Bus {
    * closed first.
    */
   async subscribe(channel: string, handler: BusHandler): Promise<void> {
-    if (this.closed) throw closedError();
+    if (this.closed) throw this.closedError();
     if (typeof channel !== "string") throw new TypeError("channel must be a string");
     if (typeof handler !== "function") throw new TypeError("handler must be a function");
     this.handlers.set(channel, handler);
@@ -241,7 +207,7 @@ export class RedisBus implements Bus {
         }
       }
       // The connection broke meanwhile; a restore() after that includes this channel.
-      if (this.closed) throw closedError();
+      if (this.closed) throw this.closedError();
       if (this.subReady) return;
     }
     await new Promise<void>((resolve, reject) => this.subWaiters.push({ resolve, reject }));
@@ -256,36 +222,16 @@ export class RedisBus implements Bus {
     }
   }
 
-  on<E extends keyof BusEvents>(event: E, listener: (...args: BusEvents[E]) => void): this {
-    (this.events.on as (e: E, l: typeof listener) => void)(event, listener);
-    return this;
-  }
-
-  off<E extends keyof BusEvents>(event: E, listener: (...args: BusEvents[E]) => void): this {
-    (this.events.off as (e: E, l: typeof listener) => void)(event, listener);
-    return this;
-  }
-
-  once<E extends keyof BusEvents>(event: E, listener: (...args: BusEvents[E]) => void): this {
-    (this.events.once as (e: E, l: typeof listener) => void)(event, listener);
-    return this;
-  }
-
   /**
    * Closes owned clients (QUIT, or disconnect if not connected); for given clients, only
    * unsubscribes the bus's channels and removes its listeners. Emits no `down`.
    * Idempotent.
    */
-  close(): Promise<void> {
-    this.closing ??= this.doClose();
-    return this.closing;
+  override close(): Promise<void> {
+    return super.close();
   }
 
-  private async doClose(): Promise<void> {
-    this.closed = true;
-    this.isHealthy = false;
-    const err = closedError();
-    for (const w of this.upWaiters.splice(0)) w.reject(err);
+  protected async doClose(err: SwitchyardError): Promise<void> {
     for (const w of this.subWaiters.splice(0)) w.reject(err);
     const channels = [...this.handlers.keys()];
     this.handlers.clear();
@@ -364,25 +310,15 @@ export class RedisBus implements Bus {
     this.maybeUp();
   }
 
+  /** Reports `up` once both connections are ready and every subscription is restored. */
   private maybeUp(): void {
-    if (this.closed || this.isHealthy || !this.pubReady || !this.subReady) return;
-    this.isHealthy = true;
-    this.inOutage = false;
-    this.lastError = undefined;
+    if (this.closed || this.healthy || !this.pubReady || !this.subReady) return;
     this.publishErrorReported = false;
-    for (const w of this.upWaiters.splice(0)) w.resolve();
-    this.events.emit("up");
+    this.markUp();
   }
 
-  private markDown(): void {
-    if (this.closed) return;
-    this.isHealthy = false;
-    if (this.inOutage) return;
-    this.inOutage = true;
-    this.counters.outages++;
-    const cause =
-      this.lastError ?? new Error(`lost the connection to Redis at ${describeClient(this.pub)}`);
-    this.events.emit("down", cause);
+  protected connectionLostError(): Error {
+    return new Error(`lost the connection to Redis at ${describeClient(this.pub)}`);
   }
 
   /**
@@ -394,11 +330,6 @@ export class RedisBus implements Bus {
     if (!this.closed) this.lastError = err;
   }
 
-  private emitError(err: Error): void {
-    // An EventEmitter throws an unhandled `error`; a bus must never crash its node.
-    if (this.events.listenerCount("error") > 0) this.events.emit("error", err);
-  }
-
   private readonly onPublished = (): void => {
     this.counters.published++;
   };
@@ -407,7 +338,7 @@ export class RedisBus implements Bus {
     this.counters.dropped++;
     // Connection failures are the outage's business (`down`); a refusal by the server
     // (e.g. an ACL) is reported, once until the next `up`, not per message.
-    if (err.name === "ReplyError" && this.isHealthy && !this.publishErrorReported) {
+    if (err.name === "ReplyError" && this.healthy && !this.publishErrorReported) {
       this.publishErrorReported = true;
       this.emitError(err);
     }
@@ -420,12 +351,7 @@ export class RedisBus implements Bus {
       this.counters.ignored++;
       return;
     }
-    this.counters.received++;
-    try {
-      handler(name, payload);
-    } catch (err) {
-      this.emitError(err instanceof Error ? err : new Error(String(err)));
-    }
+    this.dispatch(handler, name, payload);
   };
 }
 

@@ -2,6 +2,7 @@
  * What sibling packages (@switchyard/redis, @switchyard/amqp, @switchyard/cli) may use
  * beyond the public API. Never deep-import from src/.
  */
+export { BusBase } from "./adapter/bus-base.js";
 export { EncodedPacket } from "./broadcast/encoded-packet.js";
 export { OutboundPacket } from "./engine/outbound-packet.js";
 export type { Attachable } from "./http/attach.js";
