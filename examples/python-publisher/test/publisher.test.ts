@@ -17,6 +17,7 @@ import {
   type RedisServer,
   startRabbitMQ,
   startRedis,
+  waitFor,
 } from "@switchyard/test-harness";
 import { type Socket as ClientSocket, io as connectClient } from "socket.io-client";
 import { type Bus, createAdapter, Server } from "switchyard";
@@ -114,14 +115,6 @@ class Node {
   }
 }
 
-async function waitFor(predicate: () => boolean, what: string, timeoutMs = 10000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!predicate()) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms: ${what}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
-
 /**
  * The adapter subscribes to a room's channel when its first socket joins, which the
  * client can't observe: publish a probe until it arrives, then the bus is ready.
@@ -137,7 +130,7 @@ async function untilSubscribed(
   for (let attempt = 0; attempt < 40; attempt++) {
     await pythonOk(script, [...urlArgs, "--nsp", nsp, "--room", room, "probe"]);
     try {
-      await waitFor(() => node.received(client, "probe").length > 0, "probe", 250);
+      await waitFor(() => node.received(client, "probe").length > 0, 250, "probe");
       return;
     } catch {
       // not subscribed yet
@@ -182,8 +175,12 @@ function scenarios(
       "-7",
     ]);
     assert.match(out, /published \d+ bytes on socket\.io#\/#btc#/);
-    await waitFor(() => node.received("both", "tick").length === 1, "tick to btc+eth client");
-    await waitFor(() => node.received("btc", "tick").length === 1, "tick to btc client");
+    await waitFor(
+      () => node.received("both", "tick").length === 1,
+      10000,
+      "tick to btc+eth client",
+    );
+    await waitFor(() => node.received("btc", "tick").length === 1, 10000, "tick to btc client");
     const [args] = node.received("btc", "tick");
     assert.deepEqual(args!.slice(0, 2), [
       { symbol: "BTC", price: 67012.5, volume: 12, tags: ["a", null, true] },
@@ -203,10 +200,10 @@ function scenarios(
     await pythonOk(script, [...urlArgs(), "--room", "btc", "--room", "eth", "two", "--json", "2"]);
     await pythonOk(script, [...urlArgs(), "--except", "btc", "notbtc", "--json", "3"]);
     for (const c of ["btc", "eth", "both"]) {
-      await waitFor(() => node.received(c, "all").length === 1, `all → ${c}`);
-      await waitFor(() => node.received(c, "two").length === 1, `two → ${c}`);
+      await waitFor(() => node.received(c, "all").length === 1, 10000, `all → ${c}`);
+      await waitFor(() => node.received(c, "two").length === 1, 10000, `two → ${c}`);
     }
-    await waitFor(() => node.received("eth", "notbtc").length === 1, "notbtc → eth");
+    await waitFor(() => node.received("eth", "notbtc").length === 1, 10000, "notbtc → eth");
     await new Promise((r) => setTimeout(r, 100));
     assert.deepEqual(node.received("both", "two"), [[2]], "once, though in both rooms");
     assert.equal(node.received("btc", "notbtc").length, 0);
@@ -225,7 +222,7 @@ function scenarios(
       "--text",
       "hi",
     ]);
-    await waitFor(() => node.received("chat", "msg").length === 1, "msg → /chat lobby");
+    await waitFor(() => node.received("chat", "msg").length === 1, 10000, "msg → /chat lobby");
     assert.deepEqual(node.received("chat", "msg"), [["hi"]]);
     assert.equal(node.received("btc", "msg").length, 0);
   });

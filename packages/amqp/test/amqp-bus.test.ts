@@ -83,7 +83,7 @@ describe("AmqpBus against a real RabbitMQ", () => {
     const inboxes = new Map(names.map((n) => [n, new Inbox()]));
     for (const n of names) await bus.subscribe(n, inboxes.get(n)!.handler);
     for (const n of names) bus.publish(n, Buffer.from(n));
-    await waitFor(() => bus.stats.received === names.length, "all delivered");
+    await waitFor(() => bus.stats.received === names.length, 5000, "all delivered");
     for (const n of names) assert.deepEqual(inboxes.get(n)!.texts(), [n], n.slice(0, 40));
     assert.equal(bus.stats.ignored, 0);
   });
@@ -136,7 +136,7 @@ describe("AmqpBus against a real RabbitMQ", () => {
     for (const name of names) {
       for (let k = 0; k < 3; k++) bus.publish(name, Buffer.from(`${name}:${k}`));
     }
-    await waitFor(() => bus.stats.received === names.length * 3, "all delivered");
+    await waitFor(() => bus.stats.received === names.length * 3, 5000, "all delivered");
     for (const name of names) {
       assert.deepEqual(
         inboxes.get(name)!.texts(),
@@ -180,7 +180,7 @@ describe("AmqpBus against a real RabbitMQ", () => {
     bus.publish("boom", Buffer.from("x"));
     bus.publish("fine", Buffer.from("y"));
     await inbox.waitForCount(1);
-    await waitFor(() => errors.length === 1, "error reported");
+    await waitFor(() => errors.length === 1, 5000, "error reported");
     assert.equal(errors[0]!.message, "handler bug");
     assert.equal(bus.healthy, true);
   });
@@ -232,7 +232,7 @@ describe("AmqpBus against a real RabbitMQ", () => {
     await ch.deleteExchange("sy-chan-err");
     // Publishing to a missing exchange makes the broker close our channel (404).
     bus.publish("c", Buffer.from("into the void"));
-    await waitFor(() => events.length === 2, "down and up", 10000);
+    await waitFor(() => events.length === 2, 10000, "down and up");
     assert.deepEqual(events, ["down", "up"]);
     bus.publish("c", Buffer.from("back"));
     await inbox.waitForCount(1);
@@ -246,7 +246,7 @@ describe("AmqpBus against a real RabbitMQ", () => {
     bus.on("down", () => events.push("down"));
     bus.on("up", () => events.push("up"));
     const subscribed = bus.subscribe("never", () => {});
-    await waitFor(() => events.length > 0, "down reported");
+    await waitFor(() => events.length > 0, 5000, "down reported");
     bus.publish("never", Buffer.from("x"));
     assert.equal(bus.stats.dropped, 1);
     await sleep(500); // several failed attempts: still one `down`
@@ -269,7 +269,7 @@ describe("AmqpBus broker faults", () => {
     // RabbitMQ blocks a connection (and says so) when it next publishes under the alarm;
     // that publish waits in the broker's TCP buffer and arrives after the alarm clears.
     bus.publish("b", Buffer.from("first"));
-    await waitFor(() => bus.blocked, "blocked", 10000);
+    await waitFor(() => bus.blocked, 10000, "blocked");
     bus.publish("b", Buffer.from("x"));
     bus.publish("b", Buffer.from("y"));
     assert.equal(bus.stats.dropped, 2);
@@ -278,7 +278,7 @@ describe("AmqpBus broker faults", () => {
     assert.match(errors[0]!.message, /blocked/);
     assert.equal(bus.healthy, true, "blocked is not an outage: deliveries still flow in");
     await rabbit.rabbitmqctl(["set_vm_memory_high_watermark", "0.4"]);
-    await waitFor(() => !bus.blocked, "unblocked", 10000);
+    await waitFor(() => !bus.blocked, 10000, "unblocked");
     bus.publish("b", Buffer.from("z"));
     await inbox.waitForCount(2);
     assert.deepEqual(inbox.texts(), ["first", "z"]);
@@ -315,7 +315,7 @@ describe("AmqpBus broker faults", () => {
       const started = Date.now();
       if (mode === "kill -9") {
         await rabbit.kill();
-        await waitFor(() => !sender.healthy && !receiver.healthy, "both see the outage");
+        await waitFor(() => !sender.healthy && !receiver.healthy, 5000, "both see the outage");
         await sleep(300); // traffic keeps flowing into the outage
         assert.ok(sender.stats.dropped > 0, "publishes during the outage are dropped");
       }
@@ -328,7 +328,7 @@ describe("AmqpBus broker faults", () => {
       await receiver.unsubscribe("gone");
       await rabbit.restart();
       const brokerBack = Date.now();
-      await waitFor(() => sender.healthy && receiver.healthy, "both back up", 15000);
+      await waitFor(() => sender.healthy && receiver.healthy, 15000, "both back up");
       const downAt = Math.min(...events.filter((e) => e.event === "down").map((e) => e.at));
       const upAt = Math.max(...events.filter((e) => e.event === "up").map((e) => e.at));
       t.diagnostic(
@@ -337,7 +337,7 @@ describe("AmqpBus broker faults", () => {
       );
 
       const mark = inbox.messages.length;
-      await waitFor(() => inbox.messages.length >= mark + 20, "delivery resumed");
+      await waitFor(() => inbox.messages.length >= mark + 20, 5000, "delivery resumed");
       clearInterval(timer);
       assert.equal(sender.stats.published + sender.stats.dropped, attempted);
       for (const bus of ["sender", "receiver"]) {
@@ -363,8 +363,8 @@ describe("AmqpBus broker faults", () => {
       sender.publish("other", Buffer.from("o"));
       sender.publish("late", Buffer.from("l"));
       sender.publish("gone", Buffer.from("g"));
-      await waitFor(() => inbox.texts("other").length === 1, "re-bound 'other'");
-      await waitFor(() => inbox.texts("late").length === 1, "bound 'late'");
+      await waitFor(() => inbox.texts("other").length === 1, 5000, "re-bound 'other'");
+      await waitFor(() => inbox.texts("late").length === 1, 5000, "bound 'late'");
       await sleep(100);
       assert.deepEqual(inbox.texts("gone"), []);
       assert.equal(receiver.stats.ignored, 0);

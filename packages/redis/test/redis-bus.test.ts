@@ -54,7 +54,7 @@ describe("RedisBus against a real redis-server", () => {
       payloads.map(() => "socket.io#/#"),
     );
     for (const [i, p] of payloads.entries()) assert.ok(inbox.messages[i]!.payload.equals(p));
-    await waitFor(() => bus.stats.published === payloads.length, "published counted");
+    await waitFor(() => bus.stats.published === payloads.length, 5000, "published counted");
     assert.equal(bus.stats.received, payloads.length);
     assert.equal(bus.stats.dropped, 0);
     assert.equal(bus.stats.outages, 0);
@@ -103,7 +103,7 @@ describe("RedisBus against a real redis-server", () => {
     );
     for (const name of names)
       for (let k = 0; k < 3; k++) bus.publish(name, Buffer.from(`${name}:${k}`));
-    await waitFor(() => bus.stats.received === names.length * 3, "all delivered");
+    await waitFor(() => bus.stats.received === names.length * 3, 5000, "all delivered");
     for (const name of names) {
       assert.deepEqual(
         inboxes.get(name)!.texts(),
@@ -225,14 +225,14 @@ describe("RedisBus broker faults", () => {
     bus.on("up", () => events.push("up"));
     const inbox = new Inbox();
     const subscribed = bus.subscribe("early", inbox.handler);
-    await waitFor(() => events.length > 0, "down reported");
+    await waitFor(() => events.length > 0, 5000, "down reported");
     bus.publish("early", Buffer.from("lost"));
     assert.equal(bus.stats.dropped, 1);
     await sleep(600); // several failed reconnect attempts: still one `down`
     assert.deepEqual(events, ["down"]);
     await redis.restart();
     await subscribed; // resolves once confirmed after the reconnect
-    await waitFor(() => bus.healthy, "up after the broker appeared");
+    await waitFor(() => bus.healthy, 5000, "up after the broker appeared");
     assert.deepEqual(events, ["down", "up"]);
     bus.publish("early", Buffer.from("kept"));
     await inbox.waitForCount(1);
@@ -272,7 +272,7 @@ describe("RedisBus broker faults", () => {
       let brokerBack = 0;
       if (mode === "kill -9") {
         await redis.kill();
-        await waitFor(() => !sender.healthy && !receiver.healthy, "both see the outage");
+        await waitFor(() => !sender.healthy && !receiver.healthy, 5000, "both see the outage");
         await sleep(300); // traffic keeps flowing into the outage
         assert.ok(sender.stats.dropped > 0, "publishes during the outage are dropped");
         await redis.restart();
@@ -280,15 +280,16 @@ describe("RedisBus broker faults", () => {
         await redis.restart();
       }
       brokerBack = Date.now();
-      await waitFor(() => sender.healthy && receiver.healthy, "both back up", 10000);
+      await waitFor(() => sender.healthy && receiver.healthy, 10000, "both back up");
       const upAt = Math.max(...events.filter((e) => e.event === "up").map((e) => e.at));
       t.diagnostic(`${mode}: reconnected ${upAt - brokerBack} ms after the broker was ready`);
 
       const mark = inbox.messages.length;
-      await waitFor(() => inbox.messages.length >= mark + 20, "delivery resumed");
+      await waitFor(() => inbox.messages.length >= mark + 20, 5000, "delivery resumed");
       clearInterval(timer);
       await waitFor(
         () => sender.stats.published + sender.stats.dropped === attempted,
+        5000,
         "every publish accounted for",
       );
       for (const bus of ["sender", "receiver"]) {
@@ -336,7 +337,7 @@ describe("RedisBus broker faults", () => {
     await bus.subscribe("before", inbox.handler);
     await bus.subscribe("gone", inbox.handler);
     await redis.kill();
-    await waitFor(() => !bus.healthy, "down");
+    await waitFor(() => !bus.healthy, 5000, "down");
     // Registered after the bus's own listener: runs once its restore has started.
     let late: Promise<void> | undefined;
     sub.once("ready", () => {
@@ -345,7 +346,7 @@ describe("RedisBus broker faults", () => {
     });
     await redis.restart();
     await bus.ready();
-    await waitFor(() => late !== undefined, "late subscribe issued");
+    await waitFor(() => late !== undefined, 5000, "late subscribe issued");
     await late;
     assert.deepEqual(
       await redisCommand(redis.port, ["PUBSUB", "NUMSUB", "before", "late", "gone"]),
@@ -364,7 +365,7 @@ describe("RedisBus broker faults", () => {
     await bus.subscribe("keep", inbox.handler);
     await bus.subscribe("drop", inbox.handler);
     await redis.kill();
-    await waitFor(() => !bus.healthy, "down");
+    await waitFor(() => !bus.healthy, 5000, "down");
     await bus.unsubscribe("drop");
     await redis.restart();
     await bus.ready();

@@ -138,6 +138,7 @@ function received(peer: Peer, event: string): unknown[][] {
 async function allGot(peers: readonly Peer[], event: string): Promise<void> {
   await waitFor(
     () => peers.every((p) => received(p, event).length > 0),
+    5000,
     `"${event}" at ${peers.map((p) => p.name).join(", ")}`,
   );
 }
@@ -255,7 +256,7 @@ describe("@socket.io/redis-emitter → Switchyard cluster over RedisBus", () => 
     emitter.to("r").socketsJoin("x");
     const inX = (p: Peer): boolean =>
       p.node.sockets.get(p.client.id ?? "")?.rooms.has("x") === true;
-    await waitFor(() => inX(a1) && inX(b1), "a1 and b1 joined x");
+    await waitFor(() => inX(a1) && inX(b1), 5000, "a1 and b1 joined x");
     assert.equal(inX(a2), false, "a2 is not in r, so not in x");
     assert.equal(inX(b2), false, "b2 is not in r, so not in x");
     // The join's room subscription is confirmed once the adapters have settled.
@@ -270,7 +271,7 @@ describe("@socket.io/redis-emitter → Switchyard cluster over RedisBus", () => 
 
   test('serverSideEmit("hello", 1) reaches io.on("hello") on both nodes', async () => {
     emitter.serverSideEmit("hello", 1);
-    await waitFor(() => A.hello.length > 0 && B.hello.length > 0, "hello on A and B");
+    await waitFor(() => A.hello.length > 0 && B.hello.length > 0, 5000, "hello on A and B");
     assert.deepEqual(A.hello, [[1]]);
     assert.deepEqual(B.hello, [[1]]);
     await noneGot([...main, adminA, adminB], "hello");
@@ -281,6 +282,7 @@ describe("@socket.io/redis-emitter → Switchyard cluster over RedisBus", () => 
     emitter.disconnectSockets();
     await waitFor(
       () => main.every((p) => p.disconnectReason !== undefined),
+      5000,
       "every main-namespace client disconnected",
     );
     for (const p of main) assert.equal(p.disconnectReason, "io server disconnect", p.name);

@@ -13,9 +13,12 @@ import {
   type RequestListener,
 } from "node:http";
 import { connect, type Socket as NetSocket } from "node:net";
+import { Scope, waitFor, within } from "@switchyard/test-harness";
 import { Socket as ClientSocket, type SocketOptions } from "engine.io-client";
 import { Engine, type EngineOptions, type Session } from "switchyard";
 import { WebSocket } from "ws";
+
+export { Scope, waitFor, within };
 
 export const HOST = "127.0.0.1";
 
@@ -54,62 +57,7 @@ export function once<T extends unknown[] = unknown[]>(
   });
 }
 
-/** Polls `predicate` every few ms until it is truthy; rejects after `timeoutMs`. */
-export async function waitFor(
-  predicate: () => boolean,
-  timeoutMs = 3000,
-  what = "condition",
-): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!predicate()) {
-    if (Date.now() > deadline)
-      throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 5));
-  }
-}
-
-/** Rejects if `promise` does not settle within `timeoutMs`. */
-export function within<T>(promise: Promise<T>, timeoutMs: number, what = "operation"): Promise<T> {
-  return new Promise<T>((resolve, reject) => {
-    const timer = setTimeout(
-      () => reject(new Error(`${what} did not finish within ${timeoutMs} ms`)),
-      timeoutMs,
-    );
-    promise.then(
-      (v) => {
-        clearTimeout(timer);
-        resolve(v);
-      },
-      (err: unknown) => {
-        clearTimeout(timer);
-        reject(err);
-      },
-    );
-  });
-}
-
 // ——— cleanup ———
-
-/** Collects cleanups; `close()` runs them newest first and never throws. */
-export class Scope {
-  private readonly cleanups: (() => unknown)[] = [];
-
-  add<T>(value: T, cleanup: (v: T) => unknown): T {
-    this.cleanups.push(() => cleanup(value));
-    return value;
-  }
-
-  async close(): Promise<void> {
-    while (this.cleanups.length > 0) {
-      const c = this.cleanups.pop()!;
-      try {
-        await within(Promise.resolve(c()), 3000, "cleanup");
-      } catch {
-        // Best effort: one stuck resource must not keep the others open.
-      }
-    }
-  }
-}
 
 // ——— servers ———
 

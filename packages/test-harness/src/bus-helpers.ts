@@ -1,26 +1,10 @@
 /**
  * Helpers shared by the bus packages' tests (@switchyard/redis, @switchyard/amqp):
- * deadlines, message collectors, an unhandled-rejection trap, a child-process fixture.
+ * message collectors, an unhandled-rejection trap, a child-process fixture.
  */
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
-
-/** Polls `predicate` until it is truthy; rejects after `timeoutMs` with `what`. */
-export async function waitFor(
-  predicate: () => boolean,
-  what: string,
-  timeoutMs = 5000,
-): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!predicate()) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms: ${what}`);
-    await sleep(5);
-  }
-}
-
-export function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
-}
+import { waitFor } from "./wait.js";
 
 /** Records every (channel, payload) a handler receives. */
 export class Inbox {
@@ -38,8 +22,8 @@ export class Inbox {
   async waitForCount(n: number, timeoutMs = 5000): Promise<void> {
     await waitFor(
       () => this.messages.length >= n,
-      `${n} messages (have ${this.messages.length})`,
       timeoutMs,
+      () => `${n} messages (have ${this.messages.length})`,
     );
   }
 }

@@ -17,6 +17,7 @@ import { after, before, describe, it } from "node:test";
 import { fileURLToPath } from "node:url";
 import { type Socket as ClientSocket, io as ioClient } from "socket.io-client";
 import { registerExitCleanup } from "./cleanup.js";
+import { waitFor } from "./wait.js";
 
 /** A broker started for the suite. */
 export interface ConformanceBroker {
@@ -202,21 +203,6 @@ function bounded<T>(p: Promise<T>, ms: number, what: () => string): Promise<T> {
       },
     );
   });
-}
-
-/** Polls `probe` until it returns true; rejects after `timeoutMs`. */
-async function waitFor(
-  probe: () => boolean | Promise<boolean>,
-  timeoutMs: number,
-  what: string,
-): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    if (await probe()) return;
-    if (Date.now() > deadline)
-      throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
 }
 
 /** A connected test client and what it received. */

@@ -45,6 +45,7 @@ import {
   type Socket,
 } from "switchyard";
 import type { RestartableControl } from "./service.js";
+import { Scope, waitFor, within } from "./wait.js";
 
 /** A broker started by the suite (the handles of startRedis() / startRabbitMQ() fit). */
 export interface FaultBroker extends RestartableControl {
@@ -87,61 +88,6 @@ const TICK_MS = 20;
 const MAX_TICKS = 3000;
 
 // ——— small utilities ———
-
-class Scope {
-  private readonly cleanups: (() => unknown)[] = [];
-
-  add<T>(value: T, cleanup: (v: T) => unknown): T {
-    this.cleanups.push(() => cleanup(value));
-    return value;
-  }
-
-  async close(): Promise<void> {
-    while (this.cleanups.length > 0) {
-      const c = this.cleanups.pop()!;
-      try {
-        await within(Promise.resolve(c()), 5000, "cleanup");
-      } catch {
-        // Best effort: one stuck resource must not keep the others open.
-      }
-    }
-  }
-}
-
-/** Rejects if `p` does not settle within `ms`. */
-function within<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
-  return new Promise<T>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`${what} did not finish within ${ms} ms`)), ms);
-    p.then(
-      (v) => {
-        clearTimeout(timer);
-        resolve(v);
-      },
-      (err: unknown) => {
-        clearTimeout(timer);
-        reject(err);
-      },
-    );
-  });
-}
-
-/** Polls `probe` until it returns true; rejects after `ms`. */
-async function waitFor(
-  probe: () => boolean | Promise<boolean>,
-  ms: number,
-  what: string | (() => string),
-): Promise<void> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    if (await probe()) return;
-    if (Date.now() > deadline) {
-      throw new Error(
-        `timed out after ${ms} ms waiting for ${typeof what === "string" ? what : what()}`,
-      );
-    }
-    await new Promise((r) => setTimeout(r, 5));
-  }
-}
 
 const hex = (s: string): Buffer => Buffer.from(s.replace(/\s+/g, ""), "hex");
 
@@ -359,7 +305,7 @@ export function runClusterFaults(opts: ClusterFaultsOptions): void {
     let trap: Trap | undefined;
     const warnings: string[] = [];
     const realWarn = console.warn;
-    let scope = new Scope();
+    let scope = new Scope(5000);
 
     before(async () => {
       trap = trapProcessErrors();
@@ -371,7 +317,7 @@ export function runClusterFaults(opts: ClusterFaultsOptions): void {
 
     afterEach(async () => {
       await scope.close();
-      scope = new Scope();
+      scope = new Scope(5000);
       // A test that failed during an outage leaves the broker down for the next one.
       if (broker !== undefined && broker.process === undefined) await broker.restart();
     });

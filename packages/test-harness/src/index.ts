@@ -40,7 +40,8 @@ export type { ProxyServer, Upstream } from "./upstream.js";
 
 // ——— Cluster conformance ———
 
-export { Inbox, runFixture, sleep, trapUnhandled, waitFor } from "./bus-helpers.js";
+export { Inbox, runFixture, trapUnhandled } from "./bus-helpers.js";
 export type { ClusterConformanceOptions, ConformanceBroker } from "./cluster-conformance.js";
 export { runClusterConformance } from "./cluster-conformance.js";
 export { type ClusterFaultsOptions, runClusterFaults } from "./cluster-faults.js";
+export { Scope, sleep, waitFor, within } from "./wait.js";
