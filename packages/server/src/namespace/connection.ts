@@ -4,6 +4,7 @@
  * closes sessions that never join a namespace within `connectTimeout`.
  */
 import { PacketType, ProtocolError, type SocketPacket } from "@switchyard/protocol";
+import { EncodedPacket } from "../broadcast/encoded-packet.js";
 import type { Session } from "../engine/session.js";
 import { type DisconnectReason, RESERVED_EVENTS } from "../typed-events.js";
 import type { Namespace, NamespaceClient } from "./namespace.js";
@@ -61,10 +62,8 @@ export class Connection implements NamespaceClient {
   /** Encodes and writes one packet to this connection. */
   writePacket(packet: SocketPacket, volatile: boolean, compress: boolean): void {
     if (this.conn.readyState !== "open") return;
-    const parts = this.host.encode(packet);
-    const conn = this.conn;
-    if (!conn.send(parts[0]!, { volatile, compress })) return;
-    for (let i = 1; i < parts.length; i++) conn.send(parts[i]!, { compress });
+    // Same path as a broadcast's: a volatile packet is dropped whole, never split.
+    new EncodedPacket(this.host.encode(packet)).writeTo(this.conn, volatile, compress);
   }
 
   refuse(nsp: string, message: string, data?: unknown): void {

@@ -46,7 +46,8 @@ export class WebSocketTransport implements Transport {
   }
 
   get bufferedAmount(): number {
-    return this.socket.bufferedAmount;
+    // Without an extension ws queues nothing of its own: the socket's buffer is all of it.
+    return this.raw !== undefined ? this.raw.writableLength : this.socket.bufferedAmount;
   }
 
   sendOne(packet: OutboundPacket, compress: boolean): void {
