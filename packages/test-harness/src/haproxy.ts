@@ -1,12 +1,9 @@
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { answersWithToken, HEALTH_PATH } from "./http-probe.js";
-import { freePort } from "./ports.js";
-import { newTag, startProcess } from "./process.js";
+import { HEALTH_PATH } from "./http-probe.js";
 import { BINARIES, requireBinary } from "./require-binary.js";
-import { retryOnPortClash, Service, type ServiceControl } from "./service.js";
-import { makeTempDir } from "./tmp.js";
-import { type ProxyServer, type Upstream, upstreamAddress } from "./upstream.js";
+import type { ServiceControl } from "./service.js";
+import { type ProxyServer, startProxy, type Upstream, upstreamAddress } from "./upstream.js";
 
 /** haproxy `balance` algorithms supported by the generated config. */
 export type HaproxyBalance = "roundrobin" | "leastconn" | "source" | "first" | "random";
@@ -91,32 +88,17 @@ export function haproxyConfig(port: number, options: HaproxyOptions, readyToken 
  * `backends`, WebSocket upgrades included; resolves once haproxy itself answers its
  * readiness path (the backends need not be up yet).
  */
-export async function startHaproxy(options: HaproxyOptions): Promise<HaproxyServer> {
-  const bin = requireBinary(BINARIES.haproxy);
-  return retryOnPortClash(options.port !== undefined, async () => {
-    const port = options.port ?? (await freePort());
-    const dir = makeTempDir("haproxy");
-    const cfg = join(dir.path, "haproxy.cfg");
-    const tag = newTag("haproxy");
-    const url = `http://127.0.0.1:${port}`;
-    try {
+export function startHaproxy(options: HaproxyOptions): Promise<HaproxyServer> {
+  const binary = requireBinary(BINARIES.haproxy);
+  return startProxy({
+    kind: "haproxy",
+    binary,
+    ...(options.port === undefined ? {} : { port: options.port }),
+    ...(options.readyTimeoutMs === undefined ? {} : { readyTimeoutMs: options.readyTimeoutMs }),
+    prepare(dir, port, tag) {
+      const cfg = join(dir, "haproxy.cfg");
       writeFileSync(cfg, haproxyConfig(port, options, tag));
-    } catch (error) {
-      dir.remove();
-      throw error;
-    }
-    const service = await Service.start(dir, tag, () =>
-      startProcess({
-        name: `haproxy:${port}`,
-        command: bin,
-        args: ["-db", "-f", cfg],
-        cwd: dir.path,
-        instanceDir: dir.path,
-        tag,
-        ready: () => answersWithToken(url, tag),
-        readyTimeoutMs: options.readyTimeoutMs ?? 10000,
-      }),
-    );
-    return service.handle({ host: "127.0.0.1", port, url });
+      return ["-db", "-f", cfg];
+    },
   });
 }

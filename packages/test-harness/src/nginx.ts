@@ -1,12 +1,9 @@
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { answersWithToken, HEALTH_PATH } from "./http-probe.js";
-import { freePort } from "./ports.js";
-import { newTag, startProcess } from "./process.js";
+import { HEALTH_PATH } from "./http-probe.js";
 import { BINARIES, requireBinary } from "./require-binary.js";
-import { retryOnPortClash, Service, type ServiceControl } from "./service.js";
-import { makeTempDir } from "./tmp.js";
-import { type ProxyServer, type Upstream, upstreamAddress } from "./upstream.js";
+import type { ServiceControl } from "./service.js";
+import { type ProxyServer, startProxy, type Upstream, upstreamAddress } from "./upstream.js";
 
 /** nginx upstream balancing. `round-robin` is nginx's default (no directive). */
 export type NginxMode = "round-robin" | "ip_hash" | "least_conn" | "random";
@@ -108,42 +105,19 @@ ${upgrade}
  * and WebSocket upgrades on 127.0.0.1 to `upstreams`; resolves once nginx itself answers
  * its readiness path (the upstreams need not be up yet).
  */
-export async function startNginx(options: NginxOptions): Promise<NginxServer> {
-  const bin = requireBinary(BINARIES.nginx);
-  return retryOnPortClash(options.port !== undefined, async () => {
-    const port = options.port ?? (await freePort());
-    const dir = makeTempDir("nginx");
-    const conf = join(dir.path, "nginx.conf");
-    const tag = newTag("nginx");
-    const url = `http://127.0.0.1:${port}`;
-    try {
-      mkdirSync(join(dir.path, "tmp"));
-      writeFileSync(conf, nginxConfig(dir.path, port, options, tag));
-    } catch (error) {
-      dir.remove();
-      throw error;
-    }
-    const service = await Service.start(dir, tag, () =>
-      startProcess({
-        name: `nginx:${port}`,
-        command: bin,
-        args: [
-          "-p",
-          `${dir.path}/`,
-          "-c",
-          conf,
-          "-e",
-          "stderr",
-          "-g",
-          `daemon off; pid ${join(dir.path, "nginx.pid")};`,
-        ],
-        cwd: dir.path,
-        instanceDir: dir.path,
-        tag,
-        ready: () => answersWithToken(url, tag),
-        readyTimeoutMs: options.readyTimeoutMs ?? 10000,
-      }),
-    );
-    return service.handle({ host: "127.0.0.1", port, url });
+export function startNginx(options: NginxOptions): Promise<NginxServer> {
+  const binary = requireBinary(BINARIES.nginx);
+  return startProxy({
+    kind: "nginx",
+    binary,
+    ...(options.port === undefined ? {} : { port: options.port }),
+    ...(options.readyTimeoutMs === undefined ? {} : { readyTimeoutMs: options.readyTimeoutMs }),
+    prepare(dir, port, tag) {
+      const conf = join(dir, "nginx.conf");
+      mkdirSync(join(dir, "tmp"));
+      writeFileSync(conf, nginxConfig(dir, port, options, tag));
+      const pid = join(dir, "nginx.pid");
+      return ["-p", `${dir}/`, "-c", conf, "-e", "stderr", "-g", `daemon off; pid ${pid};`];
+    },
   });
 }
