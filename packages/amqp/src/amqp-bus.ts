@@ -1,7 +1,7 @@
 import amqp, { type Channel, type ChannelModel, type ConsumeMessage } from "amqplib";
 import type { BusHandler, BusStats } from "switchyard";
 import { InvalidOptionError } from "switchyard";
-import { BusBase } from "switchyard/internal";
+import { BusBase, nonNegativeInt, reconnectDelay } from "switchyard/internal";
 import { routingKey } from "./routing-key.js";
 
 /** Options of {@link AmqpBus}. */
@@ -72,14 +72,6 @@ interface Session {
   buffered: number;
 }
 
-function nonNegativeInt(name: string, v: unknown, fallback: number): number {
-  if (v === undefined) return fallback;
-  if (typeof v !== "number" || !Number.isSafeInteger(v) || v < 0) {
-    throw new InvalidOptionError(name, "a non-negative integer", v);
-  }
-  return v;
-}
-
 function toError(err: unknown): Error {
   return err instanceof Error ? err : new Error(String(err));
 }
@@ -143,15 +135,18 @@ export class AmqpBus extends BusBase<AmqpBusStats> {
     this.exchange = exchange;
     this.initialDelay = Math.max(
       1,
-      nonNegativeInt("initialReconnectDelayMs", options.initialReconnectDelayMs, 100),
+      nonNegativeInt("initialReconnectDelayMs", options.initialReconnectDelayMs ?? 100),
     );
     this.maxDelay = Math.max(
       this.initialDelay,
-      nonNegativeInt("maxReconnectDelayMs", options.maxReconnectDelayMs, 2000),
+      nonNegativeInt("maxReconnectDelayMs", options.maxReconnectDelayMs ?? 2000),
     );
-    const heartbeat = nonNegativeInt("heartbeatSeconds", options.heartbeatSeconds, 10);
-    this.connectTimeout = nonNegativeInt("connectTimeoutMs", options.connectTimeoutMs, 5000);
-    this.maxBuffered = nonNegativeInt("maxBufferedPublishes", options.maxBufferedPublishes, 10_000);
+    const heartbeat = nonNegativeInt("heartbeatSeconds", options.heartbeatSeconds ?? 10);
+    this.connectTimeout = nonNegativeInt("connectTimeoutMs", options.connectTimeoutMs ?? 5000);
+    this.maxBuffered = nonNegativeInt(
+      "maxBufferedPublishes",
+      options.maxBufferedPublishes ?? 10_000,
+    );
     const url = new URL(options.url);
     if (!url.searchParams.has("heartbeat")) url.searchParams.set("heartbeat", String(heartbeat));
     this.url = url.toString();
@@ -306,14 +301,9 @@ export class AmqpBus extends BusBase<AmqpBusStats> {
         if (this.closed) return;
         this.lastError = toError(err);
         this.markDown();
-        await this.pause(this.delay(attempt));
+        await this.pause(reconnectDelay(attempt, this.initialDelay, this.maxDelay));
       }
     }
-  }
-
-  private delay(attempt: number): number {
-    const base = Math.min(this.maxDelay, this.initialDelay * 2 ** Math.min(attempt - 1, 20));
-    return Math.round(Math.min(this.maxDelay, base * (0.8 + Math.random() * 0.4)));
   }
 
   /** Sleeps `ms`; close() cuts it short. */

@@ -1,7 +1,7 @@
 import { Redis, type RedisOptions } from "ioredis";
 import type { BusHandler, BusStats, SwitchyardError } from "switchyard";
 import { InvalidOptionError } from "switchyard";
-import { BusBase } from "switchyard/internal";
+import { BusBase, nonNegativeInt, reconnectDelay } from "switchyard/internal";
 
 /** Options shared by both ways of building a {@link RedisBus}. */
 interface CommonOptions {
@@ -55,14 +55,6 @@ interface Waiter {
   reject(err: Error): void;
 }
 
-function nonNegativeInt(name: string, v: unknown, fallback: number): number {
-  if (v === undefined) return fallback;
-  if (typeof v !== "number" || !Number.isSafeInteger(v) || v < 0) {
-    throw new InvalidOptionError(name, "a non-negative integer", v);
-  }
-  return v;
-}
-
 // Duck-typed rather than `instanceof`: the application may hold another copy of ioredis.
 function isRedis(v: unknown): v is Redis {
   if (typeof v !== "object" || v === null) return false;
@@ -77,14 +69,6 @@ function isRedis(v: unknown): v is Redis {
 }
 
 function noop(): void {}
-
-/** Capped exponential backoff with ±20 % jitter; never gives up (a node outlives outages). */
-function backoff(initial: number, max: number): (times: number) => number {
-  return (times) => {
-    const base = Math.min(max, initial * 2 ** Math.min(times - 1, 20));
-    return Math.round(Math.min(max, base * (0.8 + Math.random() * 0.4)));
-  };
-}
 
 /**
  * A Switchyard cluster {@link Bus} over Redis pub/sub (ioredis).
@@ -120,8 +104,11 @@ export class RedisBus extends BusBase<RedisBusStats> {
     if (typeof options !== "object" || options === null) {
       throw new InvalidOptionError("options", "an object", options);
     }
-    const initial = nonNegativeInt("initialReconnectDelayMs", options.initialReconnectDelayMs, 50);
-    const max = nonNegativeInt("maxReconnectDelayMs", options.maxReconnectDelayMs, 2000);
+    const initial = nonNegativeInt(
+      "initialReconnectDelayMs",
+      options.initialReconnectDelayMs ?? 50,
+    );
+    const max = nonNegativeInt("maxReconnectDelayMs", options.maxReconnectDelayMs ?? 2000);
     if ("url" in options && options.url !== undefined) {
       if (typeof options.url !== "string" || !/^rediss?:\/\//.test(options.url)) {
         throw new InvalidOptionError("url", "a redis:// or rediss:// URL", options.url);
@@ -133,7 +120,9 @@ export class RedisBus extends BusBase<RedisBusStats> {
       if (typeof extra !== "object" || extra === null) {
         throw new InvalidOptionError("redisOptions", "an object", extra);
       }
-      const retryStrategy = backoff(Math.max(1, initial), Math.max(1, max));
+      const lo = Math.max(1, initial);
+      const hi = Math.max(1, max);
+      const retryStrategy = (times: number): number => reconnectDelay(times, lo, hi);
       this.pub = new Redis(options.url, {
         ...extra,
         connectionName: extra.connectionName ?? "switchyard-bus-pub",

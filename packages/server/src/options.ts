@@ -216,6 +216,14 @@ export function positiveInt(name: string, v: unknown): number {
   return v;
 }
 
+/** Validates a non-negative integer option (delays, limits where 0 means "none"). */
+export function nonNegativeInt(name: string, v: unknown): number {
+  if (typeof v !== "number" || !Number.isSafeInteger(v) || v < 0) {
+    throw new InvalidOptionError(name, "a non-negative integer", v);
+  }
+  return v;
+}
+
 /** Validates a boolean option. */
 export function bool(name: string, v: unknown): boolean {
   if (typeof v !== "boolean") throw new InvalidOptionError(name, "a boolean", v);

@@ -173,3 +173,13 @@ export abstract class BusBase<S extends BusStats = BusStats> implements Bus {
     return this.doClose(err);
   }
 }
+
+/**
+ * Reconnect delay before attempt `attempt` (1-based): capped exponential backoff with
+ * ±20 % jitter, so nodes that lost the broker together do not storm it together. Never
+ * gives up — a node outlives broker outages.
+ */
+export function reconnectDelay(attempt: number, initialMs: number, maxMs: number): number {
+  const base = Math.min(maxMs, initialMs * 2 ** Math.min(attempt - 1, 20));
+  return Math.round(Math.min(maxMs, base * (0.8 + Math.random() * 0.4)));
+}
