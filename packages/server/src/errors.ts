@@ -37,6 +37,14 @@ export class InvalidOptionError extends SwitchyardError {
   }
 }
 
+/** A valid cluster bus message a node will not act on (a reserved event name); dropped and counted as `refused`. */
+export class RefusedError extends SwitchyardError {
+  constructor(event: string, what: "serverSideEmit" | "broadcast" = "serverSideEmit") {
+    super(ErrorCode.RESERVED_EVENT, `${what} of reserved event "${event}" refused`);
+    this.name = "RefusedError";
+  }
+}
+
 /** An acknowledgement did not arrive within the configured timeout. */
 export class AckTimeoutError extends SwitchyardError {
   constructor(message = "operation has timed out") {

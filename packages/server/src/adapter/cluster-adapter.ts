@@ -34,7 +34,7 @@ import {
   ProtocolErrorCode,
   type SocketPacket,
 } from "@switchyard/protocol";
-import { AckTimeoutError, ErrorCode, SwitchyardError } from "../errors.js";
+import { AckTimeoutError, ErrorCode, RefusedError, SwitchyardError } from "../errors.js";
 import type {
   AdapterConstructor,
   AdapterNamespace,
@@ -65,7 +65,6 @@ import {
   noop,
   otherNamespace,
   RESERVED_SERVER_EVENTS,
-  RefusedError,
   randomId,
   refuseReservedBroadcast,
   toTarget,

@@ -12,7 +12,7 @@ import {
   ProtocolErrorCode,
   type SocketPacket,
 } from "@switchyard/protocol";
-import { ErrorCode, InvalidOptionError, SwitchyardError } from "../errors.js";
+import { InvalidOptionError, RefusedError } from "../errors.js";
 import { RESERVED_EVENTS } from "../typed-events.js";
 import type { AdapterSocket, BroadcastFlags, BroadcastOptions, Room } from "./adapter.js";
 import type { Bus } from "./bus.js";
@@ -114,14 +114,6 @@ export function newStats(): ClusterStats {
     refused: 0,
     handlerErrors: 0,
   };
-}
-
-/** A valid message we will not act on (counted as `refused`). */
-export class RefusedError extends SwitchyardError {
-  constructor(event: string, what: "serverSideEmit" | "broadcast" = "serverSideEmit") {
-    super(ErrorCode.RESERVED_EVENT, `${what} of reserved event "${event}" refused`);
-    this.name = "RefusedError";
-  }
 }
 
 /**
