@@ -3,11 +3,14 @@
  * transport through a symbol on the `ws` instance: no closures per connection.
  *
  * Outbound hot path: when no extension (permessage-deflate) was negotiated, packets are
- * written as pre-built frames ({@link buildFrame}, memoized per packet, so a broadcast
- * frames once) straight to the TCP socket, corked until the end of the tick: every frame
- * a session receives in one tick leaves in one `writev`. `ws` still owns the handshake,
- * reading, control frames and closing; its own writes are whole frames issued
- * synchronously, so they interleave with ours only at frame boundaries.
+ * pre-built frames ({@link buildFrame}, memoized per packet, so a broadcast frames once)
+ * queued on the transport and written to the TCP socket by the {@link WriteScheduler}:
+ * every frame a session received since its last write leaves in one `write`, and the
+ * writes of a big broadcast are spread over event-loop turns in slices, so HTTP requests
+ * and other I/O are served between slices instead of after the whole fan-out. `ws` still
+ * owns the handshake, reading, control frames and closing; its own writes are whole
+ * frames, so they interleave with ours only at frame boundaries, and the queue is written
+ * out before `ws` sends a close frame.
  */
 import type { Duplex } from "node:stream";
 import { decodeEnginePacket, ProtocolError } from "@switchyard/protocol";
@@ -26,6 +29,9 @@ export class WebSocketTransport implements Transport {
   /** The TCP socket under `ws`, written directly when no extension transforms frames. */
   private readonly raw: Duplex | undefined;
   private ended = false;
+  /** Frames waiting for the scheduler: none, one, or several (in order). */
+  private pending: Buffer | Buffer[] | undefined = undefined;
+  private pendingBytes = 0;
 
   /**
    * @param raw the upgraded TCP socket `ws` was given; frames go straight to it unless an
@@ -47,7 +53,9 @@ export class WebSocketTransport implements Transport {
 
   get bufferedAmount(): number {
     // Without an extension ws queues nothing of its own: the socket's buffer is all of it.
-    return this.raw !== undefined ? this.raw.writableLength : this.socket.bufferedAmount;
+    return this.raw !== undefined
+      ? this.raw.writableLength + this.pendingBytes
+      : this.socket.bufferedAmount;
   }
 
   sendOne(packet: OutboundPacket, compress: boolean): void {
@@ -67,8 +75,37 @@ export class WebSocketTransport implements Transport {
       );
       packet.frame = frame;
     }
-    if (raw.writableCorked === 0) corkUntilNextTick(raw);
-    raw.write(frame);
+    const p = this.pending;
+    if (p === undefined) {
+      this.pending = frame;
+      scheduleWrite(this);
+    } else if (Buffer.isBuffer(p)) this.pending = [p, frame];
+    else p.push(frame);
+    this.pendingBytes += frame.length;
+  }
+
+  /** Bytes queued for the scheduler. */
+  get pendingByteLength(): number {
+    return this.pendingBytes;
+  }
+
+  /** Writes the queued frames to the TCP socket in one write (called by the scheduler). */
+  writePending(): void {
+    const p = this.pending;
+    if (p === undefined) return;
+    const bytes = this.pendingBytes;
+    this.pending = undefined;
+    this.pendingBytes = 0;
+    const raw = this.raw!;
+    if (raw.destroyed) return;
+    if (Buffer.isBuffer(p)) raw.write(p);
+    else if (bytes <= CONCAT_LIMIT) raw.write(Buffer.concat(p, bytes));
+    else {
+      // Large batches go out as one writev of the frames themselves, without a copy.
+      raw.cork();
+      for (let i = 0; i < p.length; i++) raw.write(p[i]!);
+      raw.uncork();
+    }
   }
 
   send(packets: readonly OutboundPacket[], compress: boolean): void {
@@ -78,6 +115,8 @@ export class WebSocketTransport implements Transport {
   close(): void {
     if (this.ended) return;
     this.ended = true;
+    // What is queued goes out before ws's close frame.
+    this.writePending();
     this.socket.close(1000);
   }
 
@@ -91,6 +130,7 @@ export class WebSocketTransport implements Transport {
   destroy(): void {
     if (this.ended) return;
     this.ended = true;
+    this.dropPending();
     this.socket.terminate();
   }
 
@@ -111,6 +151,7 @@ export class WebSocketTransport implements Transport {
   fail(reason: string, description?: string): void {
     if (this.ended) return;
     this.ended = true;
+    this.dropPending();
     this.socket.terminate();
     this.owner.onTransportClose(this, reason, description);
   }
@@ -118,29 +159,64 @@ export class WebSocketTransport implements Transport {
   handleClose(): void {
     const wasEnded = this.ended;
     this.ended = true;
+    this.dropPending();
     if (!wasEnded) this.owner.onTransportClose(this, "transport close");
   }
-}
 
-// Sockets corked in this tick; one nextTick uncorks them all.
-const corked: Duplex[] = [];
-let uncorkScheduled = false;
-
-function corkUntilNextTick(raw: Duplex): void {
-  raw.cork();
-  corked.push(raw);
-  if (!uncorkScheduled) {
-    uncorkScheduled = true;
-    process.nextTick(uncorkAll);
+  private dropPending(): void {
+    this.pending = undefined;
+    this.pendingBytes = 0;
   }
 }
 
-function uncorkAll(): void {
-  uncorkScheduled = false;
-  // A socket may be uncorked while we iterate (a write error destroys it); uncork is
-  // harmless on a destroyed stream.
-  for (let i = 0; i < corked.length; i++) corked[i]!.uncork();
-  corked.length = 0;
+/** Queued frames up to this many bytes are copied into one buffer and written at once. */
+const CONCAT_LIMIT = 64 * 1024;
+
+/**
+ * The write scheduler: transports with queued frames, written in FIFO order, at most
+ * {@link SLICE_TRANSPORTS} transports or {@link SLICE_BYTES} bytes per event-loop turn
+ * (`setImmediate`: the first slice runs right after the I/O callbacks of the turn that
+ * queued the frames, later slices in later turns, each after the I/O that arrived
+ * meanwhile). A transport is listed once however many frames it queued; frames queued
+ * after its slice ran list it again. Per-connection order is the queue's order.
+ */
+const SLICE_TRANSPORTS = 256;
+const SLICE_BYTES = 1024 * 1024;
+
+const waiting: (WebSocketTransport | undefined)[] = [];
+let head = 0;
+let scheduled = false;
+
+function scheduleWrite(t: WebSocketTransport): void {
+  waiting.push(t);
+  if (!scheduled) {
+    scheduled = true;
+    setImmediate(writeSlice);
+  }
+}
+
+function writeSlice(): void {
+  const end = Math.min(waiting.length, head + SLICE_TRANSPORTS);
+  let bytes = 0;
+  while (head < end && bytes < SLICE_BYTES) {
+    const t = waiting[head]!;
+    waiting[head++] = undefined;
+    bytes += t.pendingByteLength;
+    // A write error destroys the socket asynchronously; writePending skips dead sockets.
+    t.writePending();
+  }
+  if (head < waiting.length) {
+    if (head >= 4096) {
+      waiting.copyWithin(0, head);
+      waiting.length -= head;
+      head = 0;
+    }
+    setImmediate(writeSlice);
+    return;
+  }
+  waiting.length = 0;
+  head = 0;
+  scheduled = false;
 }
 
 function toBuffer(data: RawData): Buffer {
