@@ -21,6 +21,7 @@ import { buildFrame } from "./websocket-frame.js";
 
 const kTransport = Symbol("switchyard.transport");
 type TaggedSocket = WebSocket & { [kTransport]?: WebSocketTransport };
+type TaggedRaw = Duplex & { [kTransport]?: WebSocketTransport };
 
 export class WebSocketTransport implements Transport {
   readonly name = "websocket" as const;
@@ -32,6 +33,12 @@ export class WebSocketTransport implements Transport {
   /** Frames waiting for the scheduler: none, one, or several (in order). */
   private pending: Buffer | Buffer[] | undefined = undefined;
   private pendingBytes = 0;
+  /**
+   * Whether the TCP socket's own buffer was over its high-water mark at our last write
+   * (cleared on 'drain'). While it is not, that buffer holds less than the mark (16 KiB)
+   * and {@link bufferedAmount} skips reading it: the check runs once per delivery.
+   */
+  private congested = false;
 
   /**
    * @param raw the upgraded TCP socket `ws` was given; frames go straight to it unless an
@@ -53,9 +60,9 @@ export class WebSocketTransport implements Transport {
 
   get bufferedAmount(): number {
     // Without an extension ws queues nothing of its own: the socket's buffer is all of it.
-    return this.raw !== undefined
-      ? this.raw.writableLength + this.pendingBytes
-      : this.socket.bufferedAmount;
+    const raw = this.raw;
+    if (raw === undefined) return this.socket.bufferedAmount;
+    return this.congested ? raw.writableLength + this.pendingBytes : this.pendingBytes;
   }
 
   sendOne(packet: OutboundPacket, compress: boolean): void {
@@ -98,14 +105,26 @@ export class WebSocketTransport implements Transport {
     this.pendingBytes = 0;
     const raw = this.raw!;
     if (raw.destroyed) return;
-    if (Buffer.isBuffer(p)) raw.write(p);
-    else if (bytes <= CONCAT_LIMIT) raw.write(Buffer.concat(p, bytes));
+    let below: boolean;
+    if (Buffer.isBuffer(p)) below = raw.write(p);
+    else if (bytes <= CONCAT_LIMIT) below = raw.write(Buffer.concat(p, bytes));
     else {
       // Large batches go out as one writev of the frames themselves, without a copy.
       raw.cork();
       for (let i = 0; i < p.length; i++) raw.write(p[i]!);
       raw.uncork();
+      below = raw.writableLength < raw.writableHighWaterMark;
     }
+    if (!below && !this.congested) {
+      this.congested = true;
+      (raw as TaggedRaw)[kTransport] = this;
+      raw.once("drain", onRawDrain);
+    }
+  }
+
+  /** The TCP socket drained its buffer. */
+  onDrain(): void {
+    this.congested = false;
   }
 
   send(packets: readonly OutboundPacket[], compress: boolean): void {
@@ -227,6 +246,10 @@ function toBuffer(data: RawData): Buffer {
 
 function onMessage(this: TaggedSocket, data: RawData, isBinary: boolean): void {
   this[kTransport]?.handleMessage(data, isBinary);
+}
+
+function onRawDrain(this: TaggedRaw): void {
+  this[kTransport]?.onDrain();
 }
 
 function onClose(this: TaggedSocket): void {
