@@ -20,7 +20,6 @@ let baseUrl = new URL("http://127.0.0.1:0");
 // request never goes out on a socket the server is closing (ECONNRESET).
 const pubAgent = new http.Agent({ keepAlive: true, maxSockets: 64, timeout: 3000 });
 const restAgent = new http.Agent({ keepAlive: true, maxSockets: 1, timeout: 3000 });
-const pollAgents: http.Agent[] = [];
 
 function cpuSince(start: Cpu): { userMs: number; systemMs: number; totalMs: number } {
   const d = process.cpuUsage(start);
@@ -62,19 +61,7 @@ async function connect(a: ConnectArgs) {
   const addrOf = (i: number) => (addrs.length === 0 ? undefined : addrs[i % addrs.length]);
   for (let i = 0; i < a.n; i++) {
     if (a.transport === "websocket") fresh.push(new WsClient(first + i));
-    else {
-      const slot = addrs.length === 0 ? 0 : i % addrs.length;
-      let agent = pollAgents[slot];
-      if (agent === undefined) {
-        agent = new http.Agent({
-          keepAlive: true,
-          maxSockets: Number.POSITIVE_INFINITY,
-          maxFreeSockets: 4096,
-        });
-        pollAgents[slot] = agent;
-      }
-      fresh.push(new PollingClient(first + i, agent, addrOf(i)));
-    }
+    else fresh.push(new PollingClient(first + i, baseUrl, addrOf(i)));
   }
   let failed = 0;
   const errors = new Map<string, number>();
@@ -88,7 +75,7 @@ async function connect(a: ConnectArgs) {
     }
     try {
       if (c instanceof WsClient) await c.connect(wsUrl, addrOf(c.index - first), 15_000);
-      else await (c as PollingClient).connect(baseUrl, 15_000);
+      else await (c as PollingClient).connect(15_000);
       clients.push(c);
     } catch (err) {
       failed++;
