@@ -17,7 +17,7 @@ import type { Mode, RunResult, Scenario } from "./types.js";
 export const polling: Scenario = {
   name: "polling",
   title: "Long-polling only",
-  impls: ["switchyard", "socketio"],
+  impls: ["switchyard", "socketio", "bare-ws"],
   metrics: fanoutMetrics("Fan-out to 1,000 long-polling clients, 64 B", "poll", true),
   run: (impl, mode) => runPolling(impl, mode),
 };
