@@ -54,9 +54,15 @@ interface Query {
   readonly params: URLSearchParams;
 }
 
-const kQuery = Symbol("switchyard.query");
+/**
+ * Parsed `req.url`s of the requests being verified. Kept beside the request rather than on
+ * it: the request that opens a session lives as long as the session (`socket.request`),
+ * and the parsed form (a URLSearchParams, ~400 bytes) is not needed after the handshake,
+ * so {@link Engine.newSession} forgets it.
+ */
+const queries = new WeakMap<IncomingMessage, Query>();
 const kHeaders = Symbol("switchyard.headers");
-type EngineRequest = IncomingMessage & { [kQuery]?: Query; [kHeaders]?: OutgoingHttpHeaders };
+type EngineRequest = IncomingMessage & { [kHeaders]?: OutgoingHttpHeaders };
 
 interface Refusal {
   ok: false;
@@ -388,6 +394,7 @@ export class Engine extends EventEmitter implements SessionHost, PollingContext 
     transport: PollingTransport | WebSocketTransport,
   ): Session {
     const session = new Session(generateSessionId(this.opts.nodeId), req, transport, this);
+    queries.delete(req);
     this.sessions.set(session.id, session);
     this.stats.handshakes++;
     return session;
@@ -456,8 +463,7 @@ function ignoreSocketError(): void {}
 
 /** Parses (once per request) the path and query of `req.url`. */
 function query(req: IncomingMessage): Query {
-  const r = req as EngineRequest;
-  let q = r[kQuery];
+  let q = queries.get(req);
   if (q === undefined) {
     const url = req.url ?? "/";
     const i = url.indexOf("?");
@@ -465,7 +471,7 @@ function query(req: IncomingMessage): Query {
       pathname: i === -1 ? url : url.slice(0, i),
       params: new URLSearchParams(i === -1 ? "" : url.slice(i + 1)),
     };
-    r[kQuery] = q;
+    queries.set(req, q);
   }
   return q;
 }
