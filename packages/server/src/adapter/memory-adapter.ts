@@ -1,6 +1,12 @@
 /**
  * The in-memory adapter: room index as `Map<room, Set<id>>` (and the reverse), with
  * broadcasts that encode once and walk the index without copying it.
+ *
+ * Every socket is in its own room, and most sockets in nothing else: then the members of
+ * room `id` and the rooms of socket `id` are the same one-element Set `{id}`, and one Set
+ * object serves as both `rooms.get(id)` and `sids.get(id)` (a Set costs ~170 bytes per
+ * idle socket). Whichever side changes first gets its own copy (see {@link unshareSids},
+ * {@link unshareMembers}), so both maps always read as if they held separate Sets.
  */
 import { EventEmitter } from "node:events";
 import type { SocketPacket } from "@switchyard/protocol";
@@ -32,13 +38,22 @@ export class MemoryAdapter extends EventEmitter implements Adapter {
   }
 
   addAll(id: SocketId, rooms: Iterable<Room>): void {
-    let mine = this.sids.get(id);
-    if (mine === undefined) {
-      mine = new Set();
-      this.sids.set(id, mine);
-    }
     for (const room of rooms) {
-      mine.add(room);
+      let mine = this.sids.get(id);
+      if (mine === undefined && room === id && !this.rooms.has(id)) {
+        // A socket's first room, its own: one Set for both maps (see the class comment).
+        const both = new Set<string>([id]);
+        this.sids.set(id, both);
+        this.rooms.set(id, both);
+        if (this.listenerCount("create-room") > 0) this.emit("create-room", room);
+        if (this.listenerCount("join-room") > 0) this.emit("join-room", room, id);
+        continue;
+      }
+      if (mine === undefined) {
+        mine = new Set();
+        this.sids.set(id, mine);
+      }
+      if (!mine.has(room)) this.unshareSids(id, mine).add(room);
       let members = this.rooms.get(room);
       if (members === undefined) {
         members = new Set();
@@ -46,27 +61,54 @@ export class MemoryAdapter extends EventEmitter implements Adapter {
         if (this.listenerCount("create-room") > 0) this.emit("create-room", room);
       }
       if (!members.has(id)) {
-        members.add(id);
+        this.unshareMembers(room, members).add(id);
         if (this.listenerCount("join-room") > 0) this.emit("join-room", room, id);
       }
     }
   }
 
   del(id: SocketId, room: Room): void {
-    this.sids.get(id)?.delete(room);
+    const mine = this.sids.get(id);
+    if (mine?.has(room) === true) this.unshareSids(id, mine).delete(room);
     this.leaveRoom(room, id);
   }
 
   delAll(id: SocketId): void {
     const mine = this.sids.get(id);
     if (mine === undefined) return;
+    if (this.rooms.get(id) === mine) {
+      // Only in its own room, whose Set this is: nothing to copy, nothing else to leave.
+      if (this.listenerCount("leave-room") > 0) this.emit("leave-room", id, id);
+      this.rooms.delete(id);
+      if (this.listenerCount("delete-room") > 0) this.emit("delete-room", id);
+      this.sids.delete(id);
+      return;
+    }
     for (const room of mine) this.leaveRoom(room, id);
     this.sids.delete(id);
   }
 
+  /** The rooms of socket `id`, copied first if the Set is shared with its own room's members. */
+  private unshareSids(id: SocketId, mine: Set<Room>): Set<Room> {
+    if (this.rooms.get(id) !== mine) return mine;
+    const copy = new Set(mine);
+    this.sids.set(id, copy);
+    return copy;
+  }
+
+  /** The members of `room`, copied first if the Set is shared with socket `room`'s rooms. */
+  private unshareMembers(room: Room, members: Set<SocketId>): Set<SocketId> {
+    if (this.sids.get(room) !== members) return members;
+    const copy = new Set(members);
+    this.rooms.set(room, copy);
+    return copy;
+  }
+
   private leaveRoom(room: Room, id: SocketId): void {
-    const members = this.rooms.get(room);
-    if (members === undefined || !members.delete(id)) return;
+    let members = this.rooms.get(room);
+    if (members === undefined || !members.has(id)) return;
+    members = this.unshareMembers(room, members);
+    members.delete(id);
     if (this.listenerCount("leave-room") > 0) this.emit("leave-room", room, id);
     if (members.size === 0 && this.rooms.delete(room) && this.listenerCount("delete-room") > 0) {
       this.emit("delete-room", room);
