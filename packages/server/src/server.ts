@@ -69,7 +69,6 @@ class ServerCore implements NamespaceHost, ConnectionHost {
   };
   readonly nsps = new Map<string, Namespace>();
   readonly parents: ParentNamespace[] = [];
-  readonly connections = new Set<Connection>();
   readonly emitter = new EventEmitter();
   readonly opts: ResolvedServerOptions;
 
@@ -110,15 +109,17 @@ class ServerCore implements NamespaceHost, ConnectionHost {
 
   resolveNamespace(
     name: string,
-    auth: Record<string, unknown>,
-    done: (nsp: Namespace | undefined) => void,
+    auth: Record<string, unknown> | undefined,
+    done: (nsp: Namespace | undefined, auth: Record<string, unknown> | undefined) => void,
   ): void {
     const existing = this.nsps.get(name);
     if (existing !== undefined) {
-      done(existing);
+      done(existing, auth);
       return;
     }
-    this.tryParents(name, auth, 0, done);
+    // Dynamic namespaces' matchers get the object the socket's handshake.auth will be.
+    const matched = auth ?? {};
+    this.tryParents(name, matched, 0, (nsp) => done(nsp, matched));
   }
 
   private tryParents(
@@ -162,11 +163,8 @@ class ServerCore implements NamespaceHost, ConnectionHost {
   }
 
   onConnection(session: Session): void {
-    this.connections.add(new Connection(this, session));
-  }
-
-  onConnectionClosed(connection: Connection): void {
-    this.connections.delete(connection);
+    // Held by the session (its sink) for as long as the session is open: no set of them.
+    new Connection(this, session);
   }
 }
 

@@ -35,6 +35,16 @@ export interface SessionHost {
   onSessionUpgraded(session: Session): void;
 }
 
+/**
+ * The one consumer a session may have besides its event listeners (the Socket.IO layer's
+ * connection): called directly, before the `message` / `close` listeners, so the layer
+ * above costs no listener table per session.
+ */
+export interface SessionSink {
+  onSessionMessage(data: string | Buffer): void;
+  onSessionClose(reason: string, description: string | undefined): void;
+}
+
 /** Above this many unsent bytes a volatile packet is dropped rather than queued. */
 const VOLATILE_HIGH_WATER = 64 * 1024;
 
@@ -59,6 +69,8 @@ export class Session extends EventEmitter implements TransportOwner, HeartbeatTa
   upgraded = false;
   nextPingAt = 0;
   pongDeadline = 0;
+  /** Receives messages and the close before the listeners do (see {@link SessionSink}). */
+  sink: SessionSink | undefined = undefined;
 
   private readonly host: SessionHost;
   private buffer: OutboundPacket[] = [];
@@ -69,6 +81,11 @@ export class Session extends EventEmitter implements TransportOwner, HeartbeatTa
 
   constructor(id: string, request: IncomingMessage, transport: Transport, host: SessionHost) {
     super();
+    // EventEmitter gives each instance an empty listener table, a dictionary-mode object
+    // of ~180 bytes, and most sessions never get a listener (the Socket.IO layer is their
+    // sink). Node's EventEmitter creates the table on the first `on` when it is undefined,
+    // and every method reads an undefined table as "no listeners".
+    (this as unknown as { _events: undefined })._events = undefined;
     this.id = id;
     this.request = request;
     this.remoteAddress = request.socket.remoteAddress ?? "";
@@ -204,7 +221,11 @@ export class Session extends EventEmitter implements TransportOwner, HeartbeatTa
         this.emit("heartbeat");
         return;
       case "message":
-        if (this.readyState === "open") this.emit("message", packet.data);
+        if (this.readyState === "open") {
+          // An empty message decodes without data (the sink reads it as "").
+          this.sink?.onSessionMessage(packet.data ?? "");
+          this.emit("message", packet.data);
+        }
         return;
       case "close":
         this.terminate("transport close", "client sent a close packet");
@@ -344,6 +365,7 @@ export class Session extends EventEmitter implements TransportOwner, HeartbeatTa
     this.buffer = [];
     this.bufferedBytes = 0;
     this.host.onSessionClosed(this, reason, description);
+    this.sink?.onSessionClose(reason, description);
     this.emit("close", reason, description);
   }
 }

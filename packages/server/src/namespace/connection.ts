@@ -5,7 +5,7 @@
  */
 import { PacketType, ProtocolError, type SocketPacket } from "@switchyard/protocol";
 import { EncodedPacket } from "../broadcast/encoded-packet.js";
-import type { Session } from "../engine/session.js";
+import type { Session, SessionSink } from "../engine/session.js";
 import { type DisconnectReason, RESERVED_EVENTS } from "../typed-events.js";
 import type { Namespace, NamespaceClient } from "./namespace.js";
 import type { PacketDecoder } from "./parser.js";
@@ -17,33 +17,41 @@ export interface ConnectionHost {
   readonly counters: { parseErrors: number; invalidNamespaces: number; unexpectedPackets: number };
   createDecoder(): PacketDecoder;
   encode(packet: SocketPacket): (string | Buffer)[];
-  /** Finds or creates (dynamic) the namespace `name`; calls back with undefined if none matches. */
+  /**
+   * Finds or creates (dynamic) the namespace `name`; calls back with undefined if none
+   * matches. `auth` is the CONNECT payload (undefined if the client sent none); `done`
+   * gets the auth object the namespace was matched with (`{}` made for a dynamic match).
+   */
   resolveNamespace(
     name: string,
-    auth: Record<string, unknown>,
-    done: (nsp: Namespace | undefined) => void,
+    auth: Record<string, unknown> | undefined,
+    done: (nsp: Namespace | undefined, auth: Record<string, unknown> | undefined) => void,
   ): void;
-  onConnectionClosed(connection: Connection): void;
 }
 
-const kConnection = Symbol("switchyard.connection");
-type TaggedSession = Session & { [kConnection]?: Connection };
-
-export class Connection implements NamespaceClient {
+/**
+ * Most connections hold one socket, in one namespace, for their whole life: that socket
+ * sits in a field, and a Map exists only while there are more (an empty Map or Set
+ * costs ~250 bytes of hash table per idle connection).
+ */
+export class Connection implements NamespaceClient, SessionSink {
   readonly conn: Session;
   private readonly host: ConnectionHost;
   private readonly decoder: PacketDecoder;
-  private readonly sockets = new Map<string, Socket>();
-  private readonly pending = new Set<string>();
+  /** The socket of the first namespace joined (most connections have only this one). */
+  private socket: Socket | undefined = undefined;
+  /** Sockets of further namespaces, by namespace name. */
+  private others: Map<string, Socket> | undefined = undefined;
+  /** Namespaces whose CONNECT is being resolved (middleware running). */
+  private pending: Set<string> | undefined = undefined;
   private connectTimer: NodeJS.Timeout | undefined;
 
   constructor(host: ConnectionHost, conn: Session) {
     this.host = host;
     this.conn = conn;
     this.decoder = host.createDecoder();
-    (conn as TaggedSession)[kConnection] = this;
-    conn.on("message", onMessage);
-    conn.once("close", onClose);
+    // Called directly by the session, not through listeners: no listener table per session.
+    conn.sink = this;
     this.connectTimer = setTimeout(connectTimedOut, host.connectTimeout, this);
   }
 
@@ -79,15 +87,38 @@ export class Connection implements NamespaceClient {
   }
 
   remove(socket: { readonly nsp: { readonly name: string } }): void {
+    if (this.socket === socket) {
+      this.socket = undefined;
+      return;
+    }
+    const others = this.others;
+    if (others === undefined) return;
     const name = socket.nsp.name;
-    if (this.sockets.get(name) === socket) this.sockets.delete(name);
+    if (others.get(name) === socket) others.delete(name);
+    if (others.size === 0) this.others = undefined;
   }
 
   /** Disconnects every socket ("server namespace disconnect") and closes the session. */
   disconnect(): void {
-    for (const socket of [...this.sockets.values()]) socket.disconnect();
-    this.sockets.clear();
+    for (const socket of this.allSockets()) socket.disconnect();
+    this.socket = undefined;
+    this.others = undefined;
     this.conn.close();
+  }
+
+  /** The socket of namespace `name`, if this connection has one. */
+  private socketOf(name: string): Socket | undefined {
+    const first = this.socket;
+    if (first !== undefined && first.nsp.name === name) return first;
+    return this.others?.get(name);
+  }
+
+  /** A copy: sockets remove themselves while the caller iterates. */
+  private allSockets(): Socket[] {
+    const out: Socket[] = [];
+    if (this.socket !== undefined) out.push(this.socket);
+    if (this.others !== undefined) for (const s of this.others.values()) out.push(s);
+    return out;
   }
 
   /** Called with every decoded message of the session. */
@@ -106,14 +137,14 @@ export class Connection implements NamespaceClient {
   }
 
   private onPacket(packet: SocketPacket): void {
-    const socket = this.sockets.get(packet.nsp);
+    const socket = this.socketOf(packet.nsp);
     if (packet.type === PacketType.CONNECT) {
       // At most one socket per namespace: a repeated CONNECT is ignored.
-      if (socket !== undefined || this.pending.has(packet.nsp)) {
+      if (socket !== undefined || this.pending?.has(packet.nsp) === true) {
         this.host.counters.unexpectedPackets++;
         return;
       }
-      this.connect(packet.nsp, (packet.data as Record<string, unknown> | undefined) ?? {});
+      this.connect(packet.nsp, packet.data as Record<string, unknown> | undefined);
       return;
     }
     if (socket === undefined) {
@@ -135,20 +166,27 @@ export class Connection implements NamespaceClient {
     socket.onPacket(packet);
   }
 
-  private connect(name: string, auth: Record<string, unknown>): void {
+  /** @param auth the CONNECT payload, undefined if the client sent none */
+  private connect(name: string, auth: Record<string, unknown> | undefined): void {
+    if (this.pending === undefined) this.pending = new Set();
     this.pending.add(name);
-    this.host.resolveNamespace(name, auth, (nsp) => {
+    this.host.resolveNamespace(name, auth, (nsp, matchedAuth) => {
       if (!this.isOpen()) return;
       if (nsp === undefined) {
-        this.pending.delete(name);
+        this.settle(name);
         this.host.counters.invalidNamespaces++;
         this.refuse(name, "Invalid namespace");
         return;
       }
-      nsp.add(this, auth, (socket) => {
-        this.pending.delete(name);
-        if (socket === undefined) return;
-        this.sockets.set(name, socket as unknown as Socket);
+      nsp.add(this, matchedAuth, (added) => {
+        this.settle(name);
+        if (added === undefined) return;
+        const socket = added as unknown as Socket;
+        if (this.socket === undefined) this.socket = socket;
+        else {
+          if (this.others === undefined) this.others = new Map();
+          this.others.set(name, socket);
+        }
         if (this.connectTimer !== undefined) {
           clearTimeout(this.connectTimer);
           this.connectTimer = undefined;
@@ -157,32 +195,40 @@ export class Connection implements NamespaceClient {
     });
   }
 
+  private settle(name: string): void {
+    const pending = this.pending;
+    if (pending === undefined) return;
+    pending.delete(name);
+    if (pending.size === 0) this.pending = undefined;
+  }
+
   /** Connect timeout: an engine session that joined no namespace is closed. */
   onConnectTimeout(): void {
     this.connectTimer = undefined;
-    if (this.sockets.size === 0) this.conn.close();
+    if (this.socket === undefined && this.others === undefined) this.conn.close();
+  }
+
+  // ——— SessionSink ———
+
+  onSessionMessage(data: string | Buffer): void {
+    this.onData(data);
+  }
+
+  onSessionClose(reason: string, description: string | undefined): void {
+    this.onClose(reason, description);
   }
 
   /** The session closed: every socket disconnects with the session's reason. */
   onClose(reason: string, description?: unknown): void {
     if (this.connectTimer !== undefined) clearTimeout(this.connectTimer);
     this.connectTimer = undefined;
-    for (const socket of [...this.sockets.values()])
-      socket.onClose(reason as DisconnectReason, description);
-    this.sockets.clear();
-    this.pending.clear();
+    for (const socket of this.allSockets()) socket.onClose(reason as DisconnectReason, description);
+    this.socket = undefined;
+    this.others = undefined;
+    this.pending = undefined;
     this.decoder.destroy();
-    this.conn.removeListener("message", onMessage);
-    this.host.onConnectionClosed(this);
+    if (this.conn.sink === this) this.conn.sink = undefined;
   }
-}
-
-function onMessage(this: TaggedSession, data: string | Buffer): void {
-  this[kConnection]?.onData(data);
-}
-
-function onClose(this: TaggedSession, reason: string, description?: unknown): void {
-  this[kConnection]?.onClose(reason, description);
 }
 
 function connectTimedOut(connection: Connection): void {

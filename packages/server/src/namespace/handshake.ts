@@ -24,23 +24,80 @@ export interface Handshake {
   auth: Record<string, unknown>;
 }
 
-export function buildHandshake(
-  req: IncomingMessage,
-  address: string,
-  auth: Record<string, unknown>,
-): Handshake {
-  const now = new Date();
-  const url = req.url ?? "/";
-  const q = url.indexOf("?");
-  return {
-    headers: req.headers,
-    time: now.toString(),
-    address,
-    xdomain: req.headers.origin !== undefined,
-    secure: (req.socket as TLSSocket).encrypted === true,
-    issued: now.getTime(),
-    url,
-    query: q === -1 ? {} : parse(url.slice(q + 1)),
-    auth,
-  };
+/**
+ * A socket's {@link Handshake}, held per connected socket for its whole life, so it keeps
+ * only references to what the request already holds (`headers`, `url`, the address) and
+ * builds `time`, `query` and an empty `auth` on first read: an idle socket whose app never
+ * reads them costs no strings or objects for them. Each is built once, then the same
+ * object is returned (and may be replaced by assignment, as on socket.io's plain object).
+ * `JSON.stringify` and the cluster encoding see every field through {@link toJSON}.
+ */
+export class SocketHandshake implements Handshake {
+  headers: IncomingHttpHeaders;
+  address: string;
+  xdomain: boolean;
+  secure: boolean;
+  issued: number;
+  url: string;
+  #time: string | undefined = undefined;
+  #query: ParsedUrlQuery | undefined = undefined;
+  #auth: Record<string, unknown> | undefined;
+
+  /** @param auth the CONNECT payload; undefined when the client sent none (read as `{}`) */
+  constructor(req: IncomingMessage, address: string, auth: Record<string, unknown> | undefined) {
+    const headers = req.headers;
+    this.headers = headers;
+    this.address = address;
+    this.xdomain = headers.origin !== undefined;
+    this.secure = (req.socket as TLSSocket).encrypted === true;
+    this.issued = Date.now();
+    this.url = req.url ?? "/";
+    this.#auth = auth;
+  }
+
+  get time(): string {
+    if (this.#time === undefined) this.#time = new Date(this.issued).toString();
+    return this.#time;
+  }
+
+  set time(value: string) {
+    this.#time = value;
+  }
+
+  get query(): ParsedUrlQuery {
+    if (this.#query === undefined) {
+      const url = this.url;
+      const q = url.indexOf("?");
+      this.#query = q === -1 ? {} : parse(url.slice(q + 1));
+    }
+    return this.#query;
+  }
+
+  set query(value: ParsedUrlQuery) {
+    this.#query = value;
+  }
+
+  get auth(): Record<string, unknown> {
+    if (this.#auth === undefined) this.#auth = {};
+    return this.#auth;
+  }
+
+  set auth(value: Record<string, unknown>) {
+    this.#auth = value;
+  }
+
+  /** Every field as a plain object (what socket.io's handshake object serializes to). */
+  toJSON(): Handshake {
+    return {
+      headers: this.headers,
+      time: this.time,
+      address: this.address,
+      xdomain: this.xdomain,
+      secure: this.secure,
+      issued: this.issued,
+      url: this.url,
+      query: this.query,
+      auth: this.auth,
+    };
+  }
 }

@@ -29,7 +29,7 @@ import type {
   ReservedOrUserListener,
   UntypedListener,
 } from "../typed-events.js";
-import { buildHandshake } from "./handshake.js";
+import { SocketHandshake } from "./handshake.js";
 import { type ConnectMiddleware, runMiddleware } from "./middleware.js";
 import type { Codec } from "./parser.js";
 import { Socket, type SocketConnection, type SocketCounters } from "./socket.js";
@@ -277,10 +277,14 @@ export class Namespace<
 
   // ——— connection of sockets (called by the connection) ———
 
-  /** Runs the middleware for a new socket; on success it joins and `connection` fires. */
+  /**
+   * Runs the middleware for a new socket; on success it joins and `connection` fires.
+   * `auth` is the CONNECT payload, undefined if the client sent none (`handshake.auth`
+   * then reads `{}`).
+   */
   add(
     client: NamespaceClient,
-    auth: Record<string, unknown>,
+    auth: Record<string, unknown> | undefined,
     done: (
       socket: Socket<ListenEvents, EmitEvents, ServerSideEvents, SocketData> | undefined,
     ) => void,
@@ -289,7 +293,7 @@ export class Namespace<
       randomId(),
       this,
       client,
-      buildHandshake(client.conn.request, client.remoteAddress, auth),
+      new SocketHandshake(client.conn.request, client.remoteAddress, auth),
     );
     runMiddleware(this.fns, socket, (err) => {
       if (!client.isOpen()) {

@@ -61,6 +61,9 @@ type Ack = (...args: unknown[]) => void;
 
 let warnedUnhandled = false;
 
+/** The flags of an emit for which none were set (never written to). */
+const NO_FLAGS: BroadcastFlags = Object.freeze({});
+
 export class Socket<
     ListenEvents extends EventsMap = DefaultEventsMap,
     EmitEvents extends EventsMap = DefaultEventsMap,
@@ -75,15 +78,18 @@ export class Socket<
   readonly nsp: SocketNamespace;
   readonly client: SocketConnection;
   readonly handshake: Handshake;
-  /** Free-form data of the app (sent along with `fetchSockets()` in a cluster). */
-  data: SocketData = {} as SocketData;
   /** Whether the socket is connected to its namespace. */
   connected = false;
 
-  private readonly acks = new Map<number, Ack>();
+  // Built on first use, not per socket: an idle socket that never emits with an ack,
+  // sets a flag or touches `data` costs no Map or object for them.
+  private dataValue: SocketData | undefined = undefined;
+  /** Callbacks of acks awaited from the client, by packet id. */
+  private acks: Map<number, Ack> | undefined = undefined;
+  /** Flags of the next emit (`timeout`, `volatile`, `compress`); undefined when none. */
+  private flags: BroadcastFlags | undefined = undefined;
   /** Set once the socket left its namespace (or was refused): rooms can no longer be joined. */
   private ended = false;
-  private flags: BroadcastFlags = {};
   private fns: PacketMiddleware[] | undefined;
   private anyIn: UntypedListener[] | undefined;
   private anyOut: UntypedListener[] | undefined;
@@ -96,6 +102,16 @@ export class Socket<
     this.nsp = nsp;
     this.client = client;
     this.handshake = handshake;
+  }
+
+  /** Free-form data of the app (sent along with `fetchSockets()` in a cluster); `{}` at first. */
+  get data(): SocketData {
+    if (this.dataValue === undefined) this.dataValue = {} as SocketData;
+    return this.dataValue;
+  }
+
+  set data(value: SocketData) {
+    this.dataValue = value;
   }
 
   /** The engine session (`transport`, `upgrade` events, …). */
@@ -127,8 +143,8 @@ export class Socket<
     if (ev === "newListener" || ev === "removeListener") return super.emit(ev, ...args);
     assertNotReserved(ev);
     const data: unknown[] = [ev, ...args];
-    const flags = this.flags;
-    this.flags = {};
+    const flags = this.flags ?? NO_FLAGS;
+    this.flags = undefined;
     const packet: SocketPacket = { type: PacketType.EVENT, nsp: this.nsp.name, data };
     const last = data[data.length - 1];
     if (typeof last === "function") {
@@ -152,7 +168,7 @@ export class Socket<
     ev: Ev,
     ...args: EventParamsWithoutAck<EmitEvents, Ev>
   ): Promise<AckResult<EmitEvents, Ev>> {
-    const withErr = this.flags.timeout !== undefined;
+    const withErr = this.flags?.timeout !== undefined;
     return new Promise((resolve, reject) => {
       const cb = withErr
         ? (err: Error | null, res: unknown) =>
@@ -180,11 +196,11 @@ export class Socket<
   private registerAck(ack: Ack, timeout: number | undefined): number {
     const id = this.nsp.nextAckId();
     if (timeout === undefined) {
-      this.acks.set(id, ack);
+      this.expectAck(id, ack);
       return id;
     }
     const timer = setTimeout(() => {
-      this.acks.delete(id);
+      this.acks?.delete(id);
       ack.call(this, new AckTimeoutError());
     }, timeout);
     const withTimer = (...args: unknown[]) => {
@@ -192,15 +208,21 @@ export class Socket<
       ack.call(this, null, ...args);
     };
     withTimer.timer = timer;
-    this.acks.set(id, withTimer);
+    this.expectAck(id, withTimer);
     return id;
   }
 
   private dropAck(id: number): void {
-    const ack = this.acks.get(id) as (Ack & { timer?: NodeJS.Timeout }) | undefined;
+    const ack = this.acks?.get(id) as (Ack & { timer?: NodeJS.Timeout }) | undefined;
     if (ack === undefined) return;
-    this.acks.delete(id);
+    this.acks!.delete(id);
     if (ack.timer !== undefined) clearTimeout(ack.timer);
+  }
+
+  /** The flags of the next emit, created on the first flag set. */
+  private nextFlags(): BroadcastFlags {
+    if (this.flags === undefined) this.flags = {};
+    return this.flags;
   }
 
   // ——— flags ———
@@ -209,7 +231,7 @@ export class Socket<
   timeout(
     ms: number,
   ): Socket<ListenEvents, DecorateAcknowledgements<EmitEvents>, ServerSideEvents, SocketData> {
-    this.flags.timeout = ms;
+    this.nextFlags().timeout = ms;
     return this as unknown as Socket<
       ListenEvents,
       DecorateAcknowledgements<EmitEvents>,
@@ -220,21 +242,21 @@ export class Socket<
 
   /** The next emit may be dropped if the client is not ready. */
   get volatile(): this {
-    this.flags.volatile = true;
+    this.nextFlags().volatile = true;
     return this;
   }
 
   /** Whether the next emit may be compressed. */
   compress(compress: boolean): this {
-    this.flags.compress = compress;
+    this.nextFlags().compress = compress;
     return this;
   }
 
   // ——— broadcasting from this socket (excludes itself) ———
 
   private operator(): BroadcastOperator<EmitEvents, SocketData> {
-    const flags = this.flags;
-    this.flags = {};
+    const flags = this.flags ?? {};
+    this.flags = undefined;
     return new BroadcastOperator(
       this.nsp.adapter,
       this.nsp.name,
@@ -405,6 +427,7 @@ export class Socket<
   }
 
   expectAck(id: number, callback: (...args: unknown[]) => void): void {
+    if (this.acks === undefined) this.acks = new Map();
     this.acks.set(id, callback);
   }
 
@@ -423,7 +446,7 @@ export class Socket<
     this.nsp.remove(this);
     this.client.remove(this);
     this.connected = false;
-    this.acks.clear();
+    this.acks = undefined;
     this.safeEmit("disconnect", reason, description);
   }
 
@@ -545,9 +568,10 @@ export class Socket<
   private onAck(packet: SocketPacket): void {
     const id = packet.id;
     if (id === undefined) return;
-    const ack = this.acks.get(id);
+    const acks = this.acks;
+    const ack = acks?.get(id);
     if (ack === undefined) return;
-    this.acks.delete(id);
+    acks!.delete(id);
     try {
       ack.apply(this, packet.data as unknown[]);
     } catch (err) {
