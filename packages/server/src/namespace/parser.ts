@@ -47,27 +47,54 @@ export interface DecodeLimits {
 
 /** The default parser: Socket.IO v5's text format with binary attachments. */
 export function defaultCodec(limits: DecodeLimits): Codec {
+  const shared = new SocketDecoder(limits);
   return {
     encode: encodeSocketPacket,
-    createDecoder: () => new TextDecoder(limits),
+    createDecoder: () => new TextDecoder(limits, shared),
   };
 }
 
-/** The protocol's decoder under the {@link PacketDecoder} interface. */
+/**
+ * The protocol's decoder under the {@link PacketDecoder} interface. A decoder has state
+ * only between a binary packet's header and its last attachment, so a connection gets
+ * its own {@link SocketDecoder} only for that span; every other packet goes through one
+ * decoder shared by the codec, which is never left holding state (it never sees a
+ * binary header, and it resets on any error).
+ */
 class TextDecoder implements PacketDecoder {
-  private readonly inner: SocketDecoder;
+  private readonly limits: DecodeLimits;
+  private readonly shared: SocketDecoder;
+  private own: SocketDecoder | undefined = undefined;
 
-  constructor(limits: DecodeLimits) {
-    this.inner = new SocketDecoder(limits);
+  constructor(limits: DecodeLimits, shared: SocketDecoder) {
+    this.limits = limits;
+    this.shared = shared;
   }
 
   add(chunk: string | Buffer): SocketPacket | undefined {
-    return this.inner.add(chunk);
+    let own = this.own;
+    if (own === undefined) {
+      if (!isBinaryHeader(chunk)) return this.shared.add(chunk);
+      own = new SocketDecoder(this.limits);
+      this.own = own;
+    }
+    try {
+      return own.add(chunk);
+    } finally {
+      if (!own.awaitingAttachments) this.own = undefined;
+    }
   }
 
   destroy(): void {
-    this.inner.reset();
+    this.own = undefined;
   }
+}
+
+/** A BINARY_EVENT (5) or BINARY_ACK (6) header: attachments follow. */
+function isBinaryHeader(chunk: string | Buffer): boolean {
+  if (typeof chunk !== "string") return false;
+  const c = chunk.charCodeAt(0);
+  return c === 0x35 || c === 0x36;
 }
 
 /** Accepts a {@link Codec} or a socket.io-style parser module. */
