@@ -11,6 +11,8 @@ import {
   type IncomingMessage,
   type OutgoingHttpHeaders,
   type ServerResponse,
+  validateHeaderName,
+  validateHeaderValue,
 } from "node:http";
 import type { Duplex } from "node:stream";
 import { type WebSocket, WebSocketServer } from "ws";
@@ -26,6 +28,13 @@ import {
 import { type PollingContext, PollingTransport } from "../transport/polling.js";
 import { DETACHED } from "../transport/transport.js";
 import { WebSocketTransport } from "../transport/websocket.js";
+import { DeflateWebSocketTransport } from "../transport/websocket-deflate.js";
+import {
+  acceptResponse,
+  checkUpgrade,
+  refuseUpgrade,
+  type UpgradeCheck,
+} from "../transport/websocket-handshake.js";
 import { HeartbeatWheel } from "./heartbeat.js";
 import { Session, type SessionHost } from "./session.js";
 import { generateSessionId } from "./session-id.js";
@@ -195,9 +204,20 @@ export class Engine extends EventEmitter implements SessionHost, PollingContext 
         socket.destroy();
         return;
       }
-      // `ws` installs its own error handling from here on.
+      const check = checkUpgrade(req);
+      if (!check.ok) {
+        this.countError(req, EngineErrorCode.BAD_REQUEST, check.message, {});
+        refuseUpgrade(socket, check.status, check.message);
+        return;
+      }
+      // The transport (or `ws`) installs its own error handling from here on.
       socket.off("error", ignoreSocketError);
-      this.wss.handleUpgrade(req, socket, head, (ws) => this.onWebSocket(req, ws, socket));
+      if (check.offersDeflate && this.opts.perMessageDeflate !== false) {
+        // Compression is `ws`'s: it negotiates the extension and frames these connections.
+        this.wss.handleUpgrade(req, socket, head, (ws) => this.onDeflateWebSocket(req, ws));
+        return;
+      }
+      this.onWebSocket(req, socket, head, check);
     });
   }
 
@@ -391,9 +411,10 @@ export class Engine extends EventEmitter implements SessionHost, PollingContext 
 
   private newSession(
     req: IncomingMessage,
-    transport: PollingTransport | WebSocketTransport,
+    transport: PollingTransport | WebSocketTransport | DeflateWebSocketTransport,
+    id = generateSessionId(this.opts.nodeId),
   ): Session {
-    const session = new Session(generateSessionId(this.opts.nodeId), req, transport, this);
+    const session = new Session(id, req, transport, this);
     queries.delete(req);
     this.sessions.set(session.id, session);
     this.stats.handshakes++;
@@ -404,13 +425,60 @@ export class Engine extends EventEmitter implements SessionHost, PollingContext 
     const transport = new PollingTransport(DETACHED, this);
     const session = this.newSession(req, transport);
     const headers = { ...this.responseHeaders(req) };
-    this.addInitialHeaders(headers, session, req);
+    this.addInitialHeaders(headers, session.id, req);
     req[kHeaders] = headers;
     transport.answerHandshake(req, res, session.open(this.upgradesFor("polling")));
     this.emit("connection", session);
   }
 
-  private onWebSocket(req: IncomingMessage, ws: WebSocket, raw: Duplex): void {
+  /**
+   * A WebSocket we frame ourselves. A new session gets its id before the 101 so the
+   * response can carry the cookie and the `initial_headers`/`headers` hooks' headers; the
+   * 101 and the open packet leave in one write.
+   */
+  private onWebSocket(
+    req: IncomingMessage,
+    socket: Duplex,
+    head: Buffer,
+    check: UpgradeCheck & { ok: true },
+  ): void {
+    const max = this.opts.maxHttpBufferSize;
+    const sid = query(req).params.get("sid");
+    const headers: OutgoingHttpHeaders = {};
+    if (sid !== null) {
+      this.emit("headers", headers, req);
+      const transport = new WebSocketTransport(
+        socket,
+        acceptResponse(check.key, check.protocol, headerLines(headers)),
+        DETACHED,
+        max,
+      );
+      const session = this.sessions.get(sid);
+      if (session === undefined || !session.canUpgrade()) {
+        transport.close(1008);
+        return;
+      }
+      session.beginUpgrade(transport);
+      transport.start(head);
+      return;
+    }
+    const id = generateSessionId(this.opts.nodeId);
+    this.addInitialHeaders(headers, id, req);
+    this.emit("headers", headers, req);
+    const transport = new WebSocketTransport(
+      socket,
+      acceptResponse(check.key, check.protocol, headerLines(headers)),
+      DETACHED,
+      max,
+    );
+    const session = this.newSession(req, transport, id);
+    transport.send(session.open([]), false);
+    this.emit("connection", session);
+    transport.start(head);
+  }
+
+  /** A WebSocket that negotiated permessage-deflate, framed by `ws`. */
+  private onDeflateWebSocket(req: IncomingMessage, ws: WebSocket): void {
     const sid = query(req).params.get("sid");
     if (sid !== null) {
       const session = this.sessions.get(sid);
@@ -418,10 +486,10 @@ export class Engine extends EventEmitter implements SessionHost, PollingContext 
         ws.close(1008, "upgrade refused");
         return;
       }
-      session.beginUpgrade(new WebSocketTransport(ws, DETACHED, raw));
+      session.beginUpgrade(new DeflateWebSocketTransport(ws, DETACHED));
       return;
     }
-    const transport = new WebSocketTransport(ws, DETACHED, raw);
+    const transport = new DeflateWebSocketTransport(ws, DETACHED);
     const session = this.newSession(req, transport);
     transport.send(session.open([]), false);
     this.emit("connection", session);
@@ -441,14 +509,10 @@ export class Engine extends EventEmitter implements SessionHost, PollingContext 
     }
   }
 
-  private addInitialHeaders(
-    headers: OutgoingHttpHeaders,
-    session: Session,
-    req: IncomingMessage,
-  ): void {
+  private addInitialHeaders(headers: OutgoingHttpHeaders, id: string, req: IncomingMessage): void {
     const c = this.opts.cookie;
     if (c !== undefined) {
-      let cookie = `${c.name}=${encodeURIComponent(session.id)}; Path=${c.path}`;
+      let cookie = `${c.name}=${encodeURIComponent(id)}; Path=${c.path}`;
       if (c.httpOnly) cookie += "; HttpOnly";
       cookie += `; SameSite=${c.sameSite[0]!.toUpperCase()}${c.sameSite.slice(1)}`;
       if (c.secure) cookie += "; Secure";
@@ -460,6 +524,27 @@ export class Engine extends EventEmitter implements SessionHost, PollingContext 
 }
 
 function ignoreSocketError(): void {}
+
+/**
+ * Header lines for a raw 101 response. Names and values are checked as `node:http` checks
+ * them for any response; one that would not pass (e.g. a CR/LF from a hook) is left out.
+ */
+function headerLines(headers: OutgoingHttpHeaders): string[] {
+  const lines: string[] = [];
+  for (const [name, value] of Object.entries(headers)) {
+    if (value === undefined) continue;
+    for (const one of Array.isArray(value) ? value : [value]) {
+      try {
+        validateHeaderName(name);
+        validateHeaderValue(name, String(one));
+      } catch {
+        continue;
+      }
+      lines.push(`${name}: ${one}`);
+    }
+  }
+  return lines;
+}
 
 /** Parses (once per request) the path and query of `req.url`. */
 function query(req: IncomingMessage): Query {

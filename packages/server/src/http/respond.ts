@@ -29,16 +29,29 @@ export function abortUpgrade(
   code: EngineErrorCode,
   message: string = ENGINE_ERROR_MESSAGES[code],
 ): void {
+  const status = code === EngineErrorCode.FORBIDDEN ? "403 Forbidden" : "400 Bad Request";
+  endRawResponse(socket, status, "application/json", JSON.stringify({ code, message }));
+}
+
+/**
+ * Writes a complete HTTP response on a socket taken over for an upgrade and closes it.
+ * `extraHeaders` are whole header lines, each ending with CRLF.
+ */
+export function endRawResponse(
+  socket: Duplex,
+  status: string,
+  contentType: string,
+  body: string,
+  extraHeaders = "",
+): void {
   // The peer may reset while the answer is written; that must not be uncaught.
   socket.on("error", ignoreError);
   if (!socket.writable) {
     socket.destroy();
     return;
   }
-  const body = JSON.stringify({ code, message });
-  const status = code === EngineErrorCode.FORBIDDEN ? "403 Forbidden" : "400 Bad Request";
   socket.end(
-    `HTTP/1.1 ${status}\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
+    `HTTP/1.1 ${status}\r\nConnection: close\r\nContent-Type: ${contentType}\r\nContent-Length: ${Buffer.byteLength(body)}\r\n${extraHeaders}\r\n${body}`,
   );
   socket.once("finish", destroySocket);
 }

@@ -1,35 +1,55 @@
 /**
- * WebSocket transport over `ws`. Listeners are module-level functions that find their
- * transport through a symbol on the `ws` instance: no closures per connection.
+ * WebSocket transport framed by Switchyard on the upgraded TCP socket (no extension
+ * negotiated; permessage-deflate connections use {@link DeflateWebSocketTransport}).
  *
- * Outbound hot path: when no extension (permessage-deflate) was negotiated, packets are
- * pre-built frames ({@link buildFrame}, memoized per packet, so a broadcast frames once)
- * queued on the transport and written to the TCP socket by the {@link WriteScheduler}:
- * every frame a session received since its last write leaves in one `write`, and the
- * writes of a big broadcast are spread over event-loop turns in slices, so HTTP requests
- * and other I/O are served between slices instead of after the whole fan-out. `ws` still
- * owns the handshake, reading, control frames and closing; its own writes are whole
- * frames, so they interleave with ours only at frame boundaries, and the queue is written
- * out before `ws` sends a close frame.
+ * - Reading: {@link FrameReader} parses frames where they arrived (masks, fragments,
+ *   control frames, UTF-8, `maxPayload`), no stream machinery per frame.
+ * - Writing: packets are pre-built frames ({@link buildFrame}, memoized per packet, so a
+ *   broadcast frames once) queued on the transport and written by the write scheduler:
+ *   every frame queued since the last write leaves in one `write`, and big fan-outs are
+ *   spread over event-loop turns. The 101 response is the first thing queued, so it
+ *   leaves in the same write as the open packet.
+ * - Closing: a graceful close writes what is queued, then a close frame, and ends the TCP
+ *   socket when the peer answers (or after {@link CLOSE_TIMEOUT_MS}); a protocol violation
+ *   is answered with a close frame carrying its code, and the socket is destroyed.
+ *
+ * Listeners are module-level functions that find their transport through a symbol on the
+ * socket: no closures per connection.
  */
+import type { Socket as NetSocket } from "node:net";
 import type { Duplex } from "node:stream";
 import { decodeEnginePacket, ProtocolError } from "@switchyard/protocol";
-import type { RawData, WebSocket } from "ws";
 import type { OutboundPacket } from "../engine/outbound-packet.js";
 import type { Transport, TransportOwner } from "./transport.js";
 import { buildFrame } from "./websocket-frame.js";
+import {
+  CLOSE_NO_STATUS,
+  CLOSE_NORMAL,
+  CLOSE_TOO_BIG,
+  FrameReader,
+  type FrameSink,
+} from "./websocket-reader.js";
+import { type QueuedWriter, scheduleWrite } from "./write-scheduler.js";
+
+/** How long a graceful close waits for the peer's close frame before destroying. */
+const CLOSE_TIMEOUT_MS = 10_000;
+/** How long a connection closed for a protocol error may linger for its close frame to leave. */
+const PROTOCOL_ERROR_LINGER_MS = 1000;
+/** Queued frames up to this many bytes are copied into one buffer and written at once. */
+const CONCAT_LIMIT = 64 * 1024;
 
 const kTransport = Symbol("switchyard.transport");
-type TaggedSocket = WebSocket & { [kTransport]?: WebSocketTransport };
-type TaggedRaw = Duplex & { [kTransport]?: WebSocketTransport };
+type TaggedSocket = Duplex & { [kTransport]?: WebSocketTransport };
 
-export class WebSocketTransport implements Transport {
+export class WebSocketTransport implements Transport, FrameSink, QueuedWriter {
   readonly name = "websocket" as const;
   owner: TransportOwner;
-  readonly socket: WebSocket;
-  /** The TCP socket under `ws`, written directly when no extension transforms frames. */
-  private readonly raw: Duplex | undefined;
+  private readonly socket: Duplex;
+  private readonly reader: FrameReader;
+  /** No more packets are taken (closing, closed or failed). */
   private ended = false;
+  /** Our close frame is out: the peer's answer ends the socket. */
+  private closeSent = false;
   /** Frames waiting for the scheduler: none, one, or several (in order). */
   private pending: Buffer | Buffer[] | undefined = undefined;
   private pendingBytes = 0;
@@ -41,38 +61,47 @@ export class WebSocketTransport implements Transport {
   private congested = false;
 
   /**
-   * @param raw the upgraded TCP socket `ws` was given; frames go straight to it unless an
-   *   extension (permessage-deflate) was negotiated
+   * @param socket the upgraded TCP socket
+   * @param response the 101 response head, written before the first frame
+   * @param maxPayload the largest message accepted (bytes)
    */
-  constructor(socket: WebSocket, owner: TransportOwner, raw?: Duplex) {
+  constructor(socket: Duplex, response: string, owner: TransportOwner, maxPayload: number) {
     this.socket = socket;
-    this.raw = raw !== undefined && socket.extensions === "" ? raw : undefined;
     this.owner = owner;
+    this.reader = new FrameReader(this, maxPayload);
     (socket as TaggedSocket)[kTransport] = this;
-    socket.on("message", onMessage);
-    socket.on("close", onClose);
+    const net = socket as Partial<NetSocket>;
+    net.setNoDelay?.(true);
+    net.setTimeout?.(0);
     socket.on("error", onError);
+    socket.on("close", onClose);
+    socket.on("end", onEnd);
+    this.queue(Buffer.from(response, "latin1"));
+  }
+
+  /**
+   * Starts reading, beginning with the bytes that arrived with the upgrade request. Called
+   * once the session has adopted the transport, so no packet reaches a placeholder owner.
+   */
+  start(head: Buffer): void {
+    if (head.length > 0) this.reader.push(head);
+    if (!this.ended) this.socket.on("data", onData);
   }
 
   get writable(): boolean {
-    return !this.ended && this.socket.readyState === 1;
+    return !this.ended && this.socket.writable;
   }
 
   get bufferedAmount(): number {
-    // Without an extension ws queues nothing of its own: the socket's buffer is all of it.
-    const raw = this.raw;
-    if (raw === undefined) return this.socket.bufferedAmount;
-    return this.congested ? raw.writableLength + this.pendingBytes : this.pendingBytes;
+    return this.congested ? this.socket.writableLength + this.pendingBytes : this.pendingBytes;
   }
 
-  sendOne(packet: OutboundPacket, compress: boolean): void {
+  get pendingByteLength(): number {
+    return this.pendingBytes;
+  }
+
+  sendOne(packet: OutboundPacket, _compress: boolean): void {
     if (this.ended) return;
-    const raw = this.raw;
-    if (raw === undefined) {
-      this.socket.send(packet.websocketData(), { binary: packet.binary, compress });
-      return;
-    }
-    if (raw.destroyed || this.socket.readyState !== 1) return;
     let frame = packet.frame;
     if (frame === undefined) {
       // A text packet's WebSocket payload is its polling text ("4…"): frame the string.
@@ -82,6 +111,14 @@ export class WebSocketTransport implements Transport {
       );
       packet.frame = frame;
     }
+    this.queue(frame);
+  }
+
+  send(packets: readonly OutboundPacket[], compress: boolean): void {
+    for (const p of packets) this.sendOne(p, compress);
+  }
+
+  private queue(frame: Buffer): void {
     const p = this.pending;
     if (p === undefined) {
       this.pending = frame;
@@ -91,11 +128,6 @@ export class WebSocketTransport implements Transport {
     this.pendingBytes += frame.length;
   }
 
-  /** Bytes queued for the scheduler. */
-  get pendingByteLength(): number {
-    return this.pendingBytes;
-  }
-
   /** Writes the queued frames to the TCP socket in one write (called by the scheduler). */
   writePending(): void {
     const p = this.pending;
@@ -103,8 +135,8 @@ export class WebSocketTransport implements Transport {
     const bytes = this.pendingBytes;
     this.pending = undefined;
     this.pendingBytes = 0;
-    const raw = this.raw!;
-    if (raw.destroyed) return;
+    const raw = this.socket;
+    if (raw.destroyed || !raw.writable) return;
     let below: boolean;
     if (Buffer.isBuffer(p)) below = raw.write(p);
     else if (bytes <= CONCAT_LIMIT) below = raw.write(Buffer.concat(p, bytes));
@@ -117,8 +149,7 @@ export class WebSocketTransport implements Transport {
     }
     if (!below && !this.congested) {
       this.congested = true;
-      (raw as TaggedRaw)[kTransport] = this;
-      raw.once("drain", onRawDrain);
+      raw.once("drain", onDrain);
     }
   }
 
@@ -127,145 +158,140 @@ export class WebSocketTransport implements Transport {
     this.congested = false;
   }
 
-  send(packets: readonly OutboundPacket[], compress: boolean): void {
-    for (const p of packets) this.sendOne(p, compress);
-  }
-
-  close(): void {
+  /**
+   * Graceful close: what is queued, then a close frame (1000, or `code`); the peer's
+   * answer ends the socket.
+   */
+  close(code = CLOSE_NORMAL): void {
     if (this.ended) return;
     this.ended = true;
-    // What is queued goes out before ws's close frame.
-    this.writePending();
-    this.socket.close(1000);
+    this.sendClose(code);
+    setTimeout(destroyLater, CLOSE_TIMEOUT_MS, this.socket).unref();
   }
 
-  /**
-   * Ends now unless the transport already ended: after {@link close} the close handshake
-   * must be allowed to finish, or frames still queued (permessage-deflate compresses
-   * asynchronously, a slow socket buffers) and the close frame itself would be lost. `ws`
-   * bounds that handshake with its own timeout; after {@link fail} or a peer close the
-   * socket is already gone.
-   */
+  /** Ends now without a goodbye, unless a graceful close is already under way. Idempotent. */
   destroy(): void {
     if (this.ended) return;
     this.ended = true;
-    this.dropPending();
-    this.socket.terminate();
+    this.pending = undefined;
+    this.pendingBytes = 0;
+    this.socket.destroy();
   }
 
-  /** Called by the listeners below. */
-  handleMessage(data: RawData, isBinary: boolean): void {
+  // ——— FrameSink ———
+
+  onMessage(data: string | Buffer, _binary: boolean): void {
     if (this.ended) return;
     let packet: ReturnType<typeof decodeEnginePacket>;
     try {
-      packet = decodeEnginePacket(isBinary ? toBuffer(data) : data.toString());
+      packet = decodeEnginePacket(data);
     } catch (err) {
-      const reason = err instanceof ProtocolError ? err.message : "bad packet";
-      this.fail("parse error", reason);
+      this.fail("parse error", err instanceof ProtocolError ? err.message : "bad packet");
       return;
     }
     this.owner.onPacket(packet, this);
   }
 
-  fail(reason: string, description?: string): void {
-    if (this.ended) return;
+  onPing(payload: Buffer): void {
+    if (this.closeSent || this.socket.destroyed) return;
+    const frame = Buffer.allocUnsafe(2 + payload.length);
+    frame[0] = 0x8a; // FIN + pong
+    frame[1] = payload.length;
+    payload.copy(frame, 2);
+    this.queue(frame);
+  }
+
+  onCloseFrame(code: number, _reason: string): void {
+    const wasEnded = this.ended;
     this.ended = true;
-    this.dropPending();
-    this.socket.terminate();
-    this.owner.onTransportClose(this, reason, description);
+    // Answer a close we did not start, then end the TCP connection (RFC 6455 §5.5.1).
+    if (!this.closeSent) this.sendClose(code === CLOSE_NO_STATUS ? undefined : code);
+    this.socket.end();
+    if (!wasEnded) this.owner.onTransportClose(this, "transport close");
+  }
+
+  onProtocolError(code: number, message: string): void {
+    if (!this.closeSent) this.sendClose(code);
+    const wasEnded = this.ended;
+    this.ended = true;
+    // The close frame goes out before the FIN; a peer that never closes its side is cut off.
+    this.socket.end();
+    setTimeout(destroyLater, PROTOCOL_ERROR_LINGER_MS, this.socket).unref();
+    if (!wasEnded)
+      this.owner.onTransportClose(
+        this,
+        code === CLOSE_TOO_BIG ? "payload too large" : "transport error",
+        message,
+      );
+  }
+
+  // ——— socket events ———
+
+  handleData(chunk: Buffer): void {
+    this.reader.push(chunk);
+  }
+
+  /** The peer half-closed without a close frame (or after its close frame). */
+  handleEnd(): void {
+    this.socket.end();
+    this.handleClose();
   }
 
   handleClose(): void {
     const wasEnded = this.ended;
     this.ended = true;
-    this.dropPending();
+    this.pending = undefined;
+    this.pendingBytes = 0;
     if (!wasEnded) this.owner.onTransportClose(this, "transport close");
   }
 
-  private dropPending(): void {
+  handleError(err: Error): void {
+    const wasEnded = this.ended;
+    this.ended = true;
+    this.socket.destroy();
+    if (!wasEnded) this.owner.onTransportClose(this, "transport error", err.message);
+  }
+
+  /** Writes what is queued, then a close frame (with `code`, or empty). */
+  private sendClose(code: number | undefined): void {
+    this.closeSent = true;
+    this.writePending();
+    if (this.socket.destroyed || !this.socket.writable) return;
+    const frame =
+      code === undefined ? Buffer.from([0x88, 0]) : Buffer.from([0x88, 2, code >> 8, code & 0xff]);
+    this.socket.write(frame);
+  }
+
+  private fail(reason: string, description: string): void {
+    if (this.ended) return;
+    this.ended = true;
     this.pending = undefined;
     this.pendingBytes = 0;
+    this.socket.destroy();
+    this.owner.onTransportClose(this, reason, description);
   }
 }
 
-/** Queued frames up to this many bytes are copied into one buffer and written at once. */
-const CONCAT_LIMIT = 64 * 1024;
-
-/**
- * The write scheduler: transports with queued frames, written in FIFO order, at most
- * {@link SLICE_TRANSPORTS} transports or {@link SLICE_BYTES} bytes per event-loop turn
- * (`setImmediate`: the first slice runs right after the I/O callbacks of the turn that
- * queued the frames, later slices in later turns, each after the I/O that arrived
- * meanwhile). A transport is listed once however many frames it queued; frames queued
- * after its slice ran list it again. Per-connection order is the queue's order.
- */
-const SLICE_TRANSPORTS = 256;
-const SLICE_BYTES = 1024 * 1024;
-
-const waiting: (WebSocketTransport | undefined)[] = [];
-let head = 0;
-let scheduled = false;
-
-function scheduleWrite(t: WebSocketTransport): void {
-  waiting.push(t);
-  if (!scheduled) {
-    scheduled = true;
-    setImmediate(writeSlice);
-  }
+function onData(this: TaggedSocket, chunk: Buffer): void {
+  this[kTransport]?.handleData(chunk);
 }
 
-function writeSlice(): void {
-  const end = Math.min(waiting.length, head + SLICE_TRANSPORTS);
-  let bytes = 0;
-  while (head < end && bytes < SLICE_BYTES) {
-    const t = waiting[head]!;
-    waiting[head++] = undefined;
-    bytes += t.pendingByteLength;
-    // A write error destroys the socket asynchronously; writePending skips dead sockets.
-    t.writePending();
-  }
-  if (head < waiting.length) {
-    if (head >= 4096) {
-      waiting.copyWithin(0, head);
-      waiting.length -= head;
-      head = 0;
-    }
-    setImmediate(writeSlice);
-    return;
-  }
-  waiting.length = 0;
-  head = 0;
-  scheduled = false;
-}
-
-function toBuffer(data: RawData): Buffer {
-  if (Buffer.isBuffer(data)) return data;
-  if (Array.isArray(data)) return Buffer.concat(data);
-  return Buffer.from(data);
-}
-
-function onMessage(this: TaggedSocket, data: RawData, isBinary: boolean): void {
-  this[kTransport]?.handleMessage(data, isBinary);
-}
-
-function onRawDrain(this: TaggedRaw): void {
-  this[kTransport]?.onDrain();
+function onEnd(this: TaggedSocket): void {
+  this[kTransport]?.handleEnd();
 }
 
 function onClose(this: TaggedSocket): void {
   this[kTransport]?.handleClose();
 }
 
-/** `ws` error codes meaning a frame or message is bigger than `maxPayload` allows. */
-const TOO_LARGE = new Set([
-  "WS_ERR_UNSUPPORTED_MESSAGE_LENGTH",
-  // A frame header announcing more than 2^53 - 1 bytes.
-  "WS_ERR_UNSUPPORTED_DATA_PAYLOAD_LENGTH",
-]);
+function onError(this: TaggedSocket, err: Error): void {
+  this[kTransport]?.handleError(err);
+}
 
-function onError(this: TaggedSocket, err: Error & { code?: string }): void {
-  const t = this[kTransport];
-  if (t === undefined) return;
-  if (err.code !== undefined && TOO_LARGE.has(err.code)) t.fail("payload too large", err.message);
-  else t.fail("transport error", err.message);
+function onDrain(this: TaggedSocket): void {
+  this[kTransport]?.onDrain();
+}
+
+function destroyLater(socket: Duplex): void {
+  socket.destroy();
 }

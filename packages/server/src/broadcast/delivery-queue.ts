@@ -1,0 +1,187 @@
+/**
+ * The delivery queue: broadcasts to many sessions are delivered over several event-loop
+ * turns instead of inside the `emit` call, so one `emit` to a big room — or a burst of
+ * them from a request handler or a bus message — cannot hold the event loop for the whole
+ * fan-out. HTTP requests, pings and incoming packets are served between turns.
+ *
+ * Order is kept per session: while anything is queued, every other write to any session
+ * (unicast packets, pings, acks, DISCONNECTs) and every graceful session close joins the
+ * same FIFO behind it, so a session receives its packets in the order they were sent, and
+ * a `close` never overtakes the packets queued before it. When the queue is empty, sends
+ * and small broadcasts are written at once, as before.
+ *
+ * What a delivery does (volatile drop, slow-consumer check, transport choice) is decided
+ * when it is delivered, by {@link QueueTarget.writePacket}.
+ */
+import type { OutboundPacket } from "../engine/outbound-packet.js";
+
+/** The session side of the queue: the engine's `Session`. */
+export interface QueueTarget {
+  /** Writes (or buffers) a packet now; false if it was dropped. */
+  writePacket(packet: OutboundPacket, volatile: boolean, compress: boolean): boolean;
+  /** Runs the graceful close that was queued. */
+  closeNow(discard: boolean): void;
+}
+
+/** Broadcasts to at least this many sessions go through the queue even when it is empty. */
+export const QUEUE_MIN_RECIPIENTS = 256;
+/** Deliveries (one packet part to one session) per event-loop turn. */
+const DELIVERIES_PER_TURN = 4096;
+
+enum Kind {
+  Send,
+  Broadcast,
+  Close,
+}
+
+interface SendItem {
+  kind: Kind.Send;
+  target: QueueTarget;
+  packet: OutboundPacket;
+  volatile: boolean;
+  compress: boolean;
+}
+
+interface BroadcastItem {
+  kind: Kind.Broadcast;
+  targets: readonly QueueTarget[];
+  parts: readonly OutboundPacket[];
+  volatile: boolean;
+  compress: boolean;
+  /** Index of the next target. */
+  next: number;
+}
+
+interface CloseItem {
+  kind: Kind.Close;
+  target: QueueTarget;
+  discard: boolean;
+}
+
+type Item = SendItem | BroadcastItem | CloseItem;
+
+const items: (Item | undefined)[] = [];
+let head = 0;
+let scheduled = false;
+
+/** Whether deliveries are waiting (then every write to a session must be queued too). */
+export function queueActive(): boolean {
+  return head < items.length;
+}
+
+/** Queues one packet to one session behind what is already queued. */
+export function queueSend(
+  target: QueueTarget,
+  packet: OutboundPacket,
+  volatile: boolean,
+  compress: boolean,
+): void {
+  push({ kind: Kind.Send, target, packet, volatile, compress });
+}
+
+/**
+ * Queues a broadcast: `parts` (a Socket.IO packet and its binary attachments) to every
+ * target, in order. `targets` must not change afterwards (a snapshot taken at emit time).
+ */
+export function queueBroadcast(
+  targets: readonly QueueTarget[],
+  parts: readonly OutboundPacket[],
+  volatile: boolean,
+  compress: boolean,
+): void {
+  if (targets.length === 0) return;
+  push({ kind: Kind.Broadcast, targets, parts, volatile, compress, next: 0 });
+}
+
+/** Queues a graceful close of a session behind its queued packets. */
+export function queueClose(target: QueueTarget, discard: boolean): void {
+  push({ kind: Kind.Close, target, discard });
+}
+
+/** Delivers everything queued now (engine shutdown). */
+export function drainQueue(): void {
+  while (queueActive()) runTurn(Number.POSITIVE_INFINITY);
+}
+
+function push(item: Item): void {
+  items.push(item);
+  if (!scheduled) {
+    scheduled = true;
+    setImmediate(onTurn);
+  }
+}
+
+function onTurn(): void {
+  runTurn(DELIVERIES_PER_TURN);
+  if (queueActive()) setImmediate(onTurn);
+  else scheduled = false;
+}
+
+/** Delivers up to `budget` deliveries from the head of the queue. */
+function runTurn(budget: number): void {
+  let left = budget;
+  while (left > 0 && head < items.length) {
+    const item = items[head]!;
+    if (item.kind === Kind.Broadcast) {
+      const { targets, parts, volatile, compress } = item;
+      const end = Math.min(
+        targets.length,
+        item.next + Math.max(1, Math.floor(left / parts.length)),
+      );
+      for (let i = item.next; i < end; i++) {
+        const t = targets[i]!;
+        // A volatile packet is dropped whole: never its header without its attachments.
+        if (!safeWrite(t, parts[0]!, volatile, compress)) continue;
+        for (let j = 1; j < parts.length; j++) safeWrite(t, parts[j]!, false, compress);
+      }
+      left -= (end - item.next) * parts.length;
+      item.next = end;
+      if (end < targets.length) break;
+    } else if (item.kind === Kind.Send) {
+      safeWrite(item.target, item.packet, item.volatile, item.compress);
+      left--;
+    } else {
+      try {
+        item.target.closeNow(item.discard);
+      } catch (err) {
+        reportUncaught(err);
+      }
+      left--;
+    }
+    items[head++] = undefined;
+  }
+  if (head === items.length) {
+    items.length = 0;
+    head = 0;
+  } else if (head >= 4096) {
+    items.copyWithin(0, head);
+    items.length -= head;
+    head = 0;
+  }
+}
+
+/**
+ * A write runs close handlers when it ends a slow consumer; an exception thrown by one of
+ * them must not stop the other deliveries (they would never be retried).
+ */
+function safeWrite(
+  t: QueueTarget,
+  packet: OutboundPacket,
+  volatile: boolean,
+  compress: boolean,
+): boolean {
+  try {
+    return t.writePacket(packet, volatile, compress);
+  } catch (err) {
+    reportUncaught(err);
+    return false;
+  }
+}
+
+function reportUncaught(err: unknown): void {
+  // Same fate as an exception thrown in any other event-loop callback, but after the
+  // queue's own state is consistent and without losing the rest of the turn.
+  process.nextTick(() => {
+    throw err;
+  });
+}

@@ -1,0 +1,76 @@
+/**
+ * The server side of the WebSocket opening handshake (RFC 6455 §4.2) for connections
+ * Switchyard frames itself: the checks `ws`'s `handleUpgrade` makes, and the 101
+ * response as one string so the engine can write it together with the first frames.
+ * Connections that negotiate permessage-deflate are handed to `ws` instead.
+ */
+import { createHash } from "node:crypto";
+import type { IncomingMessage } from "node:http";
+import type { Duplex } from "node:stream";
+import { endRawResponse } from "../http/respond.js";
+
+const GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
+const KEY = /^[+/0-9A-Za-z]{22}==$/;
+
+export type UpgradeCheck =
+  | {
+      readonly ok: true;
+      readonly key: string;
+      /** The subprotocol echoed back (the first one offered), if any. */
+      readonly protocol: string | undefined;
+      /** The client offers permessage-deflate. */
+      readonly offersDeflate: boolean;
+    }
+  | { readonly ok: false; readonly status: 400 | 405; readonly message: string };
+
+/** Checks a WebSocket upgrade request as `ws` does. */
+export function checkUpgrade(req: IncomingMessage): UpgradeCheck {
+  if (req.method !== "GET") return { ok: false, status: 405, message: "Invalid HTTP method" };
+  const h = req.headers;
+  const upgrade = h.upgrade;
+  if (upgrade === undefined || upgrade.toLowerCase() !== "websocket")
+    return { ok: false, status: 400, message: "Invalid Upgrade header" };
+  const key = h["sec-websocket-key"];
+  if (key === undefined || !KEY.test(key))
+    return { ok: false, status: 400, message: "Missing or invalid Sec-WebSocket-Key header" };
+  const version = h["sec-websocket-version"];
+  if (version !== "13" && version !== "8")
+    return { ok: false, status: 400, message: "Missing or invalid Sec-WebSocket-Version header" };
+  const offered = h["sec-websocket-protocol"];
+  let protocol: string | undefined;
+  if (offered !== undefined) {
+    const first = offered.split(",")[0]!.trim();
+    if (first === "")
+      return { ok: false, status: 400, message: "Invalid Sec-WebSocket-Protocol header" };
+    protocol = first;
+  }
+  const ext = h["sec-websocket-extensions"];
+  const offersDeflate = ext?.includes("permessage-deflate") === true;
+  return { ok: true, key, protocol, offersDeflate };
+}
+
+/** The complete 101 response head (ending with the empty line). */
+export function acceptResponse(
+  key: string,
+  protocol: string | undefined,
+  extraLines: readonly string[],
+): string {
+  const accept = createHash("sha1")
+    .update(key + GUID)
+    .digest("base64");
+  let head = `HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ${accept}\r\n`;
+  if (protocol !== undefined) head += `Sec-WebSocket-Protocol: ${protocol}\r\n`;
+  for (const line of extraLines) head += `${line}\r\n`;
+  return `${head}\r\n`;
+}
+
+/** Refuses an upgrade with a plain HTTP error, as `ws` does, and closes the socket. */
+export function refuseUpgrade(socket: Duplex, status: 400 | 405, message: string): void {
+  endRawResponse(
+    socket,
+    status === 405 ? "405 Method Not Allowed" : "400 Bad Request",
+    "text/html",
+    message,
+    message.includes("Sec-WebSocket-Version") ? "Sec-WebSocket-Version: 13, 8\r\n" : "",
+  );
+}

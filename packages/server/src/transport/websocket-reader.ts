@@ -1,0 +1,260 @@
+/**
+ * Reads client-to-server WebSocket frames (RFC 6455 §5) from a TCP byte stream when no
+ * extension was negotiated: masks required and removed in place, fragments reassembled,
+ * control frames (ping, pong, close) reported between the fragments of a message, text
+ * checked for valid UTF-8, and every size checked against `maxPayload` before a byte of
+ * the payload is buffered. A violation is reported once, with the close code RFC 6455
+ * assigns to it (1002 protocol error, 1007 bad UTF-8, 1009 too big), and ends reading.
+ *
+ * Bytes are parsed where they arrived: a chunk holding whole frames is never copied; only
+ * a frame split across chunks is joined, once, when all of it has arrived.
+ */
+import { isUtf8 } from "node:buffer";
+
+export interface FrameSink {
+  /** A complete data message: text (validated UTF-8, decoded) or binary. */
+  onMessage(data: string | Buffer, binary: boolean): void;
+  onPing(payload: Buffer): void;
+  /** The peer's close frame: its code (1005 when it gave none) and reason. */
+  onCloseFrame(code: number, reason: string): void;
+  /** The peer broke the protocol; `code` is the close code to answer with. */
+  onProtocolError(code: number, message: string): void;
+}
+
+const OP_CONTINUATION = 0x0;
+const OP_TEXT = 0x1;
+const OP_BINARY = 0x2;
+const OP_CLOSE = 0x8;
+const OP_PING = 0x9;
+const OP_PONG = 0xa;
+
+/** Close codes. */
+export const CLOSE_NORMAL = 1000;
+export const CLOSE_NO_STATUS = 1005;
+export const CLOSE_PROTOCOL_ERROR = 1002;
+export const CLOSE_INVALID_DATA = 1007;
+export const CLOSE_TOO_BIG = 1009;
+
+export class FrameReader {
+  private readonly sink: FrameSink;
+  private readonly maxPayload: number;
+  /** Bytes of an incomplete frame (or header), in arrival order. */
+  private held: Buffer[] | undefined = undefined;
+  private heldBytes = 0;
+  /** Bytes needed before parsing can go on (0: none held). */
+  private needed = 0;
+  /** Fragments of the data message being reassembled. */
+  private fragments: Buffer[] | undefined = undefined;
+  private fragmentBytes = 0;
+  private fragmentBinary = false;
+  private failed = false;
+
+  constructor(sink: FrameSink, maxPayload: number) {
+    this.sink = sink;
+    this.maxPayload = maxPayload;
+  }
+
+  /** Feeds bytes read from the socket. */
+  push(chunk: Buffer): void {
+    if (this.failed || chunk.length === 0) return;
+    if (this.held === undefined) {
+      this.parse(chunk);
+      return;
+    }
+    this.held.push(chunk);
+    this.heldBytes += chunk.length;
+    if (this.heldBytes < this.needed) return;
+    const all = Buffer.concat(this.held, this.heldBytes);
+    this.held = undefined;
+    this.heldBytes = 0;
+    this.needed = 0;
+    this.parse(all);
+  }
+
+  private hold(rest: Buffer, needed: number): void {
+    this.held = [rest];
+    this.heldBytes = rest.length;
+    this.needed = needed;
+  }
+
+  private parse(buf: Buffer): void {
+    const len = buf.length;
+    let off = 0;
+    while (off < len && !this.failed) {
+      const avail = len - off;
+      if (avail < 2) {
+        this.hold(buf.subarray(off), 2);
+        return;
+      }
+      const b0 = buf[off]!;
+      const b1 = buf[off + 1]!;
+      const fin = (b0 & 0x80) !== 0;
+      const opcode = b0 & 0x0f;
+      if ((b0 & 0x70) !== 0) {
+        this.fail(CLOSE_PROTOCOL_ERROR, "RSV bits set without an extension");
+        return;
+      }
+      if ((b1 & 0x80) === 0) {
+        this.fail(CLOSE_PROTOCOL_ERROR, "client frame not masked");
+        return;
+      }
+      let size = b1 & 0x7f;
+      let header = 6;
+      if (size === 126) header = 8;
+      else if (size === 127) header = 14;
+      if (avail < header) {
+        this.hold(buf.subarray(off), header);
+        return;
+      }
+      if (size === 126) size = buf.readUInt16BE(off + 2);
+      else if (size === 127) {
+        const hi = buf.readUInt32BE(off + 2);
+        // Beyond 2^53 - 1 a length cannot be represented; far beyond maxPayload anyway.
+        if (hi > 0x1fffff) {
+          this.fail(CLOSE_TOO_BIG, "frame length beyond 2^53 - 1");
+          return;
+        }
+        size = hi * 0x1_0000_0000 + buf.readUInt32BE(off + 6);
+      }
+      const control = opcode >= 0x8;
+      if (control) {
+        if (opcode !== OP_CLOSE && opcode !== OP_PING && opcode !== OP_PONG) {
+          this.fail(CLOSE_PROTOCOL_ERROR, `unknown opcode ${opcode}`);
+          return;
+        }
+        if (!fin) {
+          this.fail(CLOSE_PROTOCOL_ERROR, "fragmented control frame");
+          return;
+        }
+        if (size > 125) {
+          this.fail(CLOSE_PROTOCOL_ERROR, "control frame over 125 bytes");
+          return;
+        }
+      } else {
+        if (opcode === OP_CONTINUATION) {
+          if (this.fragments === undefined) {
+            this.fail(CLOSE_PROTOCOL_ERROR, "continuation without a message");
+            return;
+          }
+        } else if (opcode === OP_TEXT || opcode === OP_BINARY) {
+          if (this.fragments !== undefined) {
+            this.fail(CLOSE_PROTOCOL_ERROR, "new message inside a fragmented one");
+            return;
+          }
+        } else {
+          this.fail(CLOSE_PROTOCOL_ERROR, `unknown opcode ${opcode}`);
+          return;
+        }
+        if (size + this.fragmentBytes > this.maxPayload) {
+          this.fail(CLOSE_TOO_BIG, `message over maxPayload (${this.maxPayload} bytes)`);
+          return;
+        }
+      }
+      if (avail < header + size) {
+        this.hold(buf.subarray(off), header + size);
+        return;
+      }
+      const payload = buf.subarray(off + header, off + header + size);
+      unmask(payload, buf, off + header - 4);
+      off += header + size;
+      if (control) this.onControl(opcode, payload);
+      else this.onData(opcode, fin, payload);
+    }
+  }
+
+  private onData(opcode: number, fin: boolean, payload: Buffer): void {
+    if (opcode !== OP_CONTINUATION) {
+      if (fin) {
+        this.deliver(payload, opcode === OP_BINARY);
+        return;
+      }
+      this.fragments = [payload];
+      this.fragmentBytes = payload.length;
+      this.fragmentBinary = opcode === OP_BINARY;
+      return;
+    }
+    const frags = this.fragments!;
+    frags.push(payload);
+    this.fragmentBytes += payload.length;
+    if (!fin) return;
+    const whole = Buffer.concat(frags, this.fragmentBytes);
+    this.fragments = undefined;
+    this.fragmentBytes = 0;
+    this.deliver(whole, this.fragmentBinary);
+  }
+
+  private deliver(payload: Buffer, binary: boolean): void {
+    if (binary) {
+      this.sink.onMessage(payload, true);
+      return;
+    }
+    if (!isUtf8(payload)) {
+      this.fail(CLOSE_INVALID_DATA, "text message is not valid UTF-8");
+      return;
+    }
+    this.sink.onMessage(payload.toString(), false);
+  }
+
+  private onControl(opcode: number, payload: Buffer): void {
+    if (opcode === OP_PING) {
+      this.sink.onPing(payload);
+      return;
+    }
+    if (opcode === OP_PONG) return;
+    // Close: no body, or a 2-byte code and a UTF-8 reason.
+    if (payload.length === 0) {
+      this.failed = true; // nothing may follow a close frame
+      this.sink.onCloseFrame(CLOSE_NO_STATUS, "");
+      return;
+    }
+    if (payload.length === 1) {
+      this.fail(CLOSE_PROTOCOL_ERROR, "close frame of 1 byte");
+      return;
+    }
+    const code = payload.readUInt16BE(0);
+    if (!validCloseCode(code)) {
+      this.fail(CLOSE_PROTOCOL_ERROR, `invalid close code ${code}`);
+      return;
+    }
+    const reason = payload.subarray(2);
+    if (!isUtf8(reason)) {
+      this.fail(CLOSE_INVALID_DATA, "close reason is not valid UTF-8");
+      return;
+    }
+    this.failed = true;
+    this.sink.onCloseFrame(code, reason.toString());
+  }
+
+  private fail(code: number, message: string): void {
+    this.failed = true;
+    this.held = undefined;
+    this.fragments = undefined;
+    this.sink.onProtocolError(code, message);
+  }
+}
+
+/** Whether a peer may send this close code (RFC 6455 §7.4, as `ws` accepts them). */
+function validCloseCode(code: number): boolean {
+  return (
+    (code >= 1000 && code <= 1014 && code !== 1004 && code !== 1005 && code !== 1006) ||
+    (code >= 3000 && code <= 4999)
+  );
+}
+
+/** XORs `payload` in place with the 4-byte mask at `buf[maskAt]`. */
+function unmask(payload: Buffer, buf: Buffer, maskAt: number): void {
+  const m0 = buf[maskAt]!;
+  const m1 = buf[maskAt + 1]!;
+  const m2 = buf[maskAt + 2]!;
+  const m3 = buf[maskAt + 3]!;
+  if ((m0 | m1 | m2 | m3) === 0) return;
+  const n = payload.length;
+  let i = 0;
+  for (const end = n - 3; i < end; i += 4) {
+    payload[i] = payload[i]! ^ m0;
+    payload[i + 1] = payload[i + 1]! ^ m1;
+    payload[i + 2] = payload[i + 2]! ^ m2;
+    payload[i + 3] = payload[i + 3]! ^ m3;
+  }
+  for (let k = 0; i < n; i++, k++) payload[i] = payload[i]! ^ buf[maskAt + k]!;
+}

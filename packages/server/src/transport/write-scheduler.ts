@@ -1,0 +1,56 @@
+/**
+ * The write scheduler of WebSocket connections: connections with queued frames are
+ * written in FIFO order, at most {@link SLICE_CONNECTIONS} connections or
+ * {@link SLICE_BYTES} bytes per event-loop turn. It runs on `setImmediate`: the first
+ * slice right after the I/O callbacks of the turn that queued the frames, later slices in
+ * later turns, each after the I/O that arrived meanwhile — so a fan-out to thousands of
+ * sockets cannot hold back an HTTP request for the whole of it. A connection is listed
+ * once however many frames it queued (they leave in one write); frames queued after its
+ * slice ran list it again.
+ */
+
+export interface QueuedWriter {
+  /** Bytes waiting to be written. */
+  readonly pendingByteLength: number;
+  /** Writes what is queued (a dead socket drops it). */
+  writePending(): void;
+}
+
+const SLICE_CONNECTIONS = 256;
+const SLICE_BYTES = 1024 * 1024;
+
+const waiting: (QueuedWriter | undefined)[] = [];
+let head = 0;
+let scheduled = false;
+
+/** Lists a writer that just queued its first frame. */
+export function scheduleWrite(w: QueuedWriter): void {
+  waiting.push(w);
+  if (!scheduled) {
+    scheduled = true;
+    setImmediate(writeSlice);
+  }
+}
+
+function writeSlice(): void {
+  const end = Math.min(waiting.length, head + SLICE_CONNECTIONS);
+  let bytes = 0;
+  while (head < end && bytes < SLICE_BYTES) {
+    const w = waiting[head]!;
+    waiting[head++] = undefined;
+    bytes += w.pendingByteLength;
+    w.writePending();
+  }
+  if (head < waiting.length) {
+    if (head >= 4096) {
+      waiting.copyWithin(0, head);
+      waiting.length -= head;
+      head = 0;
+    }
+    setImmediate(writeSlice);
+    return;
+  }
+  waiting.length = 0;
+  head = 0;
+  scheduled = false;
+}
