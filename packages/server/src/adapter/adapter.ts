@@ -7,6 +7,7 @@
 import type { EventEmitter } from "node:events";
 import type { SocketPacket } from "@switchyard/protocol";
 import type { EncodedPacket } from "../broadcast/encoded-packet.js";
+import type { QueueTarget } from "../engine/delivery-queue.js";
 
 export type SocketId = string;
 export type Room = string;
@@ -33,6 +34,8 @@ export interface BroadcastOptions {
 /** The narrow view of a socket a broadcast writes to. */
 export interface PacketSink {
   readonly id: SocketId;
+  /** The engine session the socket writes to (big broadcasts queue their deliveries on it). */
+  readonly conn: QueueTarget;
   /** Writes an already encoded packet; returns false if dropped (volatile). */
   deliver(packet: EncodedPacket, volatile: boolean, compress: boolean): boolean;
   /** Registers the callback of a broadcast ack under the packet's id. */

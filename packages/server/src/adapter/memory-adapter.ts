@@ -10,6 +10,12 @@
  */
 import { EventEmitter } from "node:events";
 import type { SocketPacket } from "@switchyard/protocol";
+import {
+  QUEUE_MIN_RECIPIENTS,
+  type QueueTarget,
+  queueActive,
+  queueBroadcast,
+} from "../engine/delivery-queue.js";
 import type {
   Adapter,
   AdapterNamespace,
@@ -120,9 +126,28 @@ export class MemoryAdapter extends EventEmitter implements Adapter {
     const volatile = flags?.volatile === true;
     const compress = flags?.compress !== false;
     const encoded = this.nsp.encode(packet);
+    if (!queueActive() && this.upperBound(opts) < QUEUE_MIN_RECIPIENTS) {
+      this.apply(opts, (socket) => {
+        socket.deliver(encoded, volatile, compress);
+      });
+      return;
+    }
+    // Many recipients (or deliveries already waiting): the recipients are fixed now, the
+    // writes happen over the next event-loop turns (see engine/delivery-queue.ts).
+    const targets: QueueTarget[] = [];
     this.apply(opts, (socket) => {
-      socket.deliver(encoded, volatile, compress);
+      targets.push(socket.conn);
     });
+    queueBroadcast(targets, encoded.parts, volatile, compress);
+  }
+
+  /** At least as many sockets as `opts` reaches (cheap: no walk). */
+  private upperBound(opts: BroadcastOptions): number {
+    const rooms = opts.rooms;
+    if (rooms.size === 0) return this.nsp.sockets.size;
+    let n = 0;
+    for (const room of rooms) n += this.rooms.get(room)?.size ?? 0;
+    return n;
   }
 
   broadcastWithAck(

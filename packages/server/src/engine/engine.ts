@@ -35,6 +35,7 @@ import {
   refuseUpgrade,
   type UpgradeCheck,
 } from "../transport/websocket-handshake.js";
+import { drainQueue } from "./delivery-queue.js";
 import { HeartbeatWheel } from "./heartbeat.js";
 import { Session, type SessionHost } from "./session.js";
 import { generateSessionId } from "./session-id.js";
@@ -241,6 +242,8 @@ export class Engine extends EventEmitter implements SessionHost, PollingContext 
   close(): void {
     if (this.closed) return;
     this.closed = true;
+    // Deliver what is queued now, so every session closes behind its packets at once.
+    drainQueue();
     for (const s of [...this.sessions.values()]) s.close();
     this.wheel.close();
     this.wss.close();

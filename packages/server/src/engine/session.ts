@@ -9,6 +9,7 @@ import type { IncomingMessage } from "node:http";
 import type { EnginePacket } from "@switchyard/protocol";
 import type { ResolvedEngineOptions } from "../options.js";
 import type { Transport, TransportOwner } from "../transport/transport.js";
+import { type QueueTarget, queueActive, queueClose, queueSend } from "./delivery-queue.js";
 import type { HeartbeatTarget, HeartbeatWheel } from "./heartbeat.js";
 import { CLOSE, NOOP, OutboundPacket, PING } from "./outbound-packet.js";
 
@@ -54,7 +55,7 @@ interface Upgrade {
   probed: boolean;
 }
 
-export class Session extends EventEmitter implements TransportOwner, HeartbeatTarget {
+export class Session extends EventEmitter implements TransportOwner, HeartbeatTarget, QueueTarget {
   /** Session id (carries the owning node's id). */
   readonly id: string;
   /** Engine.IO protocol revision. */
@@ -78,6 +79,8 @@ export class Session extends EventEmitter implements TransportOwner, HeartbeatTa
   private upgrade: Upgrade | undefined;
   private flushScheduled = false;
   private closeTimer: NodeJS.Timeout | undefined;
+  /** A graceful close waits in the delivery queue behind this session's packets. */
+  private closeQueued = false;
 
   constructor(id: string, request: IncomingMessage, transport: Transport, host: SessionHost) {
     super();
@@ -136,6 +139,20 @@ export class Session extends EventEmitter implements TransportOwner, HeartbeatTa
    * same {@link OutboundPacket} for every session.
    */
   sendPacket(packet: OutboundPacket, volatile: boolean, compress: boolean): boolean {
+    if (this.readyState !== "open" || this.closeQueued) return false;
+    if (queueActive()) {
+      // Behind the broadcasts being delivered, so this session's order holds.
+      queueSend(this, packet, volatile, compress);
+      return true;
+    }
+    return this.writePacket(packet, volatile, compress);
+  }
+
+  /**
+   * Writes (WebSocket) or buffers (polling) a packet now, after the volatile and
+   * slow-consumer checks; false if it was dropped. The delivery queue calls this.
+   */
+  writePacket(packet: OutboundPacket, volatile: boolean, compress: boolean): boolean {
     if (this.readyState !== "open") return false;
     const t = this.transport;
     const pending = this.bufferedBytes + t.bufferedAmount;
@@ -174,6 +191,18 @@ export class Session extends EventEmitter implements TransportOwner, HeartbeatTa
    * the next GET), then the transport closes. The `close` event fires with "forced close".
    */
   close(discard = false): void {
+    if (this.readyState !== "open" || this.closeQueued) return;
+    if (queueActive()) {
+      // Packets queued for this session go out first; nothing sent after this does.
+      this.closeQueued = true;
+      queueClose(this, discard);
+      return;
+    }
+    this.closeNow(discard);
+  }
+
+  /** The close itself (the delivery queue calls it when a queued close comes up). */
+  closeNow(discard: boolean): void {
     if (this.readyState !== "open") return;
     this.readyState = "closing";
     // A closing session does not move: its goodbye goes out on the transport it has.
@@ -326,7 +355,8 @@ export class Session extends EventEmitter implements TransportOwner, HeartbeatTa
   // ——— internals ———
 
   private scheduleFlush(): void {
-    if (this.flushScheduled) return;
+    // Without a waiting GET there is nothing to flush into: the next GET flushes.
+    if (this.flushScheduled || !this.transport.writable) return;
     this.flushScheduled = true;
     // Packets queued in one tick leave in one polling payload.
     process.nextTick(flushSession, this);

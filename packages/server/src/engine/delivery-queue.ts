@@ -13,7 +13,7 @@
  * What a delivery does (volatile drop, slow-consumer check, transport choice) is decided
  * when it is delivered, by {@link QueueTarget.writePacket}.
  */
-import type { OutboundPacket } from "../engine/outbound-packet.js";
+import type { OutboundPacket } from "./outbound-packet.js";
 
 /** The session side of the queue: the engine's `Session`. */
 export interface QueueTarget {
