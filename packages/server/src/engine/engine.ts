@@ -459,6 +459,8 @@ export class Engine extends EventEmitter implements SessionHost, PollingContext 
       const session = this.sessions.get(sid);
       if (session === undefined || !session.canUpgrade()) {
         transport.close(1008);
+        // Read on: the client's answering close frame ends the connection (not the 10 s timeout).
+        transport.start(head);
         return;
       }
       session.beginUpgrade(transport);

@@ -82,10 +82,12 @@ export class WebSocketTransport implements Transport, FrameSink, QueuedWriter {
   /**
    * Starts reading, beginning with the bytes that arrived with the upgrade request. Called
    * once the session has adopted the transport, so no packet reaches a placeholder owner.
+   * Also called on a transport already closing (a refused upgrade): reading is what sees
+   * the peer's answering close frame or FIN and ends the TCP connection.
    */
   start(head: Buffer): void {
     if (head.length > 0) this.reader.push(head);
-    if (!this.ended) this.socket.on("data", onData);
+    if (!this.socket.destroyed) this.socket.on("data", onData);
   }
 
   get writable(): boolean {
