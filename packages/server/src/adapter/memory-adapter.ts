@@ -29,6 +29,13 @@ export class MemoryAdapter extends EventEmitter implements Adapter {
   readonly nsp: AdapterNamespace;
   readonly rooms = new Map<Room, Set<SocketId>>();
   readonly sids = new Map<SocketId, Set<Room>>();
+  /**
+   * Recipient lists of recent big broadcasts (one room, or every socket), reused while the
+   * membership stays the same: consecutive broadcasts then share one list, which lets the
+   * delivery queue write all of them to each socket in one go. Dropped on any change.
+   */
+  private readonly recipients = new Map<Room, readonly QueueTarget[]>();
+  private allRecipients: readonly QueueTarget[] | undefined = undefined;
 
   constructor(nsp: AdapterNamespace) {
     super();
@@ -44,7 +51,9 @@ export class MemoryAdapter extends EventEmitter implements Adapter {
   }
 
   addAll(id: SocketId, rooms: Iterable<Room>): void {
+    this.allRecipients = undefined;
     for (const room of rooms) {
+      if (this.recipients.size > 0) this.recipients.delete(room);
       let mine = this.sids.get(id);
       if (mine === undefined && room === id && !this.rooms.has(id)) {
         // A socket's first room, its own: one Set for both maps (see the class comment).
@@ -82,6 +91,7 @@ export class MemoryAdapter extends EventEmitter implements Adapter {
   delAll(id: SocketId): void {
     const mine = this.sids.get(id);
     if (mine === undefined) return;
+    this.allRecipients = undefined;
     if (this.rooms.get(id) === mine) {
       // Only in its own room, whose Set this is: nothing to copy, nothing else to leave.
       if (this.listenerCount("leave-room") > 0) this.emit("leave-room", id, id);
@@ -115,6 +125,7 @@ export class MemoryAdapter extends EventEmitter implements Adapter {
     if (members === undefined || !members.has(id)) return;
     members = this.unshareMembers(room, members);
     members.delete(id);
+    if (this.recipients.size > 0) this.recipients.delete(room);
     if (this.listenerCount("leave-room") > 0) this.emit("leave-room", room, id);
     if (members.size === 0 && this.rooms.delete(room) && this.listenerCount("delete-room") > 0) {
       this.emit("delete-room", room);
@@ -134,11 +145,36 @@ export class MemoryAdapter extends EventEmitter implements Adapter {
     }
     // Many recipients (or deliveries already waiting): the recipients are fixed now, the
     // writes happen over the next event-loop turns (see engine/delivery-queue.ts).
+    queueBroadcast(this.recipientsOf(opts), encoded.parts, volatile, compress);
+  }
+
+  /** The sessions `opts` reaches, as a list that is never changed afterwards. */
+  private recipientsOf(opts: BroadcastOptions): readonly QueueTarget[] {
+    const rooms = opts.rooms;
+    if (opts.except === undefined || opts.except.size === 0) {
+      if (rooms.size === 0) {
+        this.allRecipients ??= this.collectTargets(opts);
+        return this.allRecipients;
+      }
+      if (rooms.size === 1) {
+        const [room] = rooms as ReadonlySet<Room>;
+        let list = this.recipients.get(room!);
+        if (list === undefined) {
+          list = this.collectTargets(opts);
+          this.recipients.set(room!, list);
+        }
+        return list;
+      }
+    }
+    return this.collectTargets(opts);
+  }
+
+  private collectTargets(opts: BroadcastOptions): QueueTarget[] {
     const targets: QueueTarget[] = [];
     this.apply(opts, (socket) => {
       targets.push(socket.conn);
     });
-    queueBroadcast(targets, encoded.parts, volatile, compress);
+    return targets;
   }
 
   /** At least as many sockets as `opts` reaches (cheap: no walk). */

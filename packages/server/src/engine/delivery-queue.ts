@@ -117,37 +117,59 @@ function onTurn(): void {
   else scheduled = false;
 }
 
-/** Delivers up to `budget` deliveries from the head of the queue. */
+/** Consecutive broadcasts delivered together, target by target (see {@link runTurn}). */
+const MAX_GROUP = 1024;
+const group: BroadcastItem[] = [];
+
+/**
+ * Delivers up to `budget` deliveries from the head of the queue. Consecutive broadcasts
+ * to the same recipient list (a burst of emits to one room: the adapter reuses the list
+ * while membership stays the same) are delivered together, recipient by recipient, so
+ * each socket receives the whole burst at once and writes it in one go.
+ */
 function runTurn(budget: number): void {
   let left = budget;
   while (left > 0 && head < items.length) {
     const item = items[head]!;
     if (item.kind === Kind.Broadcast) {
-      const { targets, parts, volatile, compress } = item;
-      const end = Math.min(
-        targets.length,
-        item.next + Math.max(1, Math.floor(left / parts.length)),
-      );
-      for (let i = item.next; i < end; i++) {
-        const t = targets[i]!;
-        // A volatile packet is dropped whole: never its header without its attachments.
-        if (!safeWrite(t, parts[0]!, volatile, compress)) continue;
-        for (let j = 1; j < parts.length; j++) safeWrite(t, parts[j]!, false, compress);
+      let n = 0;
+      let cost = 0;
+      for (let j = head; j < items.length && n < MAX_GROUP; j++) {
+        const other = items[j]!;
+        if (other.kind !== Kind.Broadcast || other.targets !== item.targets) break;
+        if (other.next !== item.next) break;
+        group[n++] = other;
+        cost += other.parts.length;
       }
-      left -= (end - item.next) * parts.length;
-      item.next = end;
+      const targets = item.targets;
+      const start = item.next;
+      const end = Math.min(targets.length, start + Math.max(1, Math.floor(left / cost)));
+      for (let i = start; i < end; i++) {
+        const t = targets[i]!;
+        for (let g = 0; g < n; g++) {
+          const { parts, volatile, compress } = group[g]!;
+          // A volatile packet is dropped whole: never its header without its attachments.
+          if (!safeWrite(t, parts[0]!, volatile, compress)) continue;
+          for (let j = 1; j < parts.length; j++) safeWrite(t, parts[j]!, false, compress);
+        }
+      }
+      left -= (end - start) * cost;
+      for (let g = 0; g < n; g++) group[g]!.next = end;
+      group.length = 0;
       if (end < targets.length) break;
-    } else if (item.kind === Kind.Send) {
+      for (let g = 0; g < n; g++) items[head++] = undefined;
+      continue;
+    }
+    if (item.kind === Kind.Send) {
       safeWrite(item.target, item.packet, item.volatile, item.compress);
-      left--;
     } else {
       try {
         item.target.closeNow(item.discard);
       } catch (err) {
         reportUncaught(err);
       }
-      left--;
     }
+    left--;
     items[head++] = undefined;
   }
   if (head === items.length) {
