@@ -37,6 +37,7 @@ import {
 } from "../transport/websocket-handshake.js";
 import { drainQueue } from "./delivery-queue.js";
 import { HeartbeatWheel } from "./heartbeat.js";
+import { queryParam, urlPath } from "./query.js";
 import { Session, type SessionHost } from "./session.js";
 import { generateSessionId } from "./session-id.js";
 
@@ -59,18 +60,6 @@ export interface EngineStats {
   connectionErrors: Record<number, number>;
 }
 
-interface Query {
-  readonly pathname: string;
-  readonly params: URLSearchParams;
-}
-
-/**
- * Parsed `req.url`s of the requests being verified. Kept beside the request rather than on
- * it: the request that opens a session lives as long as the session (`socket.request`),
- * and the parsed form (a URLSearchParams, ~400 bytes) is not needed after the handshake,
- * so {@link Engine.newSession} forgets it.
- */
-const queries = new WeakMap<IncomingMessage, Query>();
 const kHeaders = Symbol("switchyard.headers");
 type EngineRequest = IncomingMessage & { [kHeaders]?: OutgoingHttpHeaders };
 
@@ -150,7 +139,7 @@ export class Engine extends EventEmitter implements SessionHost, PollingContext 
 
   /** Whether a request is addressed to this engine's path. */
   handles(req: IncomingMessage): boolean {
-    const { pathname } = query(req);
+    const pathname = urlPath(req.url ?? "/");
     const p = this.opts.path;
     return pathname === `${p}/` || (this.opts.addTrailingSlash && pathname === p);
   }
@@ -174,7 +163,7 @@ export class Engine extends EventEmitter implements SessionHost, PollingContext 
         this.refuse(req, res, v);
         return;
       }
-      const sid = query(req).params.get("sid");
+      const sid = param(req, "sid");
       if (sid !== null) {
         const session = this.sessions.get(sid);
         if (session === undefined || !(session.transport instanceof PollingTransport)) {
@@ -292,7 +281,7 @@ export class Engine extends EventEmitter implements SessionHost, PollingContext 
       return;
     }
     const origin = req.headers.origin;
-    if (query(req).params.get("sid") !== null) {
+    if (param(req, "sid") !== null) {
       // allowRequest is asked once, at the handshake.
       checkOrigin(this.opts.cors, origin, (allowed) => done(allowed ? OK : originRefused(origin)));
       return;
@@ -336,8 +325,7 @@ export class Engine extends EventEmitter implements SessionHost, PollingContext 
 
   /** The checks that need no callback: transport, protocol, sid and method. */
   private precheck(req: IncomingMessage, upgrade: boolean): Refusal | undefined {
-    const { params } = query(req);
-    const transport = params.get("transport");
+    const transport = param(req, "transport");
     if (transport !== "polling" && transport !== "websocket") {
       return { ok: false, code: EngineErrorCode.UNKNOWN_TRANSPORT, context: { transport } };
     }
@@ -347,18 +335,18 @@ export class Engine extends EventEmitter implements SessionHost, PollingContext 
     if (!upgrade && transport === "websocket") {
       return badRequest("TRANSPORT_MISMATCH");
     }
-    if (params.get("EIO") !== "4") {
+    if (param(req, "EIO") !== "4") {
       return {
         ok: false,
         code: EngineErrorCode.UNSUPPORTED_PROTOCOL_VERSION,
-        context: { protocol: params.get("EIO") },
+        context: { protocol: param(req, "EIO") },
       };
     }
     const origin = req.headers.origin;
     if (origin !== undefined && /[^\t\x20-\x7e\x80-\xff]/.test(origin)) {
       return badRequest("INVALID_ORIGIN");
     }
-    const sid = params.get("sid");
+    const sid = param(req, "sid");
     if (sid !== null) {
       const session = this.sessions.get(sid);
       if (session === undefined) {
@@ -418,7 +406,6 @@ export class Engine extends EventEmitter implements SessionHost, PollingContext 
     id = generateSessionId(this.opts.nodeId),
   ): Session {
     const session = new Session(id, req, transport, this);
-    queries.delete(req);
     this.sessions.set(session.id, session);
     this.stats.handshakes++;
     return session;
@@ -446,7 +433,7 @@ export class Engine extends EventEmitter implements SessionHost, PollingContext 
     check: UpgradeCheck & { ok: true },
   ): void {
     const max = this.opts.maxHttpBufferSize;
-    const sid = query(req).params.get("sid");
+    const sid = param(req, "sid");
     const headers: OutgoingHttpHeaders = {};
     if (sid !== null) {
       this.emit("headers", headers, req);
@@ -484,7 +471,7 @@ export class Engine extends EventEmitter implements SessionHost, PollingContext 
 
   /** A WebSocket that negotiated permessage-deflate, framed by `ws`. */
   private onDeflateWebSocket(req: IncomingMessage, ws: WebSocket): void {
-    const sid = query(req).params.get("sid");
+    const sid = param(req, "sid");
     if (sid !== null) {
       const session = this.sessions.get(sid);
       if (session === undefined || !session.canUpgrade()) {
@@ -505,7 +492,7 @@ export class Engine extends EventEmitter implements SessionHost, PollingContext 
    * the session id does not exist until the upgrade completes.
    */
   private onWebSocketHeaders(headers: string[], req: IncomingMessage): void {
-    if (query(req).params.get("sid") !== null) return;
+    if (param(req, "sid") !== null) return;
     const extra: OutgoingHttpHeaders = {};
     this.emit("initial_headers", extra, req);
     for (const [k, v] of Object.entries(extra)) {
@@ -551,19 +538,9 @@ function headerLines(headers: OutgoingHttpHeaders): string[] {
   return lines;
 }
 
-/** Parses (once per request) the path and query of `req.url`. */
-function query(req: IncomingMessage): Query {
-  let q = queries.get(req);
-  if (q === undefined) {
-    const url = req.url ?? "/";
-    const i = url.indexOf("?");
-    q = {
-      pathname: i === -1 ? url : url.slice(0, i),
-      params: new URLSearchParams(i === -1 ? "" : url.slice(i + 1)),
-    };
-    queries.set(req, q);
-  }
-  return q;
+/** Parameter `name` of the request's query (as URLSearchParams.get). */
+function param(req: IncomingMessage, name: string): string | null {
+  return queryParam(req.url ?? "/", name);
 }
 
 /** Creates an engine and attaches it to `server` (the `engine.io` package's `attach`). */
