@@ -26,7 +26,7 @@ export interface QueueTarget {
 /** Broadcasts to at least this many sessions go through the queue even when it is empty. */
 export const QUEUE_MIN_RECIPIENTS = 256;
 /** Deliveries (one packet part to one session) per event-loop turn. */
-const DELIVERIES_PER_TURN = 4096;
+const DELIVERIES_PER_TURN = 2048;
 
 enum Kind {
   Send,

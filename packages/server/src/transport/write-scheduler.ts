@@ -16,8 +16,8 @@ export interface QueuedWriter {
   writePending(): void;
 }
 
-const SLICE_CONNECTIONS = 256;
-const SLICE_BYTES = 1024 * 1024;
+const SLICE_CONNECTIONS = 128;
+const SLICE_BYTES = 512 * 1024;
 
 const waiting: (QueuedWriter | undefined)[] = [];
 let head = 0;
