@@ -25,7 +25,7 @@ import {
   type ResolvedEngineOptions,
   resolveEngineOptions,
 } from "../options.js";
-import { type PollingContext, PollingTransport } from "../transport/polling.js";
+import { NO_HEADERS, type PollingContext, PollingTransport } from "../transport/polling.js";
 import { DETACHED } from "../transport/transport.js";
 import { WebSocketTransport } from "../transport/websocket.js";
 import { DeflateWebSocketTransport } from "../transport/websocket-deflate.js";
@@ -243,6 +243,8 @@ export class Engine extends EventEmitter implements SessionHost, PollingContext 
     const r = req as EngineRequest;
     let h = r[kHeaders];
     if (h === undefined) {
+      // Nothing to add (no CORS, no `headers` listener): one shared empty object.
+      if (this.opts.cors === undefined && this.listenerCount("headers") === 0) return NO_HEADERS;
       h = corsHeaders(this.opts.cors, req);
       this.emit("headers", h, req);
       r[kHeaders] = h;
@@ -281,6 +283,14 @@ export class Engine extends EventEmitter implements SessionHost, PollingContext 
       return;
     }
     const origin = req.headers.origin;
+    if (
+      (this.opts.cors === undefined || origin === undefined) &&
+      (this.opts.allowRequest === undefined || param(req, "sid") !== null)
+    ) {
+      // No origin to check and no hook to ask: the common case, without closures.
+      done(OK);
+      return;
+    }
     if (param(req, "sid") !== null) {
       // allowRequest is asked once, at the handshake.
       checkOrigin(this.opts.cors, origin, (allowed) => done(allowed ? OK : originRefused(origin)));

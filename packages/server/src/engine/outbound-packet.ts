@@ -21,6 +21,7 @@ export class OutboundPacket {
   frame: Buffer | undefined;
   private ws: Buffer | undefined;
   private text: string | undefined;
+  private textBytes = -1;
 
   constructor(type: EnginePacketType, data?: string | Buffer) {
     this.type = type;
@@ -47,6 +48,12 @@ export class OutboundPacket {
       );
     }
     return this.text;
+  }
+
+  /** UTF-8 length of {@link pollingText}. */
+  pollingByteLength(): number {
+    if (this.textBytes < 0) this.textBytes = Buffer.byteLength(this.pollingText());
+    return this.textBytes;
   }
 
   /** Approximate bytes this packet occupies in an outbound buffer. */

@@ -21,6 +21,9 @@ export interface PollingContext {
   onTransportRefusal(req: IncomingMessage, code: EngineErrorCode, name: string): void;
 }
 
+/** The response headers of a request when nothing adds any (shared; never written to). */
+export const NO_HEADERS: OutgoingHttpHeaders = Object.freeze({});
+
 const kPoll = Symbol("switchyard.poll");
 type TaggedRequest = IncomingMessage & { [kPoll]?: PollingTransport };
 
@@ -81,7 +84,8 @@ export class PollingTransport implements Transport {
     this.pollReq = req;
     this.pollRes = res;
     (req as TaggedRequest)[kPoll] = this;
-    req.once("close", onPollClosed);
+    // `on`, not `once`: removed when the poll is answered, so no wrapper per request.
+    req.on("close", onPollClosed);
     this.owner.onWritable?.(this);
   }
 
@@ -166,26 +170,32 @@ export class PollingTransport implements Transport {
     this.pollRes = undefined;
     req.removeListener("close", onPollClosed);
     let payload = "";
+    // UTF-8 length from each packet's memoized length (a broadcast measures once), plus
+    // one byte per record separator.
+    let bytes = packets.length > 0 ? packets.length - 1 : 0;
     for (let i = 0; i < packets.length; i++) {
       if (i > 0) payload += RECORD_SEPARATOR;
-      payload += packets[i]!.pollingText();
+      const p = packets[i]!;
+      payload += p.pollingText();
+      bytes += p.pollingByteLength();
     }
-    const headers: OutgoingHttpHeaders = {
-      ...this.ctx.responseHeaders(req),
-      "Content-Type": "text/plain; charset=UTF-8",
-    };
+    const base = this.ctx.responseHeaders(req);
+    const headers: OutgoingHttpHeaders =
+      base === NO_HEADERS
+        ? { "Content-Type": "text/plain; charset=UTF-8" }
+        : { ...base, "Content-Type": "text/plain; charset=UTF-8" };
     const threshold = this.ctx.compressionThreshold;
     const encoding =
       compress && threshold !== false && payload.length >= threshold
         ? pickEncoding(req)
         : undefined;
     if (encoding === undefined) {
-      headers["Content-Length"] = Buffer.byteLength(payload);
+      headers["Content-Length"] = bytes;
       res.writeHead(200, headers);
       res.end(payload);
       return;
     }
-    const size = Buffer.byteLength(payload);
+    const size = bytes;
     this.inFlight += size;
     (encoding === "gzip" ? gzip : deflate)(payload, (err, compressed) => {
       this.inFlight -= size;
