@@ -107,6 +107,10 @@ class ServerCore implements NamespaceHost, ConnectionHost {
     return nsp;
   }
 
+  namespaceOf(name: string): Namespace | undefined {
+    return this.nsps.get(name);
+  }
+
   resolveNamespace(
     name: string,
     auth: Record<string, unknown> | undefined,

@@ -5,6 +5,7 @@
  */
 import { PacketType, ProtocolError, type SocketPacket } from "@switchyard/protocol";
 import { EncodedPacket } from "../broadcast/encoded-packet.js";
+import { OutboundPacket } from "../engine/outbound-packet.js";
 import type { Session, SessionSink } from "../engine/session.js";
 import { type DisconnectReason, RESERVED_EVENTS } from "../typed-events.js";
 import type { Namespace, NamespaceClient } from "./namespace.js";
@@ -17,6 +18,8 @@ export interface ConnectionHost {
   readonly counters: { parseErrors: number; invalidNamespaces: number; unexpectedPackets: number };
   createDecoder(): PacketDecoder;
   encode(packet: SocketPacket): (string | Buffer)[];
+  /** The namespace `name` if it exists (static, or a dynamic child already created). */
+  namespaceOf(name: string): Namespace | undefined;
   /**
    * Finds or creates (dynamic) the namespace `name`; calls back with undefined if none
    * matches. `auth` is the CONNECT payload (undefined if the client sent none); `done`
@@ -42,8 +45,12 @@ export class Connection implements NamespaceClient, SessionSink {
   private socket: Socket | undefined = undefined;
   /** Sockets of further namespaces, by namespace name. */
   private others: Map<string, Socket> | undefined = undefined;
-  /** Namespaces whose CONNECT is being resolved (middleware running). */
-  private pending: Set<string> | undefined = undefined;
+  /**
+   * The namespace whose CONNECT is being resolved (middleware running), and further ones
+   * if several are: a connection joining one namespace needs no Set for this.
+   */
+  private pendingOne: string | undefined = undefined;
+  private pendingMore: Set<string> | undefined = undefined;
   private connectTimer: NodeJS.Timeout | undefined;
 
   constructor(host: ConnectionHost, conn: Session) {
@@ -70,8 +77,19 @@ export class Connection implements NamespaceClient, SessionSink {
   /** Encodes and writes one packet to this connection. */
   writePacket(packet: SocketPacket, volatile: boolean, compress: boolean): void {
     if (this.conn.readyState !== "open") return;
+    const parts = this.host.encode(packet);
+    // One part (no binary attachments): written as EncodedPacket would, without one.
+    if (parts.length === 1) {
+      this.conn.sendPacket(new OutboundPacket("message", parts[0]), volatile, compress);
+      return;
+    }
     // Same path as a broadcast's: a volatile packet is dropped whole, never split.
-    new EncodedPacket(this.host.encode(packet)).writeTo(this.conn, volatile, compress);
+    new EncodedPacket(parts).writeTo(this.conn, volatile, compress);
+  }
+
+  writeText(text: string, volatile: boolean, compress: boolean): void {
+    if (this.conn.readyState !== "open") return;
+    this.conn.sendPacket(new OutboundPacket("message", text), volatile, compress);
   }
 
   refuse(nsp: string, message: string, data?: unknown): void {
@@ -140,7 +158,7 @@ export class Connection implements NamespaceClient, SessionSink {
     const socket = this.socketOf(packet.nsp);
     if (packet.type === PacketType.CONNECT) {
       // At most one socket per namespace: a repeated CONNECT is ignored.
-      if (socket !== undefined || this.pending?.has(packet.nsp) === true) {
+      if (socket !== undefined || this.isPending(packet.nsp)) {
         this.host.counters.unexpectedPackets++;
         return;
       }
@@ -168,38 +186,61 @@ export class Connection implements NamespaceClient, SessionSink {
 
   /** @param auth the CONNECT payload, undefined if the client sent none */
   private connect(name: string, auth: Record<string, unknown> | undefined): void {
-    if (this.pending === undefined) this.pending = new Set();
-    this.pending.add(name);
-    this.host.resolveNamespace(name, auth, (nsp, matchedAuth) => {
+    this.markPending(name);
+    // An existing namespace (the common case) is joined at once: no callback chain.
+    const nsp = this.host.namespaceOf(name);
+    if (nsp !== undefined) {
+      if (this.isOpen()) nsp.add(this, auth);
+      return;
+    }
+    this.host.resolveNamespace(name, auth, (found, matchedAuth) => {
       if (!this.isOpen()) return;
-      if (nsp === undefined) {
+      if (found === undefined) {
         this.settle(name);
         this.host.counters.invalidNamespaces++;
         this.refuse(name, "Invalid namespace");
         return;
       }
-      nsp.add(this, matchedAuth, (added) => {
-        this.settle(name);
-        if (added === undefined) return;
-        const socket = added as unknown as Socket;
-        if (this.socket === undefined) this.socket = socket;
-        else {
-          if (this.others === undefined) this.others = new Map();
-          this.others.set(name, socket);
-        }
-        if (this.connectTimer !== undefined) {
-          clearTimeout(this.connectTimer);
-          this.connectTimer = undefined;
-        }
-      });
+      found.add(this, matchedAuth);
     });
   }
 
+  /** Called by the namespace once a CONNECT is settled: `socket` joined, or undefined (refused). */
+  added(name: string, socket: Socket | undefined): void {
+    this.settle(name);
+    if (socket === undefined) return;
+    if (this.socket === undefined) this.socket = socket;
+    else {
+      if (this.others === undefined) this.others = new Map();
+      this.others.set(name, socket);
+    }
+    if (this.connectTimer !== undefined) {
+      clearTimeout(this.connectTimer);
+      this.connectTimer = undefined;
+    }
+  }
+
+  private isPending(name: string): boolean {
+    return this.pendingOne === name || this.pendingMore?.has(name) === true;
+  }
+
+  private markPending(name: string): void {
+    if (this.pendingOne === undefined) this.pendingOne = name;
+    else {
+      if (this.pendingMore === undefined) this.pendingMore = new Set();
+      this.pendingMore.add(name);
+    }
+  }
+
   private settle(name: string): void {
-    const pending = this.pending;
-    if (pending === undefined) return;
-    pending.delete(name);
-    if (pending.size === 0) this.pending = undefined;
+    if (this.pendingOne === name) {
+      this.pendingOne = undefined;
+      return;
+    }
+    const more = this.pendingMore;
+    if (more === undefined) return;
+    more.delete(name);
+    if (more.size === 0) this.pendingMore = undefined;
   }
 
   /** Connect timeout: an engine session that joined no namespace is closed. */
@@ -225,7 +266,8 @@ export class Connection implements NamespaceClient, SessionSink {
     for (const socket of this.allSockets()) socket.onClose(reason as DisconnectReason, description);
     this.socket = undefined;
     this.others = undefined;
-    this.pending = undefined;
+    this.pendingOne = undefined;
+    this.pendingMore = undefined;
     this.decoder.destroy();
     if (this.conn.sink === this) this.conn.sink = undefined;
   }

@@ -3,7 +3,7 @@
  * and the broadcast API of socket.io's `Namespace`.
  */
 import { EventEmitter } from "node:events";
-import type { SocketPacket } from "@switchyard/protocol";
+import { encodeSocketPacket, PacketType, type SocketPacket } from "@switchyard/protocol";
 import type {
   Adapter,
   AdapterConstructor,
@@ -50,6 +50,8 @@ export interface NamespaceClient extends SocketConnection {
   isOpen(): boolean;
   /** Sends CONNECT_ERROR for a refused namespace connection. */
   refuse(nsp: string, message: string, data?: unknown): void;
+  /** The CONNECT to namespace `nsp` is settled: `socket` joined, or undefined (refused). */
+  added(nsp: string, socket: Socket | undefined): void;
 }
 
 export class Namespace<
@@ -73,6 +75,8 @@ export class Namespace<
     Socket<ListenEvents, EmitEvents, ServerSideEvents, SocketData>
   >[] = [];
   private ids = 0;
+  /** The CONNECT reply up to the socket id (default codec only), built on first use. */
+  private connectHead: string | undefined = undefined;
   private validators: Map<string, StandardSchemaV1> | undefined;
   /**
    * The parent of a dynamic child namespace: its schemas apply to the child too, looked
@@ -132,6 +136,24 @@ export class Namespace<
 
   nextAckId(): number {
     return this.ids++;
+  }
+
+  connectText(sid: SocketId): string | undefined {
+    let head = this.connectHead;
+    if (head === undefined) {
+      if (this.host.codec.encode !== encodeSocketPacket) return undefined;
+      // Encoded once with an empty sid (which also validates the name, as every encode
+      // would): `0{"sid":""}` or `0/nsp,{"sid":""}`. A socket id is base64url, which
+      // JSON.stringify writes as is, so the reply is the head, the id and `"}`.
+      const probe = encodeSocketPacket({
+        type: PacketType.CONNECT,
+        nsp: this.name,
+        data: { sid: "" },
+      });
+      head = probe[0].slice(0, -2);
+      this.connectHead = head;
+    }
+    return `${head}${sid}"}`;
   }
 
   onServerSideEmit(args: unknown[]): void {
@@ -280,39 +302,45 @@ export class Namespace<
   /**
    * Runs the middleware for a new socket; on success it joins and `connection` fires.
    * `auth` is the CONNECT payload, undefined if the client sent none (`handshake.auth`
-   * then reads `{}`).
+   * then reads `{}`). The outcome goes to `client.added()`.
    */
-  add(
-    client: NamespaceClient,
-    auth: Record<string, unknown> | undefined,
-    done: (
-      socket: Socket<ListenEvents, EmitEvents, ServerSideEvents, SocketData> | undefined,
-    ) => void,
-  ): void {
+  add(client: NamespaceClient, auth: Record<string, unknown> | undefined): void {
     const socket = new Socket<ListenEvents, EmitEvents, ServerSideEvents, SocketData>(
       randomId(),
       this,
       client,
       new SocketHandshake(client.conn.request, client.remoteAddress, auth),
     );
-    runMiddleware(this.fns, socket, (err) => {
-      if (!client.isOpen()) {
-        socket.onRefused();
-        return done(undefined);
-      }
-      if (err !== undefined) {
-        // Middleware may have joined rooms (allowed, as in socket.io): undo that.
-        socket.onRefused();
-        this.host.counters.connectRefusals++;
-        client.refuse(this.name, err.message, (err as { data?: unknown }).data);
-        return done(undefined);
-      }
-      this.sockets.set(socket.id, socket);
-      socket.onConnect();
-      done(socket);
-      this.emitLocal("connect", socket);
-      this.emitLocal("connection", socket);
-    });
+    const fns = this.fns;
+    // No middleware (the common case): admitted at once, no callback chain.
+    if (fns.length === 0) this.admit(client, socket, undefined);
+    else runMiddleware(fns, socket, (err) => this.admit(client, socket, err));
+  }
+
+  /** The middleware ran: the socket joins, or is refused with `err`. */
+  private admit(
+    client: NamespaceClient,
+    socket: Socket<ListenEvents, EmitEvents, ServerSideEvents, SocketData>,
+    err: (Error & { data?: unknown }) | undefined,
+  ): void {
+    if (!client.isOpen()) {
+      socket.onRefused();
+      client.added(this.name, undefined);
+      return;
+    }
+    if (err !== undefined) {
+      // Middleware may have joined rooms (allowed, as in socket.io): undo that.
+      socket.onRefused();
+      this.host.counters.connectRefusals++;
+      client.refuse(this.name, err.message, err.data);
+      client.added(this.name, undefined);
+      return;
+    }
+    this.sockets.set(socket.id, socket);
+    socket.onConnect();
+    client.added(this.name, socket);
+    this.emitLocal("connect", socket);
+    this.emitLocal("connection", socket);
   }
 
   private emitLocal(

@@ -32,6 +32,8 @@ import { VALIDATION_ERROR_EVENT, validateArgs } from "./validation.js";
 export interface SocketConnection {
   readonly conn: Session;
   writePacket(packet: SocketPacket, volatile: boolean, compress: boolean): void;
+  /** Writes one already encoded text message (a packet the codec encoded to one string). */
+  writeText(text: string, volatile: boolean, compress: boolean): void;
   remove(socket: { readonly nsp: { readonly name: string } }): void;
   /** Disconnects every socket of the connection and closes it. */
   disconnect(): void;
@@ -42,6 +44,11 @@ export interface SocketNamespace {
   readonly name: string;
   readonly adapter: Adapter;
   nextAckId(): number;
+  /**
+   * The CONNECT reply to socket `sid` as the codec encodes it, when that is one text
+   * message built without the encoder; undefined otherwise.
+   */
+  connectText(sid: SocketId): string | undefined;
   remove(socket: { readonly id: SocketId }): void;
   validatorFor(event: string): import("./validation.js").StandardSchemaV1 | undefined;
   readonly counters: SocketCounters;
@@ -395,11 +402,15 @@ export class Socket<
   onConnect(): void {
     this.connected = true;
     this.nsp.adapter.addAll(this.id, [this.id]);
-    this.client.writePacket(
-      { type: PacketType.CONNECT, nsp: this.nsp.name, data: { sid: this.id } },
-      false,
-      true,
-    );
+    const text = this.nsp.connectText(this.id);
+    if (text !== undefined) this.client.writeText(text, false, true);
+    else {
+      this.client.writePacket(
+        { type: PacketType.CONNECT, nsp: this.nsp.name, data: { sid: this.id } },
+        false,
+        true,
+      );
+    }
   }
 
   /** A decoded packet addressed to this socket. */
