@@ -6,8 +6,11 @@
  * the payload is buffered. A violation is reported once, with the close code RFC 6455
  * assigns to it (1002 protocol error, 1007 bad UTF-8, 1009 too big), and ends reading.
  *
- * Bytes are parsed where they arrived: a chunk holding whole frames is never copied; only
- * a frame split across chunks is joined, once, when all of it has arrived.
+ * Bytes are parsed where they arrived: a chunk holding whole frames is never copied. A
+ * frame split across chunks, and the fragments of a message, are copied into one growing
+ * buffer ({@link Accumulator}) as they arrive — never kept as a list of chunks — so a peer
+ * that trickles a message a byte per read or a byte per fragment holds about twice the
+ * bytes it sent, not a Buffer object per byte.
  */
 import { isUtf8 } from "node:buffer";
 
@@ -39,13 +42,11 @@ export class FrameReader {
   private readonly sink: FrameSink;
   private readonly maxPayload: number;
   /** Bytes of an incomplete frame (or header), in arrival order. */
-  private held: Buffer[] | undefined = undefined;
-  private heldBytes = 0;
+  private held: Accumulator | undefined = undefined;
   /** Bytes needed before parsing can go on (0: none held). */
   private needed = 0;
-  /** Fragments of the data message being reassembled. */
-  private fragments: Buffer[] | undefined = undefined;
-  private fragmentBytes = 0;
+  /** The data message being reassembled from fragments. */
+  private fragments: Accumulator | undefined = undefined;
   private fragmentBinary = false;
   private failed = false;
 
@@ -57,23 +58,25 @@ export class FrameReader {
   /** Feeds bytes read from the socket. */
   push(chunk: Buffer): void {
     if (this.failed || chunk.length === 0) return;
-    if (this.held === undefined) {
+    const held = this.held;
+    if (held === undefined) {
       this.parse(chunk);
       return;
     }
-    this.held.push(chunk);
-    this.heldBytes += chunk.length;
-    if (this.heldBytes < this.needed) return;
-    const all = Buffer.concat(this.held, this.heldBytes);
+    // Take what the held frame (or header) still needs; the rest is parsed after it.
+    const take = Math.min(chunk.length, this.needed - held.length);
+    held.append(chunk, take);
+    if (held.length < this.needed) return;
     this.held = undefined;
-    this.heldBytes = 0;
     this.needed = 0;
-    this.parse(all);
+    this.parse(held.bytes());
+    if (take < chunk.length) this.push(chunk.subarray(take));
   }
 
   private hold(rest: Buffer, needed: number): void {
-    this.held = [rest];
-    this.heldBytes = rest.length;
+    const acc = new Accumulator(Math.min(needed, Math.max(2 * rest.length, 1024)), needed);
+    acc.append(rest, rest.length);
+    this.held = acc;
     this.needed = needed;
   }
 
@@ -145,7 +148,7 @@ export class FrameReader {
           this.fail(CLOSE_PROTOCOL_ERROR, `unknown opcode ${opcode}`);
           return;
         }
-        if (size + this.fragmentBytes > this.maxPayload) {
+        if (size + (this.fragments?.length ?? 0) > this.maxPayload) {
           this.fail(CLOSE_TOO_BIG, `message over maxPayload (${this.maxPayload} bytes)`);
           return;
         }
@@ -168,18 +171,17 @@ export class FrameReader {
         this.deliver(payload, opcode === OP_BINARY);
         return;
       }
-      this.fragments = [payload];
-      this.fragmentBytes = payload.length;
+      const acc = new Accumulator(Math.max(2 * payload.length, 1024), this.maxPayload);
+      acc.append(payload, payload.length);
+      this.fragments = acc;
       this.fragmentBinary = opcode === OP_BINARY;
       return;
     }
     const frags = this.fragments!;
-    frags.push(payload);
-    this.fragmentBytes += payload.length;
+    frags.append(payload, payload.length);
     if (!fin) return;
-    const whole = Buffer.concat(frags, this.fragmentBytes);
+    const whole = frags.bytes();
     this.fragments = undefined;
-    this.fragmentBytes = 0;
     this.deliver(whole, this.fragmentBinary);
   }
 
@@ -230,6 +232,44 @@ export class FrameReader {
     this.held = undefined;
     this.fragments = undefined;
     this.sink.onProtocolError(code, message);
+  }
+}
+
+/**
+ * A buffer that grows by doubling (never past `limit`) as bytes are appended: appending n
+ * bytes costs O(n) amortised, and it holds at most about twice what was appended.
+ */
+class Accumulator {
+  private buf: Buffer;
+  private used = 0;
+  private readonly limit: number;
+
+  constructor(initial: number, limit: number) {
+    this.buf = Buffer.allocUnsafe(Math.max(1, Math.min(initial, limit)));
+    this.limit = limit;
+  }
+
+  get length(): number {
+    return this.used;
+  }
+
+  /** Appends the first `n` bytes of `src`. */
+  append(src: Buffer, n: number): void {
+    const need = this.used + n;
+    if (need > this.buf.length) {
+      const grown = Buffer.allocUnsafe(
+        Math.min(Math.max(need, 2 * this.buf.length), Math.max(need, this.limit)),
+      );
+      this.buf.copy(grown, 0, 0, this.used);
+      this.buf = grown;
+    }
+    src.copy(this.buf, this.used, 0, n);
+    this.used = need;
+  }
+
+  /** The bytes appended so far (a view, not a copy). */
+  bytes(): Buffer {
+    return this.buf.subarray(0, this.used);
   }
 }
 

@@ -295,6 +295,42 @@ describe("FrameReader: messages, fragments, pings and chunking", () => {
   });
 });
 
+describe("FrameReader: trickled input", () => {
+  it("a 200 KB message fed two bytes per read arrives whole, held as bytes, not as a chunk list", () => {
+    const payload = Buffer.alloc(200_000, 0x61);
+    payload[199_999] = 0x62;
+    const bytes = frame(0x2, payload); // 14-byte header (64-bit length, mask)
+    const rec = new Recorder();
+    const reader = new FrameReader(rec, 1_000_000);
+    const half = 100_014;
+    for (let i = 0; i < half; i += 2) reader.push(bytes.subarray(i, i + 2));
+    // Held: one buffer of every byte so far (a list of chunks would count 50,007 entries).
+    assert.equal((reader as unknown as { held: { length: number } }).held.length, half);
+    for (let i = half; i < bytes.length; i += 2) reader.push(bytes.subarray(i, i + 2));
+    assert.equal(rec.events.length, 1);
+    const e = rec.events[0]!;
+    assert.ok(e.kind === "message" && Buffer.isBuffer(e.data));
+    assert.ok(e.data.equals(payload));
+  });
+
+  it("20,000 one-byte fragments reassemble into one message", () => {
+    const n = 20_000;
+    const parts: Buffer[] = [];
+    for (let i = 0; i < n; i++) {
+      parts.push(
+        frame(i === 0 ? 0x1 : 0x0, String.fromCharCode(97 + (i % 26)), { fin: i === n - 1 }),
+      );
+    }
+    const rec = new Recorder();
+    const reader = new FrameReader(rec, 1_000_000);
+    reader.push(Buffer.concat(parts));
+    const expected = Array.from({ length: n }, (_, i) => String.fromCharCode(97 + (i % 26))).join(
+      "",
+    );
+    assert.deepEqual(rec.events, [{ kind: "message", data: expected, binary: false }]);
+  });
+});
+
 describe("FrameReader: close frames", () => {
   it("an empty close frame is reported as 1005", () => {
     assert.deepEqual(read([frame(0x8, "")]), [{ kind: "close", code: 1005, reason: "" }]);
