@@ -27,6 +27,12 @@ export interface QueueTarget {
 export const QUEUE_MIN_RECIPIENTS = 256;
 /** Deliveries (one packet part to one session) per event-loop turn. */
 const DELIVERIES_PER_TURN = 2048;
+/**
+ * At most this many deliveries wait: past it, the call that queues more first delivers
+ * down to half of it, synchronously (the emitter pays, as it would without a queue), so
+ * an app emitting faster than the process can write cannot grow the queue without bound.
+ */
+export const MAX_QUEUED_DELIVERIES = 1_000_000;
 
 enum Kind {
   Send,
@@ -63,6 +69,15 @@ type Item = SendItem | BroadcastItem | CloseItem;
 const items: (Item | undefined)[] = [];
 let head = 0;
 let scheduled = false;
+/** Deliveries still to make for the queued items. */
+let waiting = 0;
+/** A turn is running: a write's side effects (close handlers) may queue, not deliver. */
+let running = false;
+
+/** Deliveries waiting in the queue. */
+export function queuedDeliveries(): number {
+  return waiting;
+}
 
 /** Whether deliveries are waiting (then every write to a session must be queued too). */
 export function queueActive(): boolean {
@@ -76,7 +91,7 @@ export function queueSend(
   volatile: boolean,
   compress: boolean,
 ): void {
-  push({ kind: Kind.Send, target, packet, volatile, compress });
+  push({ kind: Kind.Send, target, packet, volatile, compress }, 1);
 }
 
 /**
@@ -90,24 +105,32 @@ export function queueBroadcast(
   compress: boolean,
 ): void {
   if (targets.length === 0) return;
-  push({ kind: Kind.Broadcast, targets, parts, volatile, compress, next: 0 });
+  push(
+    { kind: Kind.Broadcast, targets, parts, volatile, compress, next: 0 },
+    targets.length * parts.length,
+  );
 }
 
 /** Queues a graceful close of a session behind its queued packets. */
 export function queueClose(target: QueueTarget, discard: boolean): void {
-  push({ kind: Kind.Close, target, discard });
+  push({ kind: Kind.Close, target, discard }, 1);
 }
 
 /** Delivers everything queued now (engine shutdown). */
 export function drainQueue(): void {
+  if (running) return; // the turn under way goes on delivering
   while (queueActive()) runTurn(Number.POSITIVE_INFINITY);
 }
 
-function push(item: Item): void {
+function push(item: Item, deliveries: number): void {
   items.push(item);
+  waiting += deliveries;
   if (!scheduled) {
     scheduled = true;
     setImmediate(onTurn);
+  }
+  if (waiting > MAX_QUEUED_DELIVERIES && !running) {
+    runTurn(waiting - MAX_QUEUED_DELIVERIES / 2);
   }
 }
 
@@ -128,6 +151,15 @@ const group: BroadcastItem[] = [];
  * each socket receives the whole burst at once and writes it in one go.
  */
 function runTurn(budget: number): void {
+  running = true;
+  try {
+    deliver(budget);
+  } finally {
+    running = false;
+  }
+}
+
+function deliver(budget: number): void {
   let left = budget;
   while (left > 0 && head < items.length) {
     const item = items[head]!;
@@ -154,6 +186,7 @@ function runTurn(budget: number): void {
         }
       }
       left -= (end - start) * cost;
+      waiting -= (end - start) * cost;
       for (let g = 0; g < n; g++) group[g]!.next = end;
       group.length = 0;
       if (end < targets.length) break;
@@ -170,6 +203,7 @@ function runTurn(budget: number): void {
       }
     }
     left--;
+    waiting--;
     items[head++] = undefined;
   }
   if (head === items.length) {
