@@ -442,73 +442,57 @@ export class Engine extends EventEmitter implements SessionHost, PollingContext 
     head: Buffer,
     check: UpgradeCheck & { ok: true },
   ): void {
-    const max = this.opts.maxHttpBufferSize;
-    const sid = param(req, "sid");
+    const id = param(req, "sid") === null ? generateSessionId(this.opts.nodeId) : undefined;
     const headers: OutgoingHttpHeaders = {};
-    if (sid !== null) {
-      this.emit("headers", headers, req);
-      const transport = new WebSocketTransport(
-        socket,
-        acceptResponse(check.key, check.protocol, headerLines(headers)),
-        DETACHED,
-        max,
-      );
-      const session = this.sessions.get(sid);
-      if (session === undefined || !session.canUpgrade()) {
-        transport.close(1008);
-        // Read on: the client's answering close frame ends the connection (not the 10 s timeout).
-        transport.start(head);
-        return;
-      }
-      session.beginUpgrade(transport);
-      transport.start(head);
-      return;
-    }
-    const id = generateSessionId(this.opts.nodeId);
-    this.addInitialHeaders(headers, id, req);
+    if (id !== undefined) this.addInitialHeaders(headers, id, req);
     this.emit("headers", headers, req);
+    const response = acceptResponse(check.key, check.protocol, headerLines(headers));
     const transport = new WebSocketTransport(
       socket,
-      acceptResponse(check.key, check.protocol, headerLines(headers)),
+      response,
       DETACHED,
-      max,
+      this.opts.maxHttpBufferSize,
     );
-    const session = this.newSession(req, transport, id);
-    transport.send(session.open([]), false);
-    this.emit("connection", session);
+    this.adoptWebSocket(req, transport, id);
+    // Also after a refusal (close 1008): reading sees the client's answer and ends TCP.
     transport.start(head);
   }
 
   /** A WebSocket that negotiated permessage-deflate, framed by `ws`. */
   private onDeflateWebSocket(req: IncomingMessage, ws: WebSocket): void {
+    this.adoptWebSocket(req, new DeflateWebSocketTransport(ws, DETACHED), undefined);
+  }
+
+  /**
+   * Gives a new WebSocket transport to the session it upgrades (`sid` in the query; closed
+   * with 1008 if that session cannot upgrade), or opens a new session on it.
+   */
+  private adoptWebSocket(
+    req: IncomingMessage,
+    transport: WebSocketTransport | DeflateWebSocketTransport,
+    id: string | undefined,
+  ): void {
     const sid = param(req, "sid");
     if (sid !== null) {
       const session = this.sessions.get(sid);
-      if (session === undefined || !session.canUpgrade()) {
-        ws.close(1008, "upgrade refused");
-        return;
-      }
-      session.beginUpgrade(new DeflateWebSocketTransport(ws, DETACHED));
+      if (session === undefined || !session.canUpgrade()) transport.close(1008);
+      else session.beginUpgrade(transport);
       return;
     }
-    const transport = new DeflateWebSocketTransport(ws, DETACHED);
-    const session = this.newSession(req, transport);
+    const session = this.newSession(req, transport, id);
     transport.send(session.open([]), false);
     this.emit("connection", session);
   }
 
   /**
-   * `initial_headers` of a new WebSocket session (ws asks before the 101). No cookie here:
-   * the session id does not exist until the upgrade completes.
+   * `initial_headers` of a new permessage-deflate WebSocket session (`ws` asks before the
+   * 101). No cookie here: that session's id is made once `ws` has upgraded.
    */
   private onWebSocketHeaders(headers: string[], req: IncomingMessage): void {
     if (param(req, "sid") !== null) return;
     const extra: OutgoingHttpHeaders = {};
     this.emit("initial_headers", extra, req);
-    for (const [k, v] of Object.entries(extra)) {
-      if (v === undefined) continue;
-      for (const one of Array.isArray(v) ? v : [v]) headers.push(`${k}: ${one}`);
-    }
+    headers.push(...headerLines(extra));
   }
 
   private addInitialHeaders(headers: OutgoingHttpHeaders, id: string, req: IncomingMessage): void {

@@ -45,10 +45,11 @@ export class DeflateWebSocketTransport implements Transport {
     for (const p of packets) this.sendOne(p, compress);
   }
 
-  close(): void {
+  /** Graceful close with close code 1000 (or `code`). */
+  close(code = 1000): void {
     if (this.ended) return;
     this.ended = true;
-    this.socket.close(1000);
+    this.socket.close(code);
   }
 
   /**
