@@ -13,6 +13,7 @@
  * What a delivery does (volatile drop, slow-consumer check, transport choice) is decided
  * when it is delivered, by {@link QueueTarget.writePacket}.
  */
+import { Fifo } from "../fifo.js";
 import type { OutboundPacket } from "./outbound-packet.js";
 
 /** The session side of the queue: the engine's `Session`. */
@@ -66,8 +67,7 @@ interface CloseItem {
 
 type Item = SendItem | BroadcastItem | CloseItem;
 
-const items: (Item | undefined)[] = [];
-let head = 0;
+const items = new Fifo<Item>();
 let scheduled = false;
 /** Deliveries still to make for the queued items. */
 let waiting = 0;
@@ -81,7 +81,7 @@ export function queuedDeliveries(): number {
 
 /** Whether deliveries are waiting (then every write to a session must be queued too). */
 export function queueActive(): boolean {
-  return head < items.length;
+  return items.length > 0;
 }
 
 /** Queues one packet to one session behind what is already queued. */
@@ -161,14 +161,12 @@ function runTurn(budget: number): void {
 
 function deliver(budget: number): void {
   let left = budget;
-  while (left > 0 && head < items.length) {
-    const item = items[head]!;
+  for (let item = items.peek(); left > 0 && item !== undefined; item = items.peek()) {
     if (item.kind === Kind.Broadcast) {
       let n = 0;
       let cost = 0;
-      for (let j = head; j < items.length && n < MAX_GROUP; j++) {
-        const other = items[j]!;
-        if (other.kind !== Kind.Broadcast || other.targets !== item.targets) break;
+      for (let other: Item | undefined = item; n < MAX_GROUP; other = items.peek(n)) {
+        if (other?.kind !== Kind.Broadcast || other.targets !== item.targets) break;
         if (other.next !== item.next) break;
         group[n++] = other;
         cost += other.parts.length;
@@ -190,7 +188,7 @@ function deliver(budget: number): void {
       for (let g = 0; g < n; g++) group[g]!.next = end;
       group.length = 0;
       if (end < targets.length) break;
-      for (let g = 0; g < n; g++) items[head++] = undefined;
+      for (let g = 0; g < n; g++) items.shift();
       continue;
     }
     if (item.kind === Kind.Send) {
@@ -204,15 +202,7 @@ function deliver(budget: number): void {
     }
     left--;
     waiting--;
-    items[head++] = undefined;
-  }
-  if (head === items.length) {
-    items.length = 0;
-    head = 0;
-  } else if (head >= 4096) {
-    items.copyWithin(0, head);
-    items.length -= head;
-    head = 0;
+    items.shift();
   }
 }
 

@@ -9,6 +9,8 @@
  * slice ran list it again.
  */
 
+import { Fifo } from "../fifo.js";
+
 export interface QueuedWriter {
   /** Bytes waiting to be written. */
   readonly pendingByteLength: number;
@@ -19,8 +21,7 @@ export interface QueuedWriter {
 const SLICE_CONNECTIONS = 128;
 const SLICE_BYTES = 512 * 1024;
 
-const waiting: (QueuedWriter | undefined)[] = [];
-let head = 0;
+const waiting = new Fifo<QueuedWriter>();
 let scheduled = false;
 
 /** Lists a writer that just queued its first frame. */
@@ -33,24 +34,13 @@ export function scheduleWrite(w: QueuedWriter): void {
 }
 
 function writeSlice(): void {
-  const end = Math.min(waiting.length, head + SLICE_CONNECTIONS);
   let bytes = 0;
-  while (head < end && bytes < SLICE_BYTES) {
-    const w = waiting[head]!;
-    waiting[head++] = undefined;
+  for (let n = 0; n < SLICE_CONNECTIONS && bytes < SLICE_BYTES; n++) {
+    const w = waiting.shift();
+    if (w === undefined) break;
     bytes += w.pendingByteLength;
     w.writePending();
   }
-  if (head < waiting.length) {
-    if (head >= 4096) {
-      waiting.copyWithin(0, head);
-      waiting.length -= head;
-      head = 0;
-    }
-    setImmediate(writeSlice);
-    return;
-  }
-  waiting.length = 0;
-  head = 0;
-  scheduled = false;
+  if (waiting.length > 0) setImmediate(writeSlice);
+  else scheduled = false;
 }
