@@ -2,7 +2,7 @@
  * What the engine's session sees of a transport. Only transports know about framing
  * (WebSocket frames, polling payloads); sessions hand them {@link OutboundPacket}s.
  */
-import type { EnginePacket } from "@switchyard/protocol";
+import { decodeEnginePacket, type EnginePacket, ProtocolError } from "@switchyard/protocol";
 import type { OutboundPacket } from "../engine/outbound-packet.js";
 import type { TransportName } from "../options.js";
 
@@ -38,3 +38,12 @@ export const DETACHED: TransportOwner = {
   onPacket() {},
   onTransportClose() {},
 };
+
+/** Decodes one Engine.IO packet of a WebSocket message, or says why it is not one. */
+export function decodeOrReason(data: string | Buffer): EnginePacket | string {
+  try {
+    return decodeEnginePacket(data);
+  } catch (err) {
+    return err instanceof ProtocolError ? err.message : "bad packet";
+  }
+}

@@ -5,10 +5,9 @@
  * Listeners are module-level functions that find their transport through a symbol on the
  * `ws` instance: no closures per connection.
  */
-import { decodeEnginePacket, ProtocolError } from "@switchyard/protocol";
 import type { RawData, WebSocket } from "ws";
 import type { OutboundPacket } from "../engine/outbound-packet.js";
-import type { Transport, TransportOwner } from "./transport.js";
+import { decodeOrReason, type Transport, type TransportOwner } from "./transport.js";
 
 const kTransport = Symbol("switchyard.transport");
 type TaggedSocket = WebSocket & { [kTransport]?: DeflateWebSocketTransport };
@@ -66,15 +65,9 @@ export class DeflateWebSocketTransport implements Transport {
   /** Called by the listeners below. */
   handleMessage(data: RawData, isBinary: boolean): void {
     if (this.ended) return;
-    let packet: ReturnType<typeof decodeEnginePacket>;
-    try {
-      packet = decodeEnginePacket(isBinary ? toBuffer(data) : data.toString());
-    } catch (err) {
-      const reason = err instanceof ProtocolError ? err.message : "bad packet";
-      this.fail("parse error", reason);
-      return;
-    }
-    this.owner.onPacket(packet, this);
+    const packet = decodeOrReason(isBinary ? toBuffer(data) : data.toString());
+    if (typeof packet === "string") this.fail("parse error", packet);
+    else this.owner.onPacket(packet, this);
   }
 
   fail(reason: string, description?: string): void {

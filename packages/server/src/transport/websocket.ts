@@ -18,9 +18,8 @@
  */
 import type { Socket as NetSocket } from "node:net";
 import type { Duplex } from "node:stream";
-import { decodeEnginePacket, ProtocolError } from "@switchyard/protocol";
 import type { OutboundPacket } from "../engine/outbound-packet.js";
-import type { Transport, TransportOwner } from "./transport.js";
+import { decodeOrReason, type Transport, type TransportOwner } from "./transport.js";
 import { buildFrame } from "./websocket-frame.js";
 import {
   CLOSE_NO_STATUS,
@@ -175,8 +174,7 @@ export class WebSocketTransport implements Transport, FrameSink, QueuedWriter {
   destroy(): void {
     if (this.ended) return;
     this.ended = true;
-    this.pending = undefined;
-    this.pendingBytes = 0;
+    this.dropPending();
     this.socket.destroy();
   }
 
@@ -184,14 +182,9 @@ export class WebSocketTransport implements Transport, FrameSink, QueuedWriter {
 
   onMessage(data: string | Buffer, _binary: boolean): void {
     if (this.ended) return;
-    let packet: ReturnType<typeof decodeEnginePacket>;
-    try {
-      packet = decodeEnginePacket(data);
-    } catch (err) {
-      this.fail("parse error", err instanceof ProtocolError ? err.message : "bad packet");
-      return;
-    }
-    this.owner.onPacket(packet, this);
+    const packet = decodeOrReason(data);
+    if (typeof packet === "string") this.fail("parse error", packet);
+    else this.owner.onPacket(packet, this);
   }
 
   onPing(payload: Buffer): void {
@@ -204,27 +197,18 @@ export class WebSocketTransport implements Transport, FrameSink, QueuedWriter {
   }
 
   onCloseFrame(code: number, _reason: string): void {
-    const wasEnded = this.ended;
-    this.ended = true;
     // Answer a close we did not start, then end the TCP connection (RFC 6455 §5.5.1).
     if (!this.closeSent) this.sendClose(code === CLOSE_NO_STATUS ? undefined : code);
     this.socket.end();
-    if (!wasEnded) this.owner.onTransportClose(this, "transport close");
+    this.ends("transport close");
   }
 
   onProtocolError(code: number, message: string): void {
     if (!this.closeSent) this.sendClose(code);
-    const wasEnded = this.ended;
-    this.ended = true;
     // The close frame goes out before the FIN; a peer that never closes its side is cut off.
     this.socket.end();
     setTimeout(destroyLater, PROTOCOL_ERROR_LINGER_MS, this.socket).unref();
-    if (!wasEnded)
-      this.owner.onTransportClose(
-        this,
-        code === CLOSE_TOO_BIG ? "payload too large" : "transport error",
-        message,
-      );
+    this.ends(code === CLOSE_TOO_BIG ? "payload too large" : "transport error", message);
   }
 
   // ——— socket events ———
@@ -240,18 +224,25 @@ export class WebSocketTransport implements Transport, FrameSink, QueuedWriter {
   }
 
   handleClose(): void {
-    const wasEnded = this.ended;
-    this.ended = true;
-    this.pending = undefined;
-    this.pendingBytes = 0;
-    if (!wasEnded) this.owner.onTransportClose(this, "transport close");
+    this.dropPending();
+    this.ends("transport close");
   }
 
   handleError(err: Error): void {
-    const wasEnded = this.ended;
-    this.ended = true;
     this.socket.destroy();
-    if (!wasEnded) this.owner.onTransportClose(this, "transport error", err.message);
+    this.ends("transport error", err.message);
+  }
+
+  /** Marks the transport ended; the owner hears why, unless it had ended already. */
+  private ends(reason: string, description?: string): void {
+    if (this.ended) return;
+    this.ended = true;
+    this.owner.onTransportClose(this, reason, description);
+  }
+
+  private dropPending(): void {
+    this.pending = undefined;
+    this.pendingBytes = 0;
   }
 
   /** Writes what is queued, then a close frame (with `code`, or empty). */
@@ -266,11 +257,9 @@ export class WebSocketTransport implements Transport, FrameSink, QueuedWriter {
 
   private fail(reason: string, description: string): void {
     if (this.ended) return;
-    this.ended = true;
-    this.pending = undefined;
-    this.pendingBytes = 0;
+    this.dropPending();
     this.socket.destroy();
-    this.owner.onTransportClose(this, reason, description);
+    this.ends(reason, description);
   }
 }
 
