@@ -82,6 +82,24 @@ export abstract class Client {
     cb?.();
   }
 
+  /**
+   * The Socket.IO CONNECT as a promise: resolves when it is acknowledged; on a failure, or
+   * after `timeoutMs` (when `onTimeout` runs), closes the client and rejects.
+   */
+  protected whenConnected(timeoutMs: number, onTimeout: (err: Error) => void): Promise<void> {
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => onTimeout(new Error("connect timeout")), timeoutMs);
+      this.onConnected = (err) => {
+        clearTimeout(timer);
+        if (err === undefined) resolve();
+        else {
+          this.close();
+          reject(err);
+        }
+      };
+    });
+  }
+
   /** Marks the client closed and rejects a pending connect. Idempotent. */
   fail(err: Error): void {
     const cb = this.onConnected;
@@ -249,30 +267,21 @@ export class WsClient extends Client {
   connect(url: string, localAddress: string | undefined, timeoutMs: number): Promise<void> {
     const u = new URL(url);
     const port = Number(u.port);
-    return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => this.abort(new Error("connect timeout")), timeoutMs);
-      this.onConnected = (err) => {
-        clearTimeout(timer);
-        if (err === undefined) resolve();
-        else {
-          this.close();
-          reject(err);
-        }
-      };
-      const sock = net.connect({
-        host: u.hostname,
-        port,
-        localAddress,
-        noDelay: true,
-      }) as Tagged<WsClient>;
-      sock[kClient] = this;
-      sock.on("data", onWsData);
-      sock.on("error", onSockError);
-      sock.on("close", onSockClose);
-      // Queued by the socket until the TCP connection is up.
-      sock.write(upgradeRequest(u.hostname, port));
-      this.sock = sock;
-    });
+    const connected = this.whenConnected(timeoutMs, (err) => this.abort(err));
+    const sock = net.connect({
+      host: u.hostname,
+      port,
+      localAddress,
+      noDelay: true,
+    }) as Tagged<WsClient>;
+    sock[kClient] = this;
+    sock.on("data", onWsData);
+    sock.on("error", onSockError);
+    sock.on("close", onSockClose);
+    // Queued by the socket until the TCP connection is up.
+    sock.write(upgradeRequest(u.hostname, port));
+    this.sock = sock;
+    return connected;
   }
 
   send(text: string): void {
@@ -633,42 +642,33 @@ export class PollingClient extends Client {
 
   /** Handshake GET, then CONNECT (POST) and the first poll; resolves on the CONNECT reply. */
   connect(timeoutMs: number): Promise<void> {
-    return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => this.fail(new Error("connect timeout")), timeoutMs);
-      this.onConnected = (err) => {
-        clearTimeout(timer);
-        if (err === undefined) resolve();
-        else {
-          this.close();
-          reject(err);
+    const connected = this.whenConnected(timeoutMs, (err) => this.fail(err));
+    this.getConn.send(
+      `GET ${HANDSHAKE_PATH} HTTP/1.1\r\nHost: ${this.host}\r\n\r\n`,
+      (err, status, b, s, e) => {
+        if (err !== undefined) {
+          this.fail(err);
+          return;
         }
-      };
-      this.getConn.send(
-        `GET ${HANDSHAKE_PATH} HTTP/1.1\r\nHost: ${this.host}\r\n\r\n`,
-        (err, status, b, s, e) => {
-          if (err !== undefined) {
-            this.fail(err);
-            return;
-          }
-          const text = b.toString("utf8", s, e);
-          if (status !== 200) {
-            this.fail(new Error(`HTTP ${status}: ${text.slice(0, 100)}`));
-            return;
-          }
-          const first = text.split("\x1e")[0] ?? "";
-          if (first[0] !== "0") {
-            this.fail(new Error(`bad handshake: ${text.slice(0, 80)}`));
-            return;
-          }
-          const sid = (JSON.parse(first.slice(1)) as { sid: string }).sid;
-          const path = `${HANDSHAKE_PATH}&sid=${encodeURIComponent(sid)}`;
-          this.pollRequest = `GET ${path} HTTP/1.1\r\nHost: ${this.host}\r\n\r\n`;
-          this.postPrefix = `POST ${path} HTTP/1.1\r\nHost: ${this.host}\r\nContent-Type: text/plain;charset=UTF-8\r\nContent-Length: `;
-          this.send("40");
-          this.poll();
-        },
-      );
-    });
+        const text = b.toString("utf8", s, e);
+        if (status !== 200) {
+          this.fail(new Error(`HTTP ${status}: ${text.slice(0, 100)}`));
+          return;
+        }
+        const first = text.split("\x1e")[0] ?? "";
+        if (first[0] !== "0") {
+          this.fail(new Error(`bad handshake: ${text.slice(0, 80)}`));
+          return;
+        }
+        const sid = (JSON.parse(first.slice(1)) as { sid: string }).sid;
+        const path = `${HANDSHAKE_PATH}&sid=${encodeURIComponent(sid)}`;
+        this.pollRequest = `GET ${path} HTTP/1.1\r\nHost: ${this.host}\r\n\r\n`;
+        this.postPrefix = `POST ${path} HTTP/1.1\r\nHost: ${this.host}\r\nContent-Type: text/plain;charset=UTF-8\r\nContent-Length: `;
+        this.send("40");
+        this.poll();
+      },
+    );
+    return connected;
   }
 
   send(text: string): void {
