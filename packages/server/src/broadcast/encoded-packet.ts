@@ -26,3 +26,20 @@ export class EncodedPacket {
     return true;
   }
 }
+
+/**
+ * Writes a packet encoded for one session only: a lone part (no binary attachment, the
+ * common case) goes straight to the session; with attachments, as {@link EncodedPacket}
+ * writes them (dropped whole if volatile). Returns false if it was dropped.
+ */
+export function writeParts(
+  session: Session,
+  parts: readonly (string | Buffer)[],
+  volatile: boolean,
+  compress: boolean,
+): boolean {
+  if (parts.length === 1) {
+    return session.sendPacket(new OutboundPacket("message", parts[0]), volatile, compress);
+  }
+  return new EncodedPacket(parts).writeTo(session, volatile, compress);
+}

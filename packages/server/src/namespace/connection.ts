@@ -4,8 +4,7 @@
  * closes sessions that never join a namespace within `connectTimeout`.
  */
 import { PacketType, ProtocolError, type SocketPacket } from "@switchyard/protocol";
-import { EncodedPacket } from "../broadcast/encoded-packet.js";
-import { OutboundPacket } from "../engine/outbound-packet.js";
+import { writeParts } from "../broadcast/encoded-packet.js";
 import type { Session, SessionSink } from "../engine/session.js";
 import { type DisconnectReason, RESERVED_EVENTS } from "../typed-events.js";
 import type { Namespace, NamespaceClient } from "./namespace.js";
@@ -77,19 +76,12 @@ export class Connection implements NamespaceClient, SessionSink {
   /** Encodes and writes one packet to this connection. */
   writePacket(packet: SocketPacket, volatile: boolean, compress: boolean): void {
     if (this.conn.readyState !== "open") return;
-    const parts = this.host.encode(packet);
-    // One part (no binary attachments): written as EncodedPacket would, without one.
-    if (parts.length === 1) {
-      this.conn.sendPacket(new OutboundPacket("message", parts[0]), volatile, compress);
-      return;
-    }
-    // Same path as a broadcast's: a volatile packet is dropped whole, never split.
-    new EncodedPacket(parts).writeTo(this.conn, volatile, compress);
+    writeParts(this.conn, this.host.encode(packet), volatile, compress);
   }
 
   writeText(text: string, volatile: boolean, compress: boolean): void {
     if (this.conn.readyState !== "open") return;
-    this.conn.sendPacket(new OutboundPacket("message", text), volatile, compress);
+    writeParts(this.conn, [text], volatile, compress);
   }
 
   refuse(nsp: string, message: string, data?: unknown): void {
