@@ -1,4 +1,4 @@
-import { createAdapter, Server } from "switchyard";
+import { createAdapter, Server } from "@switchyard/server";
 import { type ServerClass, startApp } from "./app.js";
 
 // Cluster scenario: BENCH_BUS=redis|amqp + BENCH_BUS_URL put the node on a shared bus.

@@ -155,7 +155,7 @@ async function makeEmitter(impl: Impl, bus: BusKind, url: string): Promise<TickE
       },
     };
   }
-  const { Emitter } = await import("switchyard");
+  const { Emitter } = await import("@switchyard/server");
   const b =
     bus === "redis"
       ? new (await import("@switchyard/redis")).RedisBus({ url })

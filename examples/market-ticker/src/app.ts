@@ -15,7 +15,7 @@ import {
   type ServerResponse,
 } from "node:http";
 import type { AddressInfo } from "node:net";
-import { Server, type Socket } from "switchyard";
+import { Server, type Socket } from "@switchyard/server";
 import { PriceWalk, type Quote, type Tick } from "./price-model.js";
 import { DEFAULT_SYMBOLS, normalizeSymbol, resolveSymbols, type SymbolInfo } from "./symbols.js";
 import { Ticker, type TickerStats } from "./ticker.js";

@@ -20,7 +20,7 @@ import {
   waitFor,
 } from "@switchyard/test-harness";
 import { type Socket as ClientSocket, io as connectClient } from "socket.io-client";
-import { type Bus, createAdapter, Server } from "switchyard";
+import { type Bus, createAdapter, Server } from "@switchyard/server";
 
 const DIR = new URL("..", import.meta.url).pathname;
 const notepack = createRequire(import.meta.url)("notepack.io") as {

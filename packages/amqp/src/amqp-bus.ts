@@ -1,7 +1,7 @@
 import amqp, { type Channel, type ChannelModel, type ConsumeMessage } from "amqplib";
-import type { BusHandler, BusStats } from "switchyard";
-import { InvalidOptionError } from "switchyard";
-import { BusBase, nonNegativeInt, reconnectDelay } from "switchyard/internal";
+import type { BusHandler, BusStats } from "@switchyard/server";
+import { InvalidOptionError } from "@switchyard/server";
+import { BusBase, nonNegativeInt, reconnectDelay } from "@switchyard/server/internal";
 import { routingKey } from "./routing-key.js";
 
 /** Options of {@link AmqpBus}. */

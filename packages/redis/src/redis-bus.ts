@@ -1,7 +1,7 @@
 import { Redis, type RedisOptions } from "ioredis";
-import type { BusHandler, BusStats, SwitchyardError } from "switchyard";
-import { InvalidOptionError } from "switchyard";
-import { BusBase, nonNegativeInt, reconnectDelay } from "switchyard/internal";
+import type { BusHandler, BusStats, SwitchyardError } from "@switchyard/server";
+import { InvalidOptionError } from "@switchyard/server";
+import { BusBase, nonNegativeInt, reconnectDelay } from "@switchyard/server/internal";
 
 /** Options shared by both ways of building a {@link RedisBus}. */
 interface CommonOptions {

@@ -20,7 +20,7 @@ import {
 } from "@switchyard/test-harness";
 import { Redis } from "ioredis";
 import { type Socket as ClientSocket, io as connectClient } from "socket.io-client";
-import { type ClusterAdapter, createAdapter, Server, type Socket } from "switchyard";
+import { type ClusterAdapter, createAdapter, Server, type Socket } from "@switchyard/server";
 import { RedisBus } from "../src/index.js";
 
 const unhandled = trapUnhandled();

@@ -1,6 +1,6 @@
 /**
  * Switchyard's public API. Explicit named exports only; sibling packages use
- * `switchyard/internal`.
+ * `@switchyard/server/internal`.
  */
 
 /** The msgpack parser, wire-compatible with clients using `socket.io-msgpack-parser`. */

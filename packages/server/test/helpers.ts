@@ -15,7 +15,7 @@ import {
 import { connect, type Socket as NetSocket } from "node:net";
 import { Scope, waitFor, within } from "@switchyard/test-harness";
 import { Socket as ClientSocket, type SocketOptions } from "engine.io-client";
-import { Engine, type EngineOptions, type Session } from "switchyard";
+import { Engine, type EngineOptions, type Session } from "@switchyard/server";
 import { WebSocket } from "ws";
 
 export { Scope, waitFor, within };

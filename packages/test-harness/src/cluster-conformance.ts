@@ -563,14 +563,14 @@ export function runClusterConformance(opts: ClusterConformanceOptions): void {
     });
 
     it("an Emitter in another process reaches clients through the bus", async () => {
-      const { Emitter } = (await import("switchyard")) as typeof import("switchyard");
+      const { Emitter } = (await import("@switchyard/server")) as typeof import("@switchyard/server");
       const mod = (await import(opts.busModule)) as Record<string, unknown>;
       const factory = mod[opts.busFactory] as (...a: unknown[]) => unknown;
       const args = opts.busOptions === undefined ? [broker!.url] : [broker!.url, opts.busOptions];
       const isClass = /^class[\s{]/.test(Function.prototype.toString.call(factory));
       const bus = (await (isClass
         ? Reflect.construct(factory, args)
-        : factory(...args))) as import("switchyard").Bus;
+        : factory(...args))) as import("@switchyard/server").Bus;
       try {
         const peers = await spread([["e"], [], ["e"]]);
         const emitter = new Emitter(bus);

@@ -43,7 +43,7 @@ import {
   createAdapter,
   Server,
   type Socket,
-} from "switchyard";
+} from "@switchyard/server";
 import type { RestartableControl } from "./service.js";
 import { Scope, waitFor, within } from "./wait.js";
 

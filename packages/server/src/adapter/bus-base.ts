@@ -6,7 +6,7 @@
  * the base when the broker is reachable ({@link BusBase.markUp}) or lost
  * ({@link BusBase.markDown}).
  *
- * For sibling packages only (exported through `switchyard/internal`).
+ * For sibling packages only (exported through `@switchyard/server/internal`).
  */
 import { EventEmitter } from "node:events";
 import { ErrorCode, SwitchyardError } from "../errors.js";

@@ -6,7 +6,7 @@
 import assert from "node:assert/strict";
 import { afterEach, describe, it } from "node:test";
 import { Emitter as SocketIoEmitter } from "@socket.io/redis-emitter";
-import { Emitter, type LocalBus } from "switchyard";
+import { Emitter, type LocalBus } from "@switchyard/server";
 import { pair, reason, Scope, waitFor } from "../socketio/helpers.js";
 import { allGot, peer, received, spread, startCluster } from "./helpers.js";
 

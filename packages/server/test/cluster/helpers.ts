@@ -12,7 +12,7 @@ import {
   LocalHub,
   type ServerOptions,
   type Socket,
-} from "switchyard";
+} from "@switchyard/server";
 import { pair, type Scope, startServer, type TestServer, waitFor } from "../socketio/helpers.js";
 
 export interface ClusterNode extends TestServer {

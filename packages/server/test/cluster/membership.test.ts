@@ -13,7 +13,7 @@ import {
   createAdapter,
   InvalidOptionError,
   LocalHub,
-} from "switchyard";
+} from "@switchyard/server";
 import { once, Scope, waitFor, within } from "../socketio/helpers.js";
 import { type counts, peer, received, startCluster, waitCounts } from "./helpers.js";
 

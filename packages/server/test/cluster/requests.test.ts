@@ -6,7 +6,7 @@
  */
 import assert from "node:assert/strict";
 import { afterEach, describe, it } from "node:test";
-import { AckTimeoutError, RemoteSocket, type Socket } from "switchyard";
+import { AckTimeoutError, RemoteSocket, type Socket } from "@switchyard/server";
 import { once, reason, Scope, waitFor, within } from "../socketio/helpers.js";
 import { allGot, peer, received, spread, startCluster } from "./helpers.js";
 

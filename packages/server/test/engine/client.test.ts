@@ -5,7 +5,7 @@
 import assert from "node:assert/strict";
 import { after, describe, it } from "node:test";
 import type { Socket as ClientSocket } from "engine.io-client";
-import type { Session } from "switchyard";
+import type { Session } from "@switchyard/server";
 import {
   closeReason,
   nextSession,

@@ -4,7 +4,7 @@
  */
 import assert from "node:assert/strict";
 import { after, describe, it } from "node:test";
-import { type ConnectionError, EngineErrorCode, sessionNode } from "switchyard";
+import { type ConnectionError, EngineErrorCode, sessionNode } from "@switchyard/server";
 import {
   assertEngineError,
   enginePath,

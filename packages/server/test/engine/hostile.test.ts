@@ -17,7 +17,7 @@ import {
   type EngineOptions,
   ProtocolError,
   type Session,
-} from "switchyard";
+} from "@switchyard/server";
 import { WebSocket } from "ws";
 import {
   assertEngineError,

@@ -6,7 +6,7 @@
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import type { Socket as ClientSocket } from "engine.io-client";
-import type { Session } from "switchyard";
+import type { Session } from "@switchyard/server";
 import {
   assertEngineError,
   closeReason,

@@ -5,7 +5,7 @@
 import assert from "node:assert/strict";
 import { after, describe, it } from "node:test";
 import { gunzipSync, inflateSync } from "node:zlib";
-import { Engine, type EngineOptions, InvalidOptionError } from "switchyard";
+import { Engine, type EngineOptions, InvalidOptionError } from "@switchyard/server";
 import {
   assertEngineError,
   enginePath,

@@ -5,7 +5,7 @@
 import assert from "node:assert/strict";
 import { createServer } from "node:http";
 import { after, describe, it } from "node:test";
-import { attach, Engine } from "switchyard";
+import { attach, Engine } from "@switchyard/server";
 import { WebSocketServer } from "ws";
 import {
   closeServer,

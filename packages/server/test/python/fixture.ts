@@ -5,7 +5,7 @@
  */
 import { createServer, type Server as HttpServer } from "node:http";
 import type { AddressInfo } from "node:net";
-import { type DisconnectReason, Server, type ServerOptions, type Socket } from "switchyard";
+import { type DisconnectReason, Server, type ServerOptions, type Socket } from "@switchyard/server";
 
 /** A map whose values can be awaited before they are set. */
 export class Waitable<T> {

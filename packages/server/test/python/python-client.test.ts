@@ -6,7 +6,7 @@
  */
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
-import type { Socket } from "switchyard";
+import type { Socket } from "@switchyard/server";
 import { type Fixture, key, SERVER_BYTES, startFixture } from "./fixture.js";
 import {
   bytesWire,

@@ -7,7 +7,7 @@
 import assert from "node:assert/strict";
 import { afterEach, describe, it } from "node:test";
 import type { Socket as ClientSocket } from "socket.io-client";
-import { AckTimeoutError, type Socket } from "switchyard";
+import { AckTimeoutError, type Socket } from "@switchyard/server";
 import {
   httpGet,
   httpRequest,

@@ -5,7 +5,7 @@
  */
 import assert from "node:assert/strict";
 import { afterEach, describe, it } from "node:test";
-import type { Socket } from "switchyard";
+import type { Socket } from "@switchyard/server";
 import {
   client,
   connect,

@@ -18,7 +18,7 @@ import {
   type ManagerOptions,
   type SocketOptions,
 } from "socket.io-client";
-import { Server, type ServerOptions, type Socket } from "switchyard";
+import { Server, type ServerOptions, type Socket } from "@switchyard/server";
 import { WebSocket } from "ws";
 import { type Listenable, once, Scope, waitFor, within } from "../helpers.js";
 

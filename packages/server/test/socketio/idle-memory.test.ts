@@ -6,7 +6,7 @@
  */
 import assert from "node:assert/strict";
 import { afterEach, describe, it } from "node:test";
-import type { Socket } from "switchyard";
+import type { Socket } from "@switchyard/server";
 import { randomId } from "../../src/engine/session-id.js";
 import { once, pair, rawClient, Scope, startServer, TRANSPORT_MODES } from "./helpers.js";
 

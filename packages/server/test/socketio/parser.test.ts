@@ -9,7 +9,7 @@ import notepack from "notepack.io";
 import type { ManagerOptions } from "socket.io-client";
 import msgpackParser from "socket.io-msgpack-parser";
 import * as socketIoParser from "socket.io-parser";
-import type { Socket, SocketIoParser } from "switchyard";
+import type { Socket, SocketIoParser } from "@switchyard/server";
 import {
   once,
   pair,

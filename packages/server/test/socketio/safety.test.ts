@@ -6,7 +6,7 @@
  */
 import assert from "node:assert/strict";
 import { afterEach, describe, it } from "node:test";
-import { ProtocolError, type Socket, SwitchyardError } from "switchyard";
+import { ProtocolError, type Socket, SwitchyardError } from "@switchyard/server";
 import {
   once,
   pair,

@@ -4,7 +4,7 @@
  */
 import assert from "node:assert/strict";
 import { afterEach, describe, it } from "node:test";
-import type { StandardSchemaV1, ValidationErrorPayload } from "switchyard";
+import type { StandardSchemaV1, ValidationErrorPayload } from "@switchyard/server";
 import { once, pair, Scope, startServer, TRANSPORT_MODES, waitFor } from "./helpers.js";
 
 const scope = new Scope();

@@ -7,7 +7,7 @@ import assert from "node:assert/strict";
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
 import { afterEach, describe, it } from "node:test";
 import { Socket as EngineClient } from "engine.io-client";
-import { InvalidOptionError, Server, type Socket } from "switchyard";
+import { InvalidOptionError, Server, type Socket } from "@switchyard/server";
 import { WebSocket } from "ws";
 import {
   client,

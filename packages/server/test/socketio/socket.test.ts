@@ -6,7 +6,7 @@
  */
 import assert from "node:assert/strict";
 import { afterEach, describe, it } from "node:test";
-import { AckTimeoutError, type Socket } from "switchyard";
+import { AckTimeoutError, type Socket } from "@switchyard/server";
 import {
   client,
   connect,

@@ -12,7 +12,7 @@ import { createHash } from "node:crypto";
 import type { Socket as NetSocket } from "node:net";
 import { after, describe, it } from "node:test";
 import { sleep } from "@switchyard/test-harness";
-import type { Session } from "switchyard";
+import type { Session } from "@switchyard/server";
 import { WebSocket } from "ws";
 import {
   closeReason,

@@ -4,7 +4,7 @@
  * if it compiled, tsc reports the unused directive and the test fails.
  */
 import { createServer } from "node:http";
-import { type Namespace, Server, type Socket } from "switchyard";
+import { type Namespace, Server, type Socket } from "@switchyard/server";
 
 interface ClientToServerEvents {
   hello: (name: string) => void;
