@@ -164,9 +164,15 @@ describe("managed processes", () => {
 
   for (const mode of ["throw", "exit", "signal"] as const) {
     test(`children are killed when the test process dies (${mode})`, async () => {
-      const node = spawn(process.execPath, ["--import", "tsx", FIXTURE, mode], {
-        stdio: ["pipe", "pipe", "pipe"],
-      });
+      // Same loader flags as scripts/test.mjs: sibling packages resolve to their sources,
+      // so this passes on a fresh clone without a build.
+      const node = spawn(
+        process.execPath,
+        ["--conditions=source", "--import", "tsx", FIXTURE, mode],
+        {
+          stdio: ["pipe", "pipe", "pipe"],
+        },
+      );
       let stdout = "";
       let stderr = "";
       node.stderr.on("data", (chunk: Buffer) => {
