@@ -7,8 +7,8 @@
  */
 import assert from "node:assert/strict";
 import { afterEach, describe, it } from "node:test";
-import type { Socket as ClientSocket } from "socket.io-client";
 import type { Server, Socket } from "@switchyard/server";
+import type { Socket as ClientSocket } from "socket.io-client";
 import { connect, Scope, startServer, waitFor } from "./helpers.js";
 
 const scope = new Scope();
