@@ -66,6 +66,8 @@ export interface EngineOptions {
   upgradeTimeout?: number;
   /** Largest message or polling request body in bytes; bigger ones close the session with reason "payload too large". @default 1e6 */
   maxHttpBufferSize?: number;
+  /** Most WebSocket frames one message may arrive in (empty ones count); past it the connection is closed with 1008 and reason "transport error". Bounds the work of a peer sending a message as a flood of tiny or empty fragments. @default 16384 (as `ws`) */
+  maxFragments?: number;
   /** Bytes a session may hold unsent (our buffer plus the socket's); past that volatile packets are dropped and others close the session with reason "slow consumer". @default 4 MiB */
   maxBufferedBytes?: number;
   /** Allowed transports, in the order a client should try upgrades. @default ["polling", "websocket"] */
@@ -97,6 +99,7 @@ export interface ResolvedEngineOptions {
   readonly pingTimeout: number;
   readonly upgradeTimeout: number;
   readonly maxHttpBufferSize: number;
+  readonly maxFragments: number;
   readonly maxBufferedBytes: number;
   readonly transports: readonly TransportName[];
   readonly allowUpgrades: boolean;
@@ -119,6 +122,7 @@ function defaults(): Omit<ResolvedEngineOptions, "nodeId"> {
     pingTimeout: 20_000,
     upgradeTimeout: 10_000,
     maxHttpBufferSize: 1e6,
+    maxFragments: 16_384,
     maxBufferedBytes: 4 * 1024 * 1024,
     transports: ["polling", "websocket"],
     allowUpgrades: true,
@@ -133,6 +137,194 @@ function defaults(): Omit<ResolvedEngineOptions, "nodeId"> {
 }
 
 const NODE_ID = /^[A-Za-z0-9_-]{1,16}$/;
+
+// ——— option keys: unknown ones are refused with a did-you-mean ———
+
+/** A socket.io/engine.io option Switchyard does not implement yet. */
+export interface Unsupported {
+  /** Why, or what to use instead (appended to "not supported yet: "). */
+  readonly note: string;
+  /** Values that ask for nothing beyond what Switchyard does (e.g. `allowEIO3: false`); accepted. */
+  readonly accepts?: (value: unknown) => boolean;
+}
+
+/**
+ * The keys an options object may have: `true` for an implemented option, an
+ * {@link Unsupported} entry for a known option that is refused as "not supported yet".
+ */
+export type OptionKeys = Readonly<Record<string, true | Unsupported>>;
+
+/**
+ * Refuses the keys of `opts` that `keys` does not implement: an unknown key throws
+ * `InvalidOptionError` with code `SY_ERR_UNKNOWN_OPTION` and the nearest known key
+ * (`unknown option "pingIntervall" — did you mean "pingInterval"?`), an unsupported one
+ * `SY_ERR_UNSUPPORTED_OPTION` naming it (unless its value is `undefined` or one it
+ * accepts). `prefix` names nested objects in messages (`"cors."`).
+ */
+export function checkOptionKeys(opts: object, keys: OptionKeys, prefix = ""): void {
+  for (const key of Object.keys(opts)) {
+    const entry = Object.hasOwn(keys, key) ? keys[key] : undefined;
+    if (entry === true) continue;
+    if (entry !== undefined) {
+      const value = (opts as Record<string, unknown>)[key];
+      if (value === undefined || entry.accepts?.(value) === true) continue;
+      throw InvalidOptionError.unsupported(prefix + key, entry.note);
+    }
+    const near = nearest(key, Object.keys(keys));
+    throw InvalidOptionError.unknown(prefix + key, near === undefined ? undefined : prefix + near);
+  }
+}
+
+/**
+ * The candidate closest to `key` by Damerau–Levenshtein distance (optimal string
+ * alignment, case-insensitive), if it is close enough to be a typo: at most 1 edit for
+ * names up to 5 characters, 2 up to 11, else 3 (`pingIntervall`, `pinginterval`,
+ * `maxHttpBufferSzie` find theirs; `port` or `origin` find nothing).
+ */
+export function nearest(key: string, candidates: readonly string[]): string | undefined {
+  const limit = key.length <= 5 ? 1 : key.length <= 11 ? 2 : 3;
+  let best: string | undefined;
+  let bestDistance = limit + 1;
+  const k = key.toLowerCase();
+  for (const c of candidates) {
+    const d = editDistance(k, c.toLowerCase(), bestDistance);
+    if (d < bestDistance) {
+      best = c;
+      bestDistance = d;
+    }
+  }
+  return best;
+}
+
+/** Optimal string alignment distance of `a` and `b`; any result ≥ `cap` means "too far". */
+function editDistance(a: string, b: string, cap: number): number {
+  if (Math.abs(a.length - b.length) >= cap) return cap;
+  // Three rows: the one before last (transpositions), the last and the current.
+  let prev2: number[] = [];
+  let prev = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const row = [i];
+    let rowMin = i;
+    for (let j = 1; j <= b.length; j++) {
+      const cost = a[i - 1] === b[j - 1] ? 0 : 1;
+      let d = Math.min(prev[j]! + 1, row[j - 1]! + 1, prev[j - 1]! + cost);
+      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) {
+        d = Math.min(d, prev2[j - 2]! + 1);
+      }
+      row.push(d);
+      if (d < rowMin) rowMin = d;
+    }
+    if (rowMin >= cap) return cap;
+    prev2 = prev;
+    prev = row;
+  }
+  return Math.min(prev[b.length]!, cap);
+}
+
+const notEio3: Unsupported = {
+  note: "Switchyard speaks Engine.IO v4 only (socket.io-client ≥ 3); remove it or set it to false",
+  accepts: (v) => v === false,
+};
+
+/**
+ * Options of engine.io's `ServerOptions` and `AttachOptions` Switchyard does not
+ * implement (its own are the keys of {@link EngineOptions}).
+ */
+export const UNSUPPORTED_ENGINE_OPTIONS: Readonly<Record<string, Unsupported>> = Object.freeze({
+  allowEIO3: notEio3,
+  wsEngine: {
+    note: "WebSocket framing is built in (and `ws` is used for permessage-deflate); remove it",
+  },
+  destroyUpgrade: {
+    note: "upgrades outside `path` are left to the HTTP server's other `upgrade` listeners and destroyed only when there is none",
+  },
+  destroyUpgradeTimeout: {
+    note: "upgrades outside `path` are left to the HTTP server's other `upgrade` listeners and destroyed only when there is none",
+  },
+});
+
+/** Every key of {@link EngineOptions}; the type makes a new option without its key a compile error. */
+const ENGINE_KEYS = {
+  path: true,
+  pingInterval: true,
+  pingTimeout: true,
+  upgradeTimeout: true,
+  maxHttpBufferSize: true,
+  maxBufferedBytes: true,
+  transports: true,
+  allowUpgrades: true,
+  allowRequest: true,
+  cors: true,
+  cookie: true,
+  perMessageDeflate: true,
+  httpCompression: true,
+  initialPacket: true,
+  nodeId: true,
+  addTrailingSlash: true,
+  maxFragments: true,
+} as const satisfies Record<keyof EngineOptions, true>;
+
+/** The keys `attach()` / `new Engine()` take: the engine's own plus engine.io's unsupported ones. */
+export const ENGINE_OPTION_KEYS: OptionKeys = Object.freeze({
+  ...ENGINE_KEYS,
+  ...UNSUPPORTED_ENGINE_OPTIONS,
+});
+
+const CORS_KEYS: OptionKeys = Object.freeze({
+  origin: true,
+  methods: true,
+  allowedHeaders: true,
+  exposedHeaders: true,
+  credentials: true,
+  maxAge: true,
+  preflightContinue: {
+    note: "preflights are always answered by Switchyard",
+    accepts: (v: unknown) => v === false,
+  },
+  optionsSuccessStatus: {
+    note: "preflights are answered with 204",
+    accepts: (v: unknown) => v === 204,
+  },
+} satisfies Record<keyof CorsOptions, true | Unsupported> & OptionKeys);
+
+const COOKIE_KEYS: OptionKeys = Object.freeze({
+  name: true,
+  path: true,
+  httpOnly: true,
+  sameSite: true,
+  secure: true,
+  maxAge: true,
+  domain: { note: "the cookie is set for the request's host" },
+  expires: { note: "use maxAge" },
+  encode: { note: "the session id needs no encoding" },
+  priority: { note: "" },
+  partitioned: { note: "" },
+} satisfies Record<keyof CookieOptions, true | Unsupported> & OptionKeys);
+
+/**
+ * `perMessageDeflate` / `httpCompression` objects: `threshold` is ours, any other key is
+ * a `ws` or zlib setting engine.io would pass on and Switchyard does not take yet.
+ */
+function checkThresholdKeys(opts: object, name: string): void {
+  for (const key of Object.keys(opts)) {
+    if (key === "threshold" || (opts as Record<string, unknown>)[key] === undefined) continue;
+    throw InvalidOptionError.unsupported(
+      `${name}.${key}`,
+      "only `threshold` is configurable (the other settings keep their defaults)",
+    );
+  }
+}
+
+/**
+ * Options objects a Server already checked against its full key set (engine keys plus
+ * its own): the engine it creates from the same object does not refuse the server's keys.
+ */
+const checkedByServer = new WeakSet<object>();
+
+/** @internal Called by `resolveServerOptions` once it checked every key of `opts`. */
+export function markCheckedByServer(opts: object): void {
+  checkedByServer.add(opts);
+}
 
 /** Validates `opts` against the engine's options and returns the frozen result. */
 export function resolveEngineOptions(
@@ -186,6 +378,7 @@ export function resolveEngineOptions(
     cors: o.cors === undefined ? undefined : Object.freeze(validateCors(o.cors)),
     cookie: resolveCookie(o.cookie),
     perMessageDeflate: threshold(
+    maxFragments: positiveInt("maxFragments", o.maxFragments ?? d.maxFragments),
       "perMessageDeflate",
       o.perMessageDeflate ?? d.perMessageDeflate,
       1024,

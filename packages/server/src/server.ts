@@ -12,7 +12,8 @@ import {
 } from "node:http";
 import type { SocketPacket } from "@switchyard/protocol";
 import type { AdapterConstructor, Room, SocketId } from "./adapter/adapter.js";
-import type { BroadcastOperator, FetchedSocket } from "./broadcast/broadcast-operator.js";
+import type { RemoteSocket } from "./adapter/remote-socket.js";
+import type { BroadcastOperator } from "./broadcast/broadcast-operator.js";
 import { Engine } from "./engine/engine.js";
 import type { Session } from "./engine/session.js";
 import { InvalidOptionError } from "./errors.js";
@@ -186,9 +187,10 @@ function refuseLateOptions(method: string, opts: ServerOptions | undefined): voi
 
 export class Server<
   ListenEvents extends EventsMap = DefaultEventsMap,
-  EmitEvents extends EventsMap = DefaultEventsMap,
+  EmitEvents extends EventsMap = ListenEvents,
   ServerSideEvents extends EventsMap = DefaultEventsMap,
-  SocketData = unknown,
+  // biome-ignore lint/suspicious/noExplicitAny: socket.io's default, so apps that never declare SocketData compile unchanged
+  SocketData = any,
 > {
   /** The Engine.IO server underneath. */
   readonly engine: Engine;
@@ -266,7 +268,7 @@ export class Server<
       handles: (req: IncomingMessage) =>
         engine.handles(req) || (serveClient && (req.url ?? "").startsWith(`${path}/socket.io.`)),
       handleRequest: (req: IncomingMessage, res: ServerResponse) => {
-        if (serveClient && serveClientFile(path, req, res)) return;
+        if (serveClient && serveClientFile(path, req, res, engine.opts.cors)) return;
         engine.handleRequest(req, res);
       },
       handleUpgrade: (req, socket, head) => engine.handleUpgrade(req, socket, head),
@@ -467,7 +469,7 @@ export class Server<
     return this.sockets.allSockets();
   }
 
-  fetchSockets(): Promise<FetchedSocket<EmitEvents, SocketData>[]> {
+  fetchSockets(): Promise<RemoteSocket<EmitEvents, SocketData>[]> {
     return this.sockets.fetchSockets();
   }
 

@@ -45,8 +45,11 @@ export interface RemoteSocketHost {
 
 type AnyCallback = (...args: unknown[]) => void;
 
-export class RemoteSocket<EmitEvents extends EventsMap = DefaultEventsMap, SocketData = unknown>
-  implements FetchedSocket<EmitEvents, SocketData>
+export class RemoteSocket<
+  EmitEvents extends EventsMap = DefaultEventsMap,
+  // biome-ignore lint/suspicious/noExplicitAny: socket.io's default (see Server)
+  SocketData = any,
+> implements FetchedSocket<EmitEvents, SocketData>
 {
   readonly id: SocketId;
   /** The handshake as the owning node sent it. */

@@ -4,6 +4,7 @@
  */
 import { PacketType, type SocketPacket } from "@switchyard/protocol";
 import type { Adapter, BroadcastFlags, Room, SocketId } from "../adapter/adapter.js";
+import type { RemoteSocket } from "../adapter/remote-socket.js";
 import { AckTimeoutError, ErrorCode, SwitchyardError } from "../errors.js";
 import type { Handshake } from "../namespace/handshake.js";
 import {
@@ -21,7 +22,8 @@ import {
 /** A socket as returned by `fetchSockets()`: local or (in a cluster) on another node. */
 export interface FetchedSocket<
   EmitEvents extends EventsMap = DefaultEventsMap,
-  SocketData = unknown,
+  // biome-ignore lint/suspicious/noExplicitAny: socket.io's default (see Server)
+  SocketData = any,
 > {
   readonly id: SocketId;
   readonly handshake: Handshake;
@@ -43,7 +45,8 @@ export function assertNotReserved(ev: unknown): void {
 
 export class BroadcastOperator<
   EmitEvents extends EventsMap = DefaultEventsMap,
-  SocketData = unknown,
+  // biome-ignore lint/suspicious/noExplicitAny: socket.io's default (see Server)
+  SocketData = any,
 > {
   private readonly adapter: Adapter;
   private readonly nsp: string;
@@ -205,10 +208,13 @@ export class BroadcastOperator<
     return this.adapter.sockets(this.rooms);
   }
 
-  /** The matching sockets (local ones are the live {@link Socket} objects). */
-  fetchSockets(): Promise<FetchedSocket<EmitEvents, SocketData>[]> {
+  /**
+   * The matching sockets. Typed as socket.io types them: local ones are the live
+   * {@link Socket} objects, which offer everything a {@link RemoteSocket} does.
+   */
+  fetchSockets(): Promise<RemoteSocket<EmitEvents, SocketData>[]> {
     return this.adapter.fetchSockets(this.opts()) as Promise<unknown[]> as Promise<
-      FetchedSocket<EmitEvents, SocketData>[]
+      RemoteSocket<EmitEvents, SocketData>[]
     >;
   }
 

@@ -114,6 +114,7 @@ export class Engine extends EventEmitter implements SessionHost, PollingContext 
       noServer: true,
       clientTracking: false,
       maxPayload: this.opts.maxHttpBufferSize,
+      maxFragments: this.opts.maxFragments,
       perMessageDeflate:
         this.opts.perMessageDeflate === false
           ? false
@@ -456,6 +457,7 @@ export class Engine extends EventEmitter implements SessionHost, PollingContext 
     this.adoptWebSocket(req, transport, id);
     // Also after a refusal (close 1008): reading sees the client's answer and ends TCP.
     transport.start(head);
+      this.opts.maxFragments,
   }
 
   /** A WebSocket that negotiated permessage-deflate, framed by `ws`. */

@@ -11,7 +11,8 @@ import type {
   Room,
   SocketId,
 } from "../adapter/adapter.js";
-import { BroadcastOperator, type FetchedSocket } from "../broadcast/broadcast-operator.js";
+import type { RemoteSocket } from "../adapter/remote-socket.js";
+import { BroadcastOperator } from "../broadcast/broadcast-operator.js";
 import { EncodedPacket } from "../broadcast/encoded-packet.js";
 import { randomId } from "../engine/session-id.js";
 import { ErrorCode, SwitchyardError } from "../errors.js";
@@ -56,9 +57,10 @@ export interface NamespaceClient extends SocketConnection {
 
 export class Namespace<
     ListenEvents extends EventsMap = DefaultEventsMap,
-    EmitEvents extends EventsMap = DefaultEventsMap,
+    EmitEvents extends EventsMap = ListenEvents,
     ServerSideEvents extends EventsMap = DefaultEventsMap,
-    SocketData = unknown,
+    // biome-ignore lint/suspicious/noExplicitAny: socket.io's default, so apps that never declare SocketData compile unchanged
+    SocketData = any,
   >
   extends EventEmitter
   implements AdapterNamespace
@@ -225,7 +227,7 @@ export class Namespace<
     return this.op().allSockets();
   }
 
-  fetchSockets(): Promise<FetchedSocket<EmitEvents, SocketData>[]> {
+  fetchSockets(): Promise<RemoteSocket<EmitEvents, SocketData>[]> {
     return this.op().fetchSockets();
   }
 

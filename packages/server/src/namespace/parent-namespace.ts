@@ -28,9 +28,10 @@ let parentCount = 0;
 
 export class ParentNamespace<
   ListenEvents extends EventsMap = DefaultEventsMap,
-  EmitEvents extends EventsMap = DefaultEventsMap,
+  EmitEvents extends EventsMap = ListenEvents,
   ServerSideEvents extends EventsMap = DefaultEventsMap,
-  SocketData = unknown,
+  // biome-ignore lint/suspicious/noExplicitAny: socket.io's default, so apps that never declare SocketData compile unchanged
+  SocketData = any,
 > extends Namespace<ListenEvents, EmitEvents, ServerSideEvents, SocketData> {
   readonly children: Set<Namespace<ListenEvents, EmitEvents, ServerSideEvents, SocketData>>;
   readonly matcher: NamespaceMatcher;

@@ -5,7 +5,7 @@
 import { EventEmitter } from "node:events";
 import type { IncomingMessage } from "node:http";
 import { PacketType, type SocketPacket } from "@switchyard/protocol";
-import type { Adapter, AdapterSocket, BroadcastFlags, Room, SocketId } from "../adapter/adapter.js";
+import type { AdapterSocket, BroadcastFlags, Room, SocketId } from "../adapter/adapter.js";
 import { assertNotReserved, BroadcastOperator } from "../broadcast/broadcast-operator.js";
 import type { EncodedPacket } from "../broadcast/encoded-packet.js";
 import type { Session } from "../engine/session.js";
@@ -26,6 +26,7 @@ import type {
   UntypedListener,
 } from "../typed-events.js";
 import type { Handshake } from "./handshake.js";
+import type { Namespace } from "./namespace.js";
 import { VALIDATION_ERROR_EVENT, validateArgs } from "./validation.js";
 
 /** What a socket needs from its connection. */
@@ -37,21 +38,6 @@ export interface SocketConnection {
   remove(socket: { readonly nsp: { readonly name: string } }): void;
   /** Disconnects every socket of the connection and closes it. */
   disconnect(): void;
-}
-
-/** What a socket needs from its namespace. */
-export interface SocketNamespace {
-  readonly name: string;
-  readonly adapter: Adapter;
-  nextAckId(): number;
-  /**
-   * The CONNECT reply to socket `sid` as the codec encodes it, when that is one text
-   * message built without the encoder; undefined otherwise.
-   */
-  connectText(sid: SocketId): string | undefined;
-  remove(socket: { readonly id: SocketId }): void;
-  validatorFor(event: string): import("./validation.js").StandardSchemaV1 | undefined;
-  readonly counters: SocketCounters;
 }
 
 /** Counters bumped by sockets (owned by the server). */
@@ -73,16 +59,18 @@ const NO_FLAGS: BroadcastFlags = Object.freeze({});
 
 export class Socket<
     ListenEvents extends EventsMap = DefaultEventsMap,
-    EmitEvents extends EventsMap = DefaultEventsMap,
+    EmitEvents extends EventsMap = ListenEvents,
     ServerSideEvents extends EventsMap = DefaultEventsMap,
-    SocketData = unknown,
+    // biome-ignore lint/suspicious/noExplicitAny: socket.io's default, so apps that never declare SocketData compile unchanged
+    SocketData = any,
   >
   extends EventEmitter
   implements AdapterSocket
 {
   /** Socket id, unique per namespace connection (not the engine session id). */
   readonly id: SocketId;
-  readonly nsp: SocketNamespace;
+  /** The namespace this socket belongs to. */
+  readonly nsp: Namespace<ListenEvents, EmitEvents, ServerSideEvents, SocketData>;
   readonly client: SocketConnection;
   readonly handshake: Handshake;
   /** Whether the socket is connected to its namespace. */
@@ -103,7 +91,12 @@ export class Socket<
   /** Ties the socket's phantom type parameter (server-side events) to the class. */
   declare readonly __serverSideEvents?: ServerSideEvents;
 
-  constructor(id: SocketId, nsp: SocketNamespace, client: SocketConnection, handshake: Handshake) {
+  constructor(
+    id: SocketId,
+    nsp: Namespace<ListenEvents, EmitEvents, ServerSideEvents, SocketData>,
+    client: SocketConnection,
+    handshake: Handshake,
+  ) {
     super();
     this.id = id;
     this.nsp = nsp;
