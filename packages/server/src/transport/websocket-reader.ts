@@ -4,7 +4,14 @@
  * control frames (ping, pong, close) reported between the fragments of a message, text
  * checked for valid UTF-8, and every size checked against `maxPayload` before a byte of
  * the payload is buffered. A violation is reported once, with the close code RFC 6455
- * assigns to it (1002 protocol error, 1007 bad UTF-8, 1009 too big), and ends reading.
+ * assigns to it (1002 protocol error, 1007 bad UTF-8, 1008 too many fragments, 1009 too
+ * big), and ends reading.
+ *
+ * A message may arrive in at most `maxFragments` data frames, empty ones included (as `ws`
+ * counts them since 8.21.1, CVE-2026-48779 / CVE-2026-62389): bytes alone do not bound the
+ * work of a peer that sends a message as 200,000 one-byte or empty fragments and never
+ * finishes it, so the frame after the last one allowed is refused with 1008 before its
+ * payload is read.
  *
  * Bytes are parsed where they arrived: a chunk holding whole frames is never copied. A
  * frame split across chunks, and the fragments of a message, are copied into one growing
@@ -36,6 +43,7 @@ export const CLOSE_NORMAL = 1000;
 export const CLOSE_NO_STATUS = 1005;
 export const CLOSE_PROTOCOL_ERROR = 1002;
 export const CLOSE_INVALID_DATA = 1007;
+export const CLOSE_POLICY_VIOLATION = 1008;
 export const CLOSE_TOO_BIG = 1009;
 
 export class FrameReader {
@@ -48,11 +56,27 @@ export class FrameReader {
   /** The data message being reassembled from fragments. */
   private fragments: Accumulator | undefined = undefined;
   private fragmentBinary = false;
+  /** Data frames of the message being reassembled (0 between messages). */
+  private fragmentCount = 0;
+  private readonly maxFragments: number;
   private failed = false;
 
-  constructor(sink: FrameSink, maxPayload: number) {
+  /**
+   * @param maxPayload the largest message accepted, in bytes (1009 past it)
+   * @param maxFragments the most data frames one message may arrive in (1008 past it)
+   */
+  constructor(sink: FrameSink, maxPayload: number, maxFragments: number) {
     this.sink = sink;
     this.maxPayload = maxPayload;
+    this.maxFragments = maxFragments;
+  }
+
+  /**
+   * Bytes of memory this reader holds between reads: a split frame and a message being
+   * reassembled, each in one buffer (0 between messages: no view into a read chunk is kept).
+   */
+  get retainedBytes(): number {
+    return (this.held?.capacity ?? 0) + (this.fragments?.capacity ?? 0);
   }
 
   /** Feeds bytes read from the socket. */
@@ -139,6 +163,14 @@ export class FrameReader {
             this.fail(CLOSE_PROTOCOL_ERROR, "continuation without a message");
             return;
           }
+          // Checked at the header, before the payload is held; empty fragments count.
+          if (this.fragmentCount >= this.maxFragments) {
+            this.fail(
+              CLOSE_POLICY_VIOLATION,
+              `message in more than maxFragments (${this.maxFragments}) fragments`,
+            );
+            return;
+          }
         } else if (opcode === OP_TEXT || opcode === OP_BINARY) {
           if (this.fragments !== undefined) {
             this.fail(CLOSE_PROTOCOL_ERROR, "new message inside a fragmented one");
@@ -175,13 +207,16 @@ export class FrameReader {
       acc.append(payload, payload.length);
       this.fragments = acc;
       this.fragmentBinary = opcode === OP_BINARY;
+      this.fragmentCount = 1;
       return;
     }
     const frags = this.fragments!;
     frags.append(payload, payload.length);
+    this.fragmentCount++;
     if (!fin) return;
     const whole = frags.bytes();
     this.fragments = undefined;
+    this.fragmentCount = 0;
     this.deliver(whole, this.fragmentBinary);
   }
 
@@ -251,6 +286,11 @@ class Accumulator {
 
   get length(): number {
     return this.used;
+  }
+
+  /** Bytes allocated. */
+  get capacity(): number {
+    return this.buf.length;
   }
 
   /** Appends the first `n` bytes of `src`. */

@@ -34,6 +34,12 @@ import { type QueuedWriter, scheduleWrite } from "./write-scheduler.js";
 const CLOSE_TIMEOUT_MS = 10_000;
 /** How long a connection closed for a protocol error may linger for its close frame to leave. */
 const PROTOCOL_ERROR_LINGER_MS = 1000;
+/**
+ * Pongs answered while the TCP socket is congested (the peer is not reading) before the
+ * connection is cut: a peer that sends pings and never reads would otherwise make us
+ * buffer pongs without bound (`ws` 8.23's `maxPendingAutoPongs`, same default).
+ */
+const MAX_PONGS_WHILE_CONGESTED = 60;
 /** Queued frames up to this many bytes are copied into one buffer and written at once. */
 const CONCAT_LIMIT = 64 * 1024;
 
@@ -58,16 +64,25 @@ export class WebSocketTransport implements Transport, FrameSink, QueuedWriter {
    * and {@link bufferedAmount} skips reading it: the check runs once per delivery.
    */
   private congested = false;
+  /** Pongs queued since the socket became congested. */
+  private congestedPongs = 0;
 
   /**
    * @param socket the upgraded TCP socket
    * @param response the 101 response head, written before the first frame
    * @param maxPayload the largest message accepted (bytes)
+   * @param maxFragments the most frames one message may arrive in
    */
-  constructor(socket: Duplex, response: string, owner: TransportOwner, maxPayload: number) {
+  constructor(
+    socket: Duplex,
+    response: string,
+    owner: TransportOwner,
+    maxPayload: number,
+    maxFragments: number,
+  ) {
     this.socket = socket;
     this.owner = owner;
-    this.reader = new FrameReader(this, maxPayload);
+    this.reader = new FrameReader(this, maxPayload, maxFragments);
     (socket as TaggedSocket)[kTransport] = this;
     const net = socket as Partial<NetSocket>;
     net.setNoDelay?.(true);
@@ -157,6 +172,7 @@ export class WebSocketTransport implements Transport, FrameSink, QueuedWriter {
   /** The TCP socket drained its buffer. */
   onDrain(): void {
     this.congested = false;
+    this.congestedPongs = 0;
   }
 
   /**
@@ -189,6 +205,10 @@ export class WebSocketTransport implements Transport, FrameSink, QueuedWriter {
 
   onPing(payload: Buffer): void {
     if (this.closeSent || this.socket.destroyed) return;
+    if (this.congested && ++this.congestedPongs > MAX_PONGS_WHILE_CONGESTED) {
+      this.fail("transport error", "pings while not reading our pongs");
+      return;
+    }
     const frame = Buffer.allocUnsafe(2 + payload.length);
     frame[0] = 0x8a; // FIN + pong
     frame[1] = payload.length;

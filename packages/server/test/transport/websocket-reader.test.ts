@@ -2,7 +2,8 @@
  * FrameReader, the client-to-server WebSocket frame parser, fed bytes directly with a
  * recording sink: a property over random messages, fragmentations, masks, interleaved
  * pings and chunkings, then one named case per protocol violation (each reported once,
- * with its close code, and nothing reported after it or after a close frame).
+ * with its close code, and nothing reported after it or after a close frame), the bound
+ * on fragments per message, and what the reader keeps between reads.
  */
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
@@ -10,6 +11,8 @@ import fc from "fast-check";
 import { FrameReader, type FrameSink } from "../../src/transport/websocket-reader.js";
 
 const RUNS = { numRuns: 150 };
+/** The engine's default `maxFragments`. */
+const MAX_FRAGMENTS = 16_384;
 
 type Event =
   | { kind: "message"; data: string | Buffer; binary: boolean }
@@ -92,9 +95,9 @@ function headerOnly(opcode: number, size: number, fin = true): Buffer {
  * Feeds copies of `chunks` to a new reader (it unmasks in place, so a test's frames would
  * otherwise be altered for their next use).
  */
-function read(chunks: Buffer[], maxPayload = 1 << 20): Event[] {
+function read(chunks: Buffer[], maxPayload = 1 << 20, maxFragments = MAX_FRAGMENTS): Event[] {
   const rec = new Recorder();
-  const reader = new FrameReader(rec, maxPayload);
+  const reader = new FrameReader(rec, maxPayload, maxFragments);
   for (const c of chunks) reader.push(Buffer.from(c));
   return rec.events;
 }
@@ -301,7 +304,7 @@ describe("FrameReader: trickled input", () => {
     payload[199_999] = 0x62;
     const bytes = frame(0x2, payload); // 14-byte header (64-bit length, mask)
     const rec = new Recorder();
-    const reader = new FrameReader(rec, 1_000_000);
+    const reader = new FrameReader(rec, 1_000_000, 100_000);
     const half = 100_014;
     for (let i = 0; i < half; i += 2) reader.push(bytes.subarray(i, i + 2));
     // Held: one buffer of every byte so far (a list of chunks would count 50,007 entries).
@@ -322,7 +325,7 @@ describe("FrameReader: trickled input", () => {
       );
     }
     const rec = new Recorder();
-    const reader = new FrameReader(rec, 1_000_000);
+    const reader = new FrameReader(rec, 1_000_000, 100_000);
     reader.push(Buffer.concat(parts));
     const expected = Array.from({ length: n }, (_, i) => String.fromCharCode(97 + (i % 26))).join(
       "",
@@ -486,7 +489,7 @@ describe("FrameReader: violations", () => {
 
   it("nothing is reported after a violation, whatever follows", () => {
     const rec = new Recorder();
-    const reader = new FrameReader(rec, 1000);
+    const reader = new FrameReader(rec, 1000, MAX_FRAGMENTS);
     reader.push(frame(0x1, "a", { mask: null }));
     reader.push(frame(0x1, "b"));
     reader.push(frame(0x9, "p"));
@@ -494,5 +497,106 @@ describe("FrameReader: violations", () => {
     reader.push(frame(0x2, Buffer.alloc(5000)));
     assert.equal(rec.events.length, 1);
     assertFails(rec.events, 1002);
+  });
+});
+
+/** `count` data frames of one text message: "a" each, or empty; the last has FIN unless `unfinished`. */
+function fragments(count: number, opts: { empty?: boolean; unfinished?: boolean } = {}): Buffer {
+  const parts: Buffer[] = [];
+  const piece = opts.empty === true ? "" : "a";
+  for (let i = 0; i < count; i++) {
+    const fin = i === count - 1 && opts.unfinished !== true;
+    parts.push(frame(i === 0 ? 0x1 : 0x0, piece, { fin, mask: ZERO_MASK }));
+  }
+  return Buffer.concat(parts);
+}
+
+describe("FrameReader: fragments per message (ws CVE-2026-48779, CVE-2026-62389)", () => {
+  it("a message of exactly maxFragments frames arrives; one more frame is 1008", () => {
+    assert.deepEqual(read([fragments(100)], 1 << 20, 100), [msg("a".repeat(100))]);
+    const events = read([fragments(101)], 1 << 20, 100);
+    assertFails(events, 1008);
+    assert.equal(events.length, 1, "nothing delivered before the violation");
+  });
+
+  it("empty fragments count: 200,000 of them, never finished, are cut off at the bound", () => {
+    const rec = new Recorder();
+    const reader = new FrameReader(rec, 1 << 20, MAX_FRAGMENTS);
+    const bytes = fragments(200_000, { empty: true, unfinished: true });
+    const start = performance.now();
+    // As a peer would send them: 64 KiB reads.
+    for (let off = 0; off < bytes.length; off += 65_536)
+      reader.push(bytes.subarray(off, off + 65_536));
+    assertFails(rec.events, 1008);
+    assert.ok(performance.now() - start < 2000, "cut off quickly");
+    // Refused at the frame after the last allowed: the error names the bound.
+    const e = rec.events[0]!;
+    assert.ok(e.kind === "error" && e.message.includes(String(MAX_FRAGMENTS)), JSON.stringify(e));
+    assert.equal(reader.retainedBytes, 0, "nothing kept after the violation");
+  });
+
+  it("200,000 one-byte fragments are cut off at the bound, from the frame header alone", () => {
+    const bytes = fragments(200_000);
+    const events = read([bytes]);
+    assertFails(events, 1008);
+    // The refused frame's header is enough: its payload need not have arrived.
+    const head = frame(0x0, "a", { fin: false, mask: ZERO_MASK }).subarray(0, 6);
+    assertFails(read([fragments(MAX_FRAGMENTS, { unfinished: true }), head]), 1008);
+  });
+
+  it("the count restarts with every message, and control frames between fragments do not count", () => {
+    const chunks: Buffer[] = [];
+    for (let m = 0; m < 3; m++) {
+      chunks.push(frame(0x1, "x", { fin: false }));
+      for (let i = 0; i < 3; i++) {
+        chunks.push(frame(0x9, "p"));
+        chunks.push(frame(0x0, "y", { fin: i === 2 }));
+      }
+    }
+    const events = read(chunks, 1 << 20, 4);
+    assert.equal(errorsOf(events).length, 0, JSON.stringify(errorsOf(events)));
+    assert.equal(events.filter((e) => e.kind === "message").length, 3);
+    assert.equal(events.filter((e) => e.kind === "ping").length, 9);
+  });
+
+  it("maxFragments 1: unfragmented messages only", () => {
+    assert.deepEqual(read([frame(0x1, "whole")], 1 << 20, 1), [msg("whole")]);
+    assertFails(read([frame(0x1, "a", { fin: false }), frame(0x0, "b")], 1 << 20, 1), 1008);
+  });
+});
+
+describe("FrameReader: memory kept between reads (ws 8.21.0 maxBufferedChunks, 8.23 mask view)", () => {
+  it("a frame trickled in 100,000 one-byte reads is held in one buffer of at most twice its size", () => {
+    const rec = new Recorder();
+    const reader = new FrameReader(rec, 1 << 20, MAX_FRAGMENTS);
+    const bytes = frame(0x2, Buffer.alloc(100_000, 7));
+    let peak = 0;
+    for (let i = 0; i < bytes.length - 1; i++) {
+      reader.push(bytes.subarray(i, i + 1));
+      if ((i & 1023) === 0) peak = Math.max(peak, reader.retainedBytes);
+    }
+    peak = Math.max(peak, reader.retainedBytes);
+    assert.ok(peak <= 2 * bytes.length, `held ${peak} bytes for a ${bytes.length}-byte frame`);
+    reader.push(bytes.subarray(bytes.length - 1));
+    assert.equal(rec.events.length, 1);
+    assert.equal(reader.retainedBytes, 0);
+  });
+
+  it("after whole frames nothing is kept: no view into the read chunk (mask, close reason) survives", () => {
+    const rec = new Recorder();
+    const reader = new FrameReader(rec, 1 << 20, MAX_FRAGMENTS);
+    const chunk = Buffer.concat([
+      frame(0x1, "hello"),
+      frame(0x9, "ping"),
+      frame(0x2, Buffer.alloc(300, 1)),
+    ]);
+    reader.push(chunk);
+    assert.equal(rec.events.length, 3);
+    assert.equal(reader.retainedBytes, 0);
+    // A fragmented message in progress keeps a copy, not the chunk it arrived in.
+    const big = Buffer.alloc(65_536);
+    frame(0x1, "part", { fin: false }).copy(big);
+    reader.push(big.subarray(0, frame(0x1, "part", { fin: false }).length));
+    assert.ok(reader.retainedBytes > 0 && reader.retainedBytes <= 1024);
   });
 });
