@@ -100,12 +100,28 @@ class ServerCore implements NamespaceHost, ConnectionHost {
   of(name: string): Namespace {
     let nsp = this.nsps.get(name);
     if (nsp === undefined) {
+      // A name a RegExp parent matches is that parent's child, even when the app asks
+      // for it first (to emit before anyone joined), as socket.io's of() does. Function
+      // matchers answer asynchronously and per client: they only match on CONNECT.
+      for (const parent of this.parents) {
+        if (parent.matcher instanceof RegExp && parent.matcher.test(name)) {
+          return this.createChild(parent, name);
+        }
+      }
       nsp = new Namespace(this, name);
       this.nsps.set(name, nsp);
       void nsp.adapter.init();
       this.emitter.emit("new_namespace", nsp);
     }
     return nsp;
+  }
+
+  private createChild(parent: ParentNamespace, name: string): Namespace {
+    const child = parent.createChild(this, name);
+    this.nsps.set(name, child);
+    void child.adapter.init();
+    this.emitter.emit("new_namespace", child);
+    return child;
   }
 
   namespaceOf(name: string): Namespace | undefined {
@@ -143,14 +159,7 @@ class ServerCore implements NamespaceHost, ConnectionHost {
         this.tryParents(name, auth, i + 1, done);
         return;
       }
-      let child = this.nsps.get(name);
-      if (child === undefined) {
-        child = parent.createChild(this, name);
-        this.nsps.set(name, child);
-        void child.adapter.init();
-        this.emitter.emit("new_namespace", child);
-      }
-      done(child);
+      done(this.nsps.get(name) ?? this.createChild(parent, name));
     });
   }
 

@@ -186,7 +186,11 @@ export class Connection implements NamespaceClient, SessionSink {
       return;
     }
     this.host.resolveNamespace(name, auth, (found, matchedAuth) => {
-      if (!this.isOpen()) return;
+      if (!this.isOpen()) {
+        // Gone while a function matcher decided: a child created for it alone goes too.
+        found?.checkEmpty();
+        return;
+      }
       if (found === undefined) {
         this.settle(name);
         this.host.counters.invalidNamespaces++;

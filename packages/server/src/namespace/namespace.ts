@@ -77,6 +77,8 @@ export class Namespace<
     Socket<ListenEvents, EmitEvents, ServerSideEvents, SocketData>
   >[] = [];
   private ids = 0;
+  /** Sockets whose connection middleware is still running. */
+  private pending = 0;
   /** The CONNECT reply up to the socket id (default codec only), built on first use. */
   private connectHead: string | undefined = undefined;
   private validators: Map<string, StandardSchemaV1> | undefined;
@@ -316,7 +318,22 @@ export class Namespace<
     const fns = this.fns;
     // No middleware (the common case): admitted at once, no callback chain.
     if (fns.length === 0) this.admit(client, socket, undefined);
-    else runMiddleware(fns, socket, (err) => this.admit(client, socket, err));
+    else {
+      this.pending++;
+      runMiddleware(fns, socket, (err) => {
+        this.pending--;
+        this.admit(client, socket, err);
+      });
+    }
+  }
+
+  /**
+   * Tells the server when this namespace holds no socket and none is on its way in, so
+   * (with `cleanupEmptyChildNamespaces`) a dynamic child that only refused clients
+   * tried, or whose client left before joining, is not kept.
+   */
+  checkEmpty(): void {
+    if (this.sockets.size === 0 && this.pending === 0) this.host.onNamespaceEmpty(this);
   }
 
   /** The middleware ran: the socket joins, or is refused with `err`. */
@@ -328,6 +345,7 @@ export class Namespace<
     if (!client.isOpen()) {
       socket.onRefused();
       client.added(this.name, undefined);
+      this.checkEmpty();
       return;
     }
     if (err !== undefined) {
@@ -336,6 +354,7 @@ export class Namespace<
       this.host.counters.connectRefusals++;
       client.refuse(this.name, err.message, err.data);
       client.added(this.name, undefined);
+      this.checkEmpty();
       return;
     }
     this.sockets.set(socket.id, socket);
@@ -358,7 +377,7 @@ export class Namespace<
   }
 
   remove(socket: { readonly id: SocketId }): void {
-    if (this.sockets.delete(socket.id) && this.sockets.size === 0) this.host.onNamespaceEmpty(this);
+    if (this.sockets.delete(socket.id)) this.checkEmpty();
   }
 }
 

@@ -187,6 +187,73 @@ describe("dynamic namespaces", () => {
     assert.deepEqual(connections, ["/tmp-1", "/tmp-1"]);
   });
 
+  it("io.of(name) before anyone joined creates the matching RegExp parent's child", async () => {
+    const srv = await startServer(scope);
+    const parent = srv.io.of(/^\/team-\d+$/);
+    const order: string[] = [];
+    parent.use((socket, next) => {
+      order.push(`mw:${socket.nsp.name}`);
+      next();
+    });
+    parent.on("connection", (socket: Socket) => order.push(`conn:${socket.nsp.name}`));
+    // E.g. a REST handler emitting to a team nobody joined yet.
+    const team = srv.io.of("/team-1");
+    assert.ok(parent.children.has(team), "the child belongs to the parent");
+    assert.equal(srv.io.of("/team-1"), team);
+    team.emit("news", "nobody here yet");
+
+    const c = await connect(scope, `${srv.url}/team-1`, WS.opts);
+    assert.deepEqual(order, ["mw:/team-1", "conn:/team-1"]);
+    assert.equal(team.sockets.size, 1);
+    const got: string[] = [];
+    c.on("news", (x: string) => got.push(x));
+    parent.emit("news", "from the parent");
+    team.emit("news", "from the child");
+    await waitFor(() => got.length === 2, 3000, "both broadcasts");
+    assert.deepEqual(got, ["from the parent", "from the child"]);
+    // A name no parent matches stays a plain static namespace.
+    assert.equal(parent.children.has(srv.io.of("/lobby")), false);
+  });
+
+  it("cleanupEmptyChildNamespaces: children that only refused clients tried are not kept", async () => {
+    const srv = await startServer(scope, { cleanupEmptyChildNamespaces: true });
+    const parent = srv.io.of(/^\/probe-\d+$/);
+    parent.use((socket, next) => {
+      // Asynchronous, as a token check is: the child exists while it runs.
+      setImmediate(() =>
+        next(socket.handshake.auth.token === "ok" ? undefined : new Error("not authorized")),
+      );
+    });
+    const created: string[] = [];
+    srv.io.on("new_namespace", (nsp: Namespace) => created.push(nsp.name));
+    const N = 60;
+    // One connection tries N distinct names (as an unauthenticated client could, forever).
+    const first = client(scope, `${srv.url}/probe-0`, WS.opts);
+    const refusals = [connectError(first)];
+    for (let i = 1; i < N; i++) {
+      const s = first.io.socket(`/probe-${i}`);
+      refusals.push(connectError(s));
+      s.connect();
+    }
+    const errors = await Promise.all(refusals);
+    assert.ok(errors.every((e) => e.message === "not authorized"));
+    assert.equal(created.length, N, "every name was tried");
+    assert.equal(parent.children.size, 0, "no refused-only child is kept");
+    assert.equal(srv.io.stats.connectRefusals, N);
+
+    // A child with an accepted socket stays while it has one, even if others are refused.
+    const ok = await connect(scope, `${srv.url}/probe-1`, { ...WS.opts, auth: { token: "ok" } });
+    const refused = client(scope, `${srv.url}/probe-1`, WS.opts);
+    await connectError(refused);
+    assert.equal(parent.children.size, 1);
+    const child = [...parent.children][0]!;
+    assert.equal(child.sockets.size, 1);
+    const gone = once(child.sockets.values().next().value as Socket, "disconnect");
+    ok.disconnect();
+    await gone;
+    assert.equal(parent.children.size, 0);
+  });
+
   it("keeps empty children by default", async () => {
     const srv = await startServer(scope);
     srv.io.of(/^\/keep-\d+$/);
