@@ -1,10 +1,18 @@
 /**
  * The schema extension: `nsp.schema(event, standardSchema)` with hand-written Standard
- * Schema v1 validators (the `~standard.validate` contract), sync and async.
+ * Schema v1 validators (the `~standard.validate` contract), sync and async, and with the
+ * real libraries the README names (zod 4, valibot 1): parsed and transformed values
+ * reach the handler, failures carry the library's own issues and paths.
  */
 import assert from "node:assert/strict";
 import { afterEach, describe, it } from "node:test";
-import type { StandardSchemaV1, ValidationErrorPayload } from "@switchyard/server";
+import {
+  type StandardSchemaV1,
+  VALIDATION_ERROR_EVENT,
+  type ValidationErrorPayload,
+} from "@switchyard/server";
+import * as v from "valibot";
+import { z } from "zod";
 import { once, pair, Scope, startServer, TRANSPORT_MODES, waitFor } from "./helpers.js";
 
 const scope = new Scope();
@@ -150,3 +158,144 @@ describe("schema validation (transport-independent)", () => {
     assert.deepEqual(await got, [{ text: "from a string", n: 1 }]);
   });
 });
+
+// ——— real Standard Schema libraries, as the README promises ———
+
+/** What the library itself reports for `args`, mapped as the server documents it. */
+async function ownIssues(schema: StandardSchemaV1, args: unknown[]) {
+  const r = await schema["~standard"].validate(args);
+  assert.ok(r.issues !== undefined, "the library accepts what the test calls invalid");
+  return r.issues.map((i) => ({
+    message: i.message,
+    path: i.path?.map((p) => {
+      const key = typeof p === "object" ? p.key : p;
+      return typeof key === "number" ? key : String(key);
+    }),
+  }));
+}
+
+const libraries: [string, StandardSchemaV1, StandardSchemaV1][] = [
+  [
+    "zod 4",
+    z.tuple([
+      z.object({ text: z.string().trim().max(64), n: z.number().int().default(1) }),
+      z.string().transform((s) => s.toUpperCase()),
+    ]),
+    z.tuple([
+      z.string().refine(async (s) => {
+        await new Promise((r) => setTimeout(r, 5));
+        return s !== "taken";
+      }, "name taken"),
+    ]),
+  ],
+  [
+    "valibot 1",
+    v.tuple([
+      v.object({
+        text: v.pipe(v.string(), v.trim(), v.maxLength(64)),
+        n: v.optional(v.pipe(v.number(), v.integer()), 1),
+      }),
+      v.pipe(
+        v.string(),
+        v.transform((s) => s.toUpperCase()),
+      ),
+    ]),
+    v.tupleAsync([
+      v.pipeAsync(
+        v.string(),
+        v.checkAsync(async (s) => {
+          await new Promise((r) => setTimeout(r, 5));
+          return s !== "taken";
+        }, "name taken"),
+      ),
+    ]),
+  ],
+];
+
+for (const [library, post, claim] of libraries) {
+  describe(`schema validation with ${library}`, () => {
+    it("valid payloads reach the handler parsed and transformed; invalid ones get the documented error", async () => {
+      const srv = await startServer(scope);
+      srv.io.sockets.schema("post", post);
+      const { client, socket } = await pair(scope, srv, TRANSPORT_MODES[0]!);
+      const handled: unknown[][] = [];
+      socket.on("post", (...args: unknown[]) => {
+        const cb = typeof args.at(-1) === "function" ? (args.pop() as (v: unknown) => void) : null;
+        handled.push(args);
+        cb?.("stored");
+      });
+
+      // Valid, with an ack: trimmed, defaulted and upper-cased by the library.
+      assert.equal(
+        await client.timeout(2000).emitWithAck("post", { text: "  hi  " }, "room"),
+        "stored",
+      );
+      assert.deepEqual(handled, [[{ text: "hi", n: 1 }, "ROOM"]]);
+
+      // Invalid, with an ack: the library's issues, with paths, in the ack.
+      const bad = [{ text: 5, n: 1.5 }, "room"];
+      const res = (await client
+        .timeout(2000)
+        .emitWithAck("post", ...bad)) as ValidationErrorPayload;
+      assert.equal(res.error.code, "SY_ERR_VALIDATION_FAILED");
+      assert.equal(res.error.event, "post");
+      const expected = await ownIssues(post, bad);
+      assert.deepEqual(res.error.issues, expected);
+      assert.deepEqual(
+        res.error.issues.map((i) => i.path),
+        [
+          [0, "text"],
+          [0, "n"],
+        ],
+      );
+      assert.equal(
+        res.error.message,
+        `invalid arguments for "post": ${expected.map((i) => i.message).join("; ")}`,
+      );
+
+      // Invalid, without an ack: the `switchyard:error` event.
+      const event = once<[ValidationErrorPayload]>(client, VALIDATION_ERROR_EVENT);
+      client.emit("post", { text: "x".repeat(65) }, "room");
+      const [payload] = await event;
+      assert.equal(payload.error.code, "SY_ERR_VALIDATION_FAILED");
+      assert.deepEqual(
+        payload.error.issues,
+        await ownIssues(post, [{ text: "x".repeat(65) }, "room"]),
+      );
+      assert.deepEqual(
+        payload.error.issues.map((i) => i.path),
+        [[0, "text"]],
+      );
+
+      // Too few arguments fail too; valid without an ack still arrives.
+      const missing = once<[ValidationErrorPayload]>(client, VALIDATION_ERROR_EVENT);
+      client.emit("post", { text: "only one" });
+      assert.equal((await missing)[0].error.event, "post");
+      client.emit("post", { text: "b", n: 2 }, "x");
+      await waitFor(() => handled.length === 2, 3000, "the second valid post");
+      assert.deepEqual(handled[1], [{ text: "b", n: 2 }, "X"]);
+      assert.equal(srv.io.stats.validationFailures, 3);
+    });
+
+    it("async schemas: the handler waits for the library's verdict", async () => {
+      const srv = await startServer(scope);
+      srv.io.sockets.schema("claim", claim);
+      const { client, socket } = await pair(scope, srv, TRANSPORT_MODES[0]!);
+      const handled: unknown[] = [];
+      socket.on("claim", (name: unknown, cb: (v: unknown) => void) => {
+        handled.push(name);
+        cb("yours");
+      });
+      assert.equal(await client.timeout(2000).emitWithAck("claim", "free"), "yours");
+      const res = (await client
+        .timeout(2000)
+        .emitWithAck("claim", "taken")) as ValidationErrorPayload;
+      assert.equal(res.error.code, "SY_ERR_VALIDATION_FAILED");
+      assert.deepEqual(
+        res.error.issues.map((i) => i.message),
+        ["name taken"],
+      );
+      assert.deepEqual(handled, ["free"]);
+    });
+  });
+}
