@@ -7,7 +7,9 @@ import { readdirSync, statSync } from "node:fs";
 import { join, relative } from "node:path";
 
 const root = new URL("..", import.meta.url).pathname;
-const roots = ["packages", "examples"];
+// bench/ has its own package.json, but its tests (the load generator's self-test) need
+// only Node built-ins and the root's tsx, so they run here on a fresh clone too.
+const roots = ["packages", "examples", "bench"];
 const filters = process.argv.slice(2);
 
 function walk(dir, out) {
