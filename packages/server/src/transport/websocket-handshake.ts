@@ -39,14 +39,42 @@ export function checkUpgrade(req: IncomingMessage): UpgradeCheck {
   const offered = h["sec-websocket-protocol"];
   let protocol: string | undefined;
   if (offered !== undefined) {
-    const first = offered.split(",")[0]!.trim();
-    if (first === "")
+    protocol = firstProtocol(offered);
+    if (protocol === undefined)
       return { ok: false, status: 400, message: "Invalid Sec-WebSocket-Protocol header" };
-    protocol = first;
   }
   const ext = h["sec-websocket-extensions"];
   const offersDeflate = ext?.includes("permessage-deflate") === true;
   return { ok: true, key, protocol, offersDeflate };
+}
+
+/** An RFC 7230 token: what a subprotocol name may be made of. */
+const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
+
+/**
+ * The first subprotocol of a `Sec-WebSocket-Protocol` list, or `undefined` when the list
+ * is not what `ws` accepts: comma-separated tokens (spaces and tabs around them), none
+ * empty or repeated. Linear in the header's length: no pattern that can backtrack over
+ * a run of blanks (`ws`'s ReDoS advisory of 7.4.6 was a trim regex on this header).
+ */
+function firstProtocol(header: string): string | undefined {
+  let first: string | undefined;
+  const seen = new Set<string>();
+  for (const raw of header.split(",")) {
+    let start = 0;
+    let end = raw.length;
+    while (start < end && isBlank(raw.charCodeAt(start))) start++;
+    while (end > start && isBlank(raw.charCodeAt(end - 1))) end--;
+    const name = raw.slice(start, end);
+    if (!TOKEN.test(name) || seen.has(name)) return undefined;
+    seen.add(name);
+    first ??= name;
+  }
+  return first;
+}
+
+function isBlank(c: number): boolean {
+  return c === 0x20 || c === 0x09;
 }
 
 /** The complete 101 response head (ending with the empty line). */

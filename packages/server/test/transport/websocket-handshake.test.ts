@@ -11,8 +11,8 @@ import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
 import type { Socket as NetSocket } from "node:net";
 import { after, describe, it } from "node:test";
+import { Engine, type Session } from "@switchyard/server";
 import { sleep } from "@switchyard/test-harness";
-import type { Session } from "@switchyard/server";
 import { WebSocket } from "ws";
 import {
   closeReason,
@@ -392,6 +392,67 @@ describe("bad upgrade requests", () => {
   });
 });
 
+describe("upgrade requests ws refuses since or before 8.18 (one test per advisory class)", () => {
+  function answerOf(raw: string): { status: number; head: string; body: string } {
+    const i = raw.indexOf("\r\n\r\n");
+    assert.ok(i !== -1, `no complete answer: ${JSON.stringify(raw)}`);
+    return { status: Number(raw.slice(9, 12)), head: raw.slice(0, i), body: raw.slice(i + 4) };
+  }
+
+  it("a Sec-WebSocket-Version that only converts to 13 or 8 is refused, naming the versions (ws 8.18.3, 8.23)", async () => {
+    const srv = await startEngine(scope);
+    for (const v of ["13.0", "0xd", "013", "+13", "8.0", "1e1"]) {
+      const req = upgradeRequest(WS_QUERY).replace(
+        "Sec-WebSocket-Version: 13",
+        `Sec-WebSocket-Version: ${v}`,
+      );
+      const answer = answerOf(await rawExchange(scope, srv.port, req));
+      assert.equal(answer.status, 400, `version ${v}: ${answer.head}`);
+      assert.equal(answer.body, "Missing or invalid Sec-WebSocket-Version header");
+      assert.match(answer.head, /\r\nSec-WebSocket-Version: 13, 8(\r\n|$)/);
+    }
+    assert.equal(srv.engine.stats.handshakes, 0);
+  });
+
+  it("a Sec-WebSocket-Protocol list ws would not parse is refused with 400 (not echoed)", async () => {
+    const srv = await startEngine(scope);
+    for (const list of ["a b", "a,,b", "chat, chat", "chat/1", ",chat", "chat,", "ch\u00e9"]) {
+      const req = upgradeRequest(WS_QUERY, [`Sec-WebSocket-Protocol: ${list}`]);
+      const answer = answerOf(await rawExchange(scope, srv.port, Buffer.from(req, "latin1")));
+      assert.equal(answer.status, 400, `${JSON.stringify(list)}: ${answer.head}`);
+      assert.equal(answer.body, "Invalid Sec-WebSocket-Protocol header");
+    }
+    // Blanks around names are fine; the first name is echoed.
+    const ok = await RawClient.connect(
+      srv,
+      upgradeRequest(WS_QUERY, ["Sec-WebSocket-Protocol: v2 ,\tv1"]),
+    );
+    assert.equal((await ok.head()).status, 101);
+    assert.deepEqual(await ok.header("sec-websocket-protocol"), ["v2"]);
+  });
+
+  it("a 12 KB Sec-WebSocket-Protocol of blanks is answered at once (ws 7.4.6 ReDoS class)", async () => {
+    const srv = await startEngine(scope);
+    const evil = `a${" \t".repeat(6000)}b`;
+    const req = upgradeRequest(WS_QUERY, [`Sec-WebSocket-Protocol: ${evil}`]);
+    const start = performance.now();
+    const answer = answerOf(await rawExchange(scope, srv.port, req));
+    assert.equal(answer.status, 400);
+    assert.ok(performance.now() - start < 500, `answered in ${performance.now() - start} ms`);
+  });
+
+  it("an upgrade whose WebSocket headers are past maxHeadersCount is refused, and the server serves on (ws 8.17.1 class)", async () => {
+    const srv = await startEngine(scope);
+    // Node keeps the first 2000 header lines; the upgrade's own headers come after them.
+    const lines = upgradeRequest(WS_QUERY).split("\r\n");
+    const filler = Array.from({ length: 2000 }, (_, i) => `x-${i}: y`);
+    const req = [lines[0], lines[1], ...filler, ...lines.slice(2)].join("\r\n");
+    const answer = answerOf(await rawExchange(scope, srv.port, req));
+    assert.equal(answer.status, 400, answer.head.split("\r\n")[0]);
+    await rawSession(srv);
+  });
+});
+
 describe("frames", () => {
   it("processes frames sent in the same TCP write as the upgrade request", async () => {
     const srv = await startEngine(scope);
@@ -653,5 +714,103 @@ describe("perMessageDeflate: true", () => {
     parseOpen(String(await ws.next()));
     ws.ws.send("4hi");
     assert.equal(await within(ws.next(), 3000, "the echo"), "4hi");
+  });
+});
+
+describe("floods (ws 8.21.0 – 8.23: fragments, empty fragments, pings)", () => {
+  /** `count` masked data frames of one text message ("4" then "a"s, or empty ones). */
+  function fragmentFlood(count: number, opts: { empty: boolean }): Buffer {
+    const parts: Buffer[] = [wsFrame(0x1, Buffer.from("4"), { fin: false })];
+    const piece = Buffer.from(opts.empty ? "" : "a");
+    for (let i = 1; i < count; i++) parts.push(wsFrame(0x0, piece, { fin: false }));
+    return Buffer.concat(parts);
+  }
+
+  for (const empty of [false, true]) {
+    const what = empty ? "200,000 empty fragments" : "200,000 one-byte fragments";
+    it(`a text message sent as ${what}, never finished, is closed with 1008 at once; other clients are served`, async () => {
+      const srv = await startEngine(scope);
+      const healthy = await rawSession(srv);
+      const { client, session } = await rawSession(srv);
+      const reason = closeReason(session);
+      const errors: unknown[] = [];
+      session.on("error", (e: unknown) => errors.push(e));
+      const start = performance.now();
+      client.write(fragmentFlood(200_000, { empty }));
+      assert.equal(await within(reason, 3000, "the session to close"), "transport error");
+      const elapsed = performance.now() - start;
+      assert.ok(elapsed < 2000, `closed after ${Math.round(elapsed)} ms`);
+      assert.equal(closeCode(await client.waitFrame(isClose, "the close frame")), 1008);
+      await waitFor(() => client.ended || client.closed, 3000, "the connection to end");
+      // The other client is served, before and after.
+      healthy.client.write(wsFrame(0x1, Buffer.from("4still here")));
+      await healthy.client.waitFrame((f) => text(f) === "4still here", "the healthy echo");
+      await rawSession(srv);
+    });
+  }
+
+  it("maxFragments is configurable: 10 frames pass, 11 are refused with 1008", async () => {
+    const srv = await startEngine(scope, { maxFragments: 10 });
+    const ten = Buffer.concat([fragmentFlood(9, { empty: false }), wsFrame(0x0, Buffer.from("z"))]);
+    const a = await rawSession(srv);
+    a.client.write(ten);
+    await a.client.waitFrame((f) => text(f) === `4${"a".repeat(8)}z`, "the 10-frame echo");
+    const b = await rawSession(srv);
+    const reason = closeReason(b.session);
+    b.client.write(
+      Buffer.concat([fragmentFlood(10, { empty: false }), wsFrame(0x0, Buffer.from("z"))]),
+    );
+    assert.equal(await reason, "transport error");
+    assert.equal(closeCode(await b.client.waitFrame(isClose, "the close frame")), 1008);
+    assert.throws(() => new Engine({ maxFragments: 0 }), /maxFragments/);
+    assert.throws(() => new Engine({ maxFragments: 1.5 }), /maxFragments/);
+  });
+
+  it("the permessage-deflate path (ws) applies the same maxFragments", async () => {
+    const srv = await startEngine(scope, { perMessageDeflate: true, maxFragments: 10 });
+    const ws = await openWebSocket(
+      scope,
+      srv.port,
+      { EIO: "4", transport: "websocket" },
+      { perMessageDeflate: { threshold: 0 } },
+    );
+    assert.match(ws.ws.extensions, /permessage-deflate/);
+    parseOpen(String(await ws.next()));
+    const closed = once<[number]>(ws.ws, "close", 3000);
+    ws.ws.send("4", { fin: false });
+    for (let i = 0; i < 20; i++) ws.ws.send("a", { fin: i === 19 });
+    const [code] = await closed;
+    assert.equal(code, 1008);
+  });
+
+  it("a peer that floods pings and never reads our pongs is cut off; others are served", async () => {
+    const srv = await startEngine(scope);
+    const healthy = await rawSession(srv);
+    const { client, session } = await rawSession(srv);
+    let reason: string | undefined;
+    session.on("close", (r: string) => {
+      reason = r;
+    });
+    client.socket.pause(); // read nothing more: the pongs pile up in the kernel, then on our side
+    const batch = Buffer.concat(
+      Array.from({ length: 1000 }, () => wsFrame(0x9, Buffer.alloc(125, 1))),
+    );
+    const deadline = performance.now() + 20_000;
+    let sent = 0;
+    // Bounded: at most 400 batches (52 MB of pings) and 20 s.
+    for (; sent < 400 && reason === undefined && performance.now() < deadline; sent++) {
+      if (client.socket.destroyed) break;
+      if (!client.socket.write(batch)) {
+        await Promise.race([
+          new Promise((r) => client.socket.once("drain", r)),
+          new Promise((r) => client.socket.once("close", r)),
+          sleep(200),
+        ]);
+      }
+    }
+    await waitFor(() => reason !== undefined, 5000, `the session to close (sent ${sent} batches)`);
+    assert.equal(reason, "transport error");
+    healthy.client.write(wsFrame(0x1, Buffer.from("4alive")));
+    await healthy.client.waitFrame((f) => text(f) === "4alive", "the healthy echo");
   });
 });
