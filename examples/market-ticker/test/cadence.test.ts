@@ -1,11 +1,13 @@
 /**
- * The two failures this demo exists to rule out: ticks that drift or burst while the
- * REST API is hammered, and a REST API that slows down while ticks flow.
+ * The failure this demo exists to rule out, functionally: ticks that stop, skip, reorder,
+ * burst or drift while the REST API is hammered — and REST requests that fail meanwhile.
  *
  * The server runs as `npm start` does (src/main.ts in its own process) with the real 1 s
  * interval. A socket.io client subscribes to one symbol while 20 concurrent keep-alive
- * clients in a worker thread hammer `GET /api/quote/:symbol`. Bounds are generous enough for a loaded 2-core CI runner;
- * the measured numbers are printed as test diagnostics.
+ * clients in a worker thread hammer `GET /api/quote/:symbol`. Cadence bounds are generous
+ * enough for a loaded 2-core CI runner. REST latency (p50/p99) is printed as a diagnostic
+ * only: speed belongs to the benchmarks (bench/README.md, "REST latency"), and cumulative
+ * drift at a short interval is drift.test.ts's.
  */
 import assert from "node:assert/strict";
 import { type ChildProcess, spawn } from "node:child_process";
@@ -122,7 +124,7 @@ after(async () => {
   }
 });
 
-it("ticks stay 1 s apart while REST is hammered, and REST stays fast while ticks flow", async (t) => {
+it("ticks stay 1 s apart, in order and without drift while REST is hammered; every request is answered", async (t) => {
   const socket = await connectClient(url);
   client = socket;
   const ticks: { tick: Tick; at: number }[] = [];
@@ -176,14 +178,11 @@ it("ticks stay 1 s apart while REST is hammered, and REST stays fast while ticks
       `missed slots ${stats.missedSlots}`,
   );
 
-  // The load was real and the API healthy.
+  // The load was real and the API answered every request. How fast it answered is a
+  // benchmark figure, not a pass/fail bound on a shared CI machine: the percentiles are
+  // printed above and measured in bench/ (see bench/README.md, "REST latency").
   assert.deepEqual(failures.slice(0, 5), []);
   assert.ok(latencies.length >= 1000, `only ${latencies.length} requests were made`);
-  // A closed-loop client shares the CPU with the server; on a 2-core machine at load
-  // average 7 p99 stayed under 60 ms. The bound catches what it is for: a server whose
-  // REST answers wait behind its realtime work.
-  assert.ok(percentile(latencies, 50) < 50, `REST p50 ${percentile(latencies, 50)} ms`);
-  assert.ok(percentile(latencies, 99) < 200, `REST p99 ${percentile(latencies, 99)} ms`);
 
   // Every tick arrived, in order: no gaps in seq, no missed slots.
   assert.deepEqual(
