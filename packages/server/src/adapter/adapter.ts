@@ -40,6 +40,13 @@ export interface PacketSink {
   deliver(packet: EncodedPacket, volatile: boolean, compress: boolean): boolean;
   /** Registers the callback of a broadcast ack under the packet's id. */
   expectAck(id: number, callback: (...args: unknown[]) => void): void;
+  /** Forgets the callback of ack `id`: its broadcast timed out, the answer is no longer awaited. */
+  releaseAck(id: number): void;
+  /**
+   * Shows a broadcast's `[event, ...args]` to the socket's `onAnyOutgoing` listeners.
+   * Adapters call it only while {@link AdapterNamespace.outgoingListeners} is non-zero.
+   */
+  notifyOutgoing(data: unknown[]): void;
 }
 
 /** What adapters may do with a local socket (fetchSockets, socketsJoin, …). */
@@ -61,6 +68,11 @@ export interface AdapterNamespace {
   encode(packet: SocketPacket): EncodedPacket;
   /** Next ack id of this namespace (shared by sockets and broadcasts, so ids never collide). */
   nextAckId(): number;
+  /**
+   * How many of the namespace's sockets have `onAnyOutgoing` listeners: while none has,
+   * a broadcast does no per-recipient work for them.
+   */
+  readonly outgoingListeners: number;
   /** Delivers a `serverSideEmit` from another node to this namespace's listeners. */
   onServerSideEmit(args: unknown[]): void;
 }

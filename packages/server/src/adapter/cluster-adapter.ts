@@ -550,7 +550,12 @@ export class ClusterAdapter extends MemoryAdapter implements RemoteSocketHost, B
   ): void {
     super.broadcastWithAck(
       packet,
-      fromTarget(opts, { compress: opts.flags.compress !== false }),
+      // The asking node stops waiting at its timeout (requestsTimeout without one):
+      // the callbacks of clients that have not answered by then are released here too.
+      fromTarget(opts, {
+        compress: opts.flags.compress !== false,
+        timeout: opts.flags.timeout ?? this.options.requestsTimeout,
+      }),
       (count) => this.sendControl({ type: "broadcast-count", uid: this.uid, rid, count }, to),
       (...args: unknown[]) => {
         if (!this.closed) this.sendControl({ type: "broadcast-ack", uid: this.uid, rid, args }, to);

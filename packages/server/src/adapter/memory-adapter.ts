@@ -21,9 +21,14 @@ import type {
   AdapterNamespace,
   AdapterSocket,
   BroadcastOptions,
+  PacketSink,
   Room,
   SocketId,
 } from "./adapter.js";
+
+function releaseAcks(sockets: readonly PacketSink[], id: number): void {
+  for (const socket of sockets) socket.releaseAck(id);
+}
 
 export class MemoryAdapter extends EventEmitter implements Adapter {
   readonly nsp: AdapterNamespace;
@@ -137,6 +142,7 @@ export class MemoryAdapter extends EventEmitter implements Adapter {
     const volatile = flags?.volatile === true;
     const compress = flags?.compress !== false;
     const encoded = this.nsp.encode(packet);
+    if (this.nsp.outgoingListeners > 0) this.notifyOutgoing(opts, packet.data as unknown[]);
     if (!queueActive() && this.upperBound(opts) < QUEUE_MIN_RECIPIENTS) {
       this.apply(opts, (socket) => {
         socket.deliver(encoded, volatile, compress);
@@ -195,15 +201,34 @@ export class MemoryAdapter extends EventEmitter implements Adapter {
     const flags = opts.flags;
     const compress = flags?.compress !== false;
     // One id for every recipient: ids come from the namespace counter, so none collide.
-    packet.id = this.nsp.nextAckId();
+    const id = this.nsp.nextAckId();
+    packet.id = id;
     const encoded = this.nsp.encode(packet);
+    const data = this.nsp.outgoingListeners > 0 ? (packet.data as unknown[]) : undefined;
+    // With a timeout, the callbacks of clients that never answer are released when it
+    // passes: held until they disconnect, a periodic timed broadcast would grow memory
+    // per silent client.
+    const timeout = flags?.timeout;
+    const held: PacketSink[] | undefined = timeout === undefined ? undefined : [];
     let count = 0;
     this.apply(opts, (socket) => {
       count++;
-      socket.expectAck(packet.id!, ack);
+      socket.expectAck(id, ack);
+      held?.push(socket);
+      if (data !== undefined) socket.notifyOutgoing(data);
       socket.deliver(encoded, false, compress);
     });
+    if (held !== undefined && held.length > 0) {
+      setTimeout(releaseAcks, timeout, held, id).unref();
+    }
     clientCountCallback(count);
+  }
+
+  /** Shows a broadcast to the `onAnyOutgoing` listeners of the sockets it reaches. */
+  private notifyOutgoing(opts: BroadcastOptions, data: unknown[]): void {
+    this.apply(opts, (socket) => {
+      socket.notifyOutgoing(data);
+    });
   }
 
   sockets(rooms: ReadonlySet<Room>): Promise<Set<SocketId>> {

@@ -138,7 +138,10 @@ export class BroadcastOperator<
     return true;
   }
 
-  /** Emits and resolves with every client's ack (rejects on timeout). */
+  /**
+   * Emits and resolves with every client's ack. On timeout it rejects with an
+   * {@link AckTimeoutError} whose `responses` holds the answers that did arrive.
+   */
   emitWithAck<Ev extends EventNamesWithAck<EmitEvents>>(
     ev: Ev,
     ...args: EventParamsWithoutAck<EmitEvents, Ev>
@@ -153,8 +156,12 @@ export class BroadcastOperator<
         data: [ev, ...(args as unknown[])],
       };
       this.broadcastWithAck(packet, (err, responses) => {
-        if (err !== null) reject(err);
-        else resolve(responses as BroadcastAckResult<EmitEvents, Ev>);
+        if (err === null) resolve(responses as BroadcastAckResult<EmitEvents, Ev>);
+        else {
+          // As socket.io: the answers that did arrive travel with the rejection.
+          (err as Error & { responses?: unknown[] }).responses = responses;
+          reject(err);
+        }
       });
     });
   }
@@ -190,6 +197,8 @@ export class BroadcastOperator<
           check();
         },
         (response) => {
+          // Past the timeout the caller has its answer; a straggler changes nothing.
+          if (done) return;
           responses.push(response);
           check();
         },

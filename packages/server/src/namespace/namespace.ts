@@ -76,6 +76,8 @@ export class Namespace<
   protected fns: ConnectMiddleware<
     Socket<ListenEvents, EmitEvents, ServerSideEvents, SocketData>
   >[] = [];
+  /** Sockets with `onAnyOutgoing` listeners (kept by the sockets; read by adapters). */
+  outgoingListeners = 0;
   private ids = 0;
   /** Sockets whose connection middleware is still running. */
   private pending = 0;

@@ -212,6 +212,11 @@ export class Socket<
     return id;
   }
 
+  /** Forgets the callback of ack `id` (a broadcast whose timeout passed no longer awaits it). */
+  releaseAck(id: number): void {
+    this.dropAck(id);
+  }
+
   private dropAck(id: number): void {
     const ack = this.acks?.get(id) as (Ack & { timer?: NodeJS.Timeout }) | undefined;
     if (ack === undefined) return;
@@ -352,21 +357,47 @@ export class Socket<
     return [...(this.anyIn ?? [])];
   }
 
+  /** Listens to every packet sent to this client: its own emits and the broadcasts that reach it. */
   onAnyOutgoing(listener: UntypedListener): this {
-    if (this.anyOut === undefined) this.anyOut = [];
-    this.anyOut.push(listener);
+    if (this.anyOut === undefined) this.setAnyOut([]);
+    this.anyOut!.push(listener);
     return this;
   }
 
   prependAnyOutgoing(listener: UntypedListener): this {
-    if (this.anyOut === undefined) this.anyOut = [];
-    this.anyOut.unshift(listener);
+    if (this.anyOut === undefined) this.setAnyOut([]);
+    this.anyOut!.unshift(listener);
     return this;
   }
 
   offAnyOutgoing(listener?: UntypedListener): this {
-    this.anyOut = removeListener(this.anyOut, listener);
+    this.setAnyOut(removeListener(this.anyOut, listener));
     return this;
+  }
+
+  /**
+   * Keeps the namespace's count of sockets with outgoing listeners (broadcasts look at
+   * them only while it is non-zero); a socket that left counts no more.
+   */
+  private setAnyOut(list: UntypedListener[] | undefined): void {
+    const before = this.anyOut !== undefined;
+    this.anyOut = list;
+    if (this.ended || before === (list !== undefined)) return;
+    this.nsp.outgoingListeners += before ? -1 : 1;
+  }
+
+  /** A broadcast reaching this socket, shown to its `onAnyOutgoing` listeners. */
+  notifyOutgoing(data: unknown[]): void {
+    const list = this.anyOut;
+    if (list === undefined) return;
+    for (const l of [...list]) {
+      try {
+        l.apply(this, data);
+      } catch (err) {
+        this.nsp.counters.handlerErrors++;
+        this.onError(err as Error);
+      }
+    }
   }
 
   listenersAnyOutgoing(): UntypedListener[] {
@@ -437,15 +468,22 @@ export class Socket<
 
   /** The connection middleware refused the socket: forget the rooms it joined meanwhile. */
   onRefused(): void {
-    this.ended = true;
+    this.end();
     this.nsp.adapter.delAll(this.id);
+  }
+
+  /** No more rooms, and no longer counted among the sockets with outgoing listeners. */
+  private end(): void {
+    if (this.ended) return;
+    this.ended = true;
+    if (this.anyOut !== undefined) this.nsp.outgoingListeners--;
   }
 
   /** Leaves every room and tells listeners; runs once. */
   onClose(reason: DisconnectReason, description?: unknown): void {
     if (!this.connected) return;
     this.safeEmit("disconnecting", reason, description);
-    this.ended = true;
+    this.end();
     this.nsp.adapter.delAll(this.id);
     this.nsp.remove(this);
     this.client.remove(this);

@@ -260,6 +260,34 @@ describe("cluster broadcast acks", () => {
     assert.deepEqual((res as string[]).sort(), ["a:x", "c:x"]);
   });
 
+  it("a timed-out broadcast: emitWithAck's error carries the responses; every node releases the silent clients' ack callbacks", async () => {
+    const { nodes } = await startCluster(scope);
+    // Silent clients on the asking node and on another one.
+    const peers = await spread(scope, nodes, [[], [], [], [], []]);
+    answer(peers[0]!, "a");
+    answer(peers[2]!, "c");
+    const silent = [peers[1]!, peers[3]!, peers[4]!];
+    const pendingAcks = () =>
+      silent.map((p) => (p.socket as unknown as { acks?: Map<number, unknown> }).acks?.size ?? 0);
+    const err = await within(
+      nodes[1]!.io
+        .timeout(200)
+        .emitWithAck("q", "x")
+        .then(
+          () => assert.fail("resolved although clients were silent"),
+          (e: unknown) => e,
+        ),
+      3000,
+      "the timeout",
+    );
+    assert.ok(err instanceof AckTimeoutError);
+    assert.deepEqual([...(err as AckTimeoutError & { responses: string[] }).responses].sort(), [
+      "a:x",
+      "c:x",
+    ]);
+    await waitFor(() => pendingAcks().every((n) => n === 0), 2000, "released ack callbacks");
+  });
+
   it("local broadcast acks stay on their node", async () => {
     const { nodes } = await startCluster(scope);
     const peers = await spread(scope, nodes, [[], [], []]);

@@ -6,8 +6,8 @@
  */
 import assert from "node:assert/strict";
 import { afterEach, describe, it } from "node:test";
-import type { Socket as ClientSocket } from "socket.io-client";
 import { AckTimeoutError, type Socket } from "@switchyard/server";
+import type { Socket as ClientSocket } from "socket.io-client";
 import {
   httpGet,
   httpRequest,
@@ -193,6 +193,46 @@ describe("broadcast acks", () => {
     assert.ok(err instanceof AckTimeoutError);
     assert.deepEqual([...responses].sort(), ["a", "b"]);
     await assert.rejects(srv.io.timeout(100).emitWithAck("ask"), AckTimeoutError);
+  });
+
+  it("at the timeout: emitWithAck's error carries the responses, silent clients' ack callbacks are released", async () => {
+    const srv = await startServer(scope);
+    const all = await peers(srv, 3);
+    all[0]!.client.on("ask", (cb: (r: string) => void) => cb("a"));
+    all[1]!.client.on("ask", (cb: (r: string) => void) => cb("b"));
+    all[2]!.client.on("ask", () => {}); // never answers
+    const silent = all[2]!.socket;
+    const pendingAcks = () =>
+      (silent as unknown as { acks?: Map<number, unknown> }).acks?.size ?? 0;
+    const err = await srv.io
+      .timeout(150)
+      .emitWithAck("ask")
+      .then(
+        () => assert.fail("resolved although a client was silent"),
+        (e: unknown) => e,
+      );
+    assert.ok(err instanceof AckTimeoutError);
+    assert.deepEqual([...(err as AckTimeoutError & { responses: string[] }).responses].sort(), [
+      "a",
+      "b",
+    ]);
+    await waitFor(() => pendingAcks() === 0, 1000, "the silent client's ack released");
+
+    // A periodic timed broadcast (from the server, a room, a socket) leaves nothing behind.
+    await silent.join("room");
+    let timedOut = 0;
+    const count = (e: Error | null) => {
+      if (e instanceof AckTimeoutError) timedOut++;
+    };
+    for (let i = 0; i < 10; i++) {
+      srv.io.timeout(100).emit("ask", count);
+      srv.io.to("room").timeout(100).emit("ask", count);
+      all[0]!.socket.timeout(100).broadcast.emit("ask", count);
+    }
+    assert.equal(pendingAcks(), 30, "awaited until the timeout");
+    await waitFor(() => timedOut === 30, 3000, "30 timeouts");
+    await waitFor(() => pendingAcks() === 0, 1000, "every callback released");
+    assert.equal(silent.connected, true);
   });
 
   it("with no recipient the ack fires at once with no responses", async () => {
@@ -381,6 +421,51 @@ describe("catch-all listeners", () => {
     assert.deepEqual(socket.listenersAnyOutgoing(), [outA]);
     socket.offAnyOutgoing();
     assert.deepEqual(socket.listenersAnyOutgoing(), []);
+  });
+
+  it("onAnyOutgoing sees the broadcasts that reach the socket, binary included", async () => {
+    const srv = await startServer(scope);
+    const [a, b] = await peers(srv, 2, TRANSPORT_MODES[0]);
+    const nsp = srv.io.of("/");
+    assert.equal(nsp.outgoingListeners, 0);
+    const seen: unknown[][] = [];
+    const listener = (...args: unknown[]) => seen.push(args);
+    a!.socket.onAnyOutgoing(listener);
+    assert.equal(nsp.outgoingListeners, 1);
+    await a!.socket.join("room");
+    const arrived: unknown[][] = [];
+    a!.client.onAny((...args: unknown[]) => arrived.push(args));
+    a!.client.on("ask", (cb: (v: string) => void) => cb("ok"));
+
+    srv.io.emit("all", 1);
+    srv.io.to("room").emit("room", { x: 2 });
+    srv.io.to(a!.socket.id).emit("direct", Buffer.from([1, 2, 3]));
+    srv.io.except(a!.socket.id).emit("not-for-a"); // reaches b only
+    b!.socket.broadcast.emit("from-b");
+    await srv.io.to("room").timeout(1000).emitWithAck("ask");
+    await waitFor(() => arrived.length === 5, 3000, "five events at the client");
+    assert.deepEqual(seen, [
+      ["all", 1],
+      ["room", { x: 2 }],
+      ["direct", Buffer.from([1, 2, 3])],
+      ["from-b"],
+      ["ask"],
+    ]);
+
+    // Off, and gone with the socket: broadcasts no longer look for listeners.
+    a!.socket.offAnyOutgoing(listener);
+    assert.equal(nsp.outgoingListeners, 0);
+    srv.io.emit("after-off");
+    b!.socket.onAnyOutgoing(listener);
+    b!.socket.onAnyOutgoing(() => {});
+    assert.equal(nsp.outgoingListeners, 1, "counted once per socket");
+    const gone = once(b!.socket, "disconnect");
+    b!.client.disconnect();
+    await gone;
+    assert.equal(nsp.outgoingListeners, 0);
+    b!.socket.offAnyOutgoing();
+    assert.equal(nsp.outgoingListeners, 0, "a disconnected socket is not counted again");
+    assert.equal(seen.length, 5);
   });
 
   it("a throwing catch-all listener or handler is reported, not fatal", async () => {

@@ -5,7 +5,7 @@
  */
 import assert from "node:assert/strict";
 import { afterEach, describe, it } from "node:test";
-import type { Namespace, Socket } from "@switchyard/server";
+import type { Namespace, ParentNamespace, Socket } from "@switchyard/server";
 import {
   client,
   connect,
@@ -189,7 +189,7 @@ describe("dynamic namespaces", () => {
 
   it("io.of(name) before anyone joined creates the matching RegExp parent's child", async () => {
     const srv = await startServer(scope);
-    const parent = srv.io.of(/^\/team-\d+$/);
+    const parent = srv.io.of(/^\/team-\d+$/) as ParentNamespace;
     const order: string[] = [];
     parent.use((socket, next) => {
       order.push(`mw:${socket.nsp.name}`);
@@ -217,7 +217,7 @@ describe("dynamic namespaces", () => {
 
   it("cleanupEmptyChildNamespaces: children that only refused clients tried are not kept", async () => {
     const srv = await startServer(scope, { cleanupEmptyChildNamespaces: true });
-    const parent = srv.io.of(/^\/probe-\d+$/);
+    const parent = srv.io.of(/^\/probe-\d+$/) as ParentNamespace;
     parent.use((socket, next) => {
       // Asynchronous, as a token check is: the child exists while it runs.
       setImmediate(() =>
