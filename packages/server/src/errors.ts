@@ -11,6 +11,12 @@ export { ProtocolError, SwitchyardError };
 export const ErrorCode = Object.freeze({
   /** An option failed validation at construction. */
   INVALID_OPTION: "SY_ERR_INVALID_OPTION",
+  /** An option key the constructor does not know (a typo, or an option of another library). */
+  UNKNOWN_OPTION: "SY_ERR_UNKNOWN_OPTION",
+  /** A socket.io / engine.io option (or option value) Switchyard does not implement yet. */
+  UNSUPPORTED_OPTION: "SY_ERR_UNSUPPORTED_OPTION",
+  /** Publishes were dropped by a bus: its offline queue was full or they waited longer than its timeout. */
+  PUBLISH_DROPPED: "SY_ERR_PUBLISH_DROPPED",
   /** The peer does not read fast enough; its outbound buffer exceeded `maxBufferedBytes`. */
   SLOW_CONSUMER: "SY_ERR_SLOW_CONSUMER",
   /** A message or request body exceeded `maxHttpBufferSize`. */
@@ -26,14 +32,70 @@ export const ErrorCode = Object.freeze({
 });
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
 
-/** A constructor option has the wrong type or range; the message names the option. */
+/**
+ * A constructor option is refused; the message names the option. `code` tells why:
+ * `SY_ERR_INVALID_OPTION` (wrong type or range), `SY_ERR_UNKNOWN_OPTION` (a key the
+ * constructor does not know; the message suggests the nearest known one) or
+ * `SY_ERR_UNSUPPORTED_OPTION` (a socket.io option Switchyard does not implement yet).
+ */
 export class InvalidOptionError extends SwitchyardError {
+  /** The refused option, as a dotted path for nested ones (`"cors.origin"`). */
+  readonly option: string;
+
   constructor(option: string, expected: string, actual: unknown) {
     super(
       ErrorCode.INVALID_OPTION,
       `option "${option}" must be ${expected}, got ${describe(actual)}`,
     );
     this.name = "InvalidOptionError";
+    this.option = option;
+  }
+
+  /** `unknown option "pingIntervall" — did you mean "pingInterval"?` */
+  static unknown(option: string, suggestion: string | undefined): InvalidOptionError {
+    return InvalidOptionError.with(
+      option,
+      ErrorCode.UNKNOWN_OPTION,
+      `unknown option "${option}"${suggestion === undefined ? "" : ` — did you mean "${suggestion}"?`}`,
+    );
+  }
+
+  /** `option "allowEIO3" is not supported yet: …` */
+  static unsupported(option: string, detail: string): InvalidOptionError {
+    return InvalidOptionError.with(
+      option,
+      ErrorCode.UNSUPPORTED_OPTION,
+      `option "${option}" is not supported yet${detail === "" ? "" : `: ${detail}`}`,
+    );
+  }
+
+  private static with(option: string, code: ErrorCode, message: string): InvalidOptionError {
+    const err = new InvalidOptionError(option, "", undefined);
+    (err as { code: string }).code = code;
+    err.message = message;
+    return err;
+  }
+}
+
+/**
+ * Publishes a bus dropped: its offline queue was full (`reason: "full"`), they waited
+ * longer than its `timeout` for the broker (`"timeout"`), the broker connection broke
+ * while they were in flight (`"failed"`), or the bus was closed (`"closed"`). Reported
+ * once per episode (not per message) and by a rejecting `flush()`.
+ */
+export class PublishDroppedError extends SwitchyardError {
+  /** Messages dropped in the episode (or flush window) this error reports. */
+  readonly dropped: number;
+  readonly reason: "full" | "timeout" | "failed" | "closed";
+
+  constructor(reason: PublishDroppedError["reason"], dropped: number, detail: string) {
+    super(
+      ErrorCode.PUBLISH_DROPPED,
+      `${dropped} publish${dropped === 1 ? "" : "es"} dropped: ${detail}`,
+    );
+    this.name = "PublishDroppedError";
+    this.reason = reason;
+    this.dropped = dropped;
   }
 }
 

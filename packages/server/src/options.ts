@@ -88,7 +88,7 @@ export interface EngineOptions {
   initialPacket?: string | Buffer;
   /** Short identifier of this node, embedded in every session id so other nodes can route to the owner ([A-Za-z0-9_-]{1,16}). @default random 6 characters */
   nodeId?: string;
-  /** Answer OPTIONS preflights and requests without a trailing slash too. @default true */
+  /** As engine.io: `true` serves everything under `<path>/` only; `false` also the bare `<path>` (for clients with `addTrailingSlash: false`). @default true */
   addTrailingSlash?: boolean;
 }
 
@@ -176,10 +176,11 @@ export function checkOptionKeys(opts: object, keys: OptionKeys, prefix = ""): vo
 }
 
 /**
- * The candidate closest to `key` by Damerau–Levenshtein distance (optimal string
- * alignment, case-insensitive), if it is close enough to be a typo: at most 1 edit for
- * names up to 5 characters, 2 up to 11, else 3 (`pingIntervall`, `pinginterval`,
- * `maxHttpBufferSzie` find theirs; `port` or `origin` find nothing).
+ * The candidate closest to `key`, if it is close enough to be a typo: by
+ * Damerau–Levenshtein distance (optimal string alignment, case-insensitive), at most 1
+ * edit for names up to 5 characters, 2 up to 11, else 3 (`pingIntervall`,
+ * `pinginterval`, `maxHttpBufferSzie`); failing that, a name one of 5+ characters starts
+ * with the other (`maxHttpBuffer`, `pingIntervalMs`). `port` or `origin` find nothing.
  */
 export function nearest(key: string, candidates: readonly string[]): string | undefined {
   const limit = key.length <= 5 ? 1 : key.length <= 11 ? 2 : 3;
@@ -191,6 +192,18 @@ export function nearest(key: string, candidates: readonly string[]): string | un
     if (d < bestDistance) {
       best = c;
       bestDistance = d;
+    }
+  }
+  if (best !== undefined) return best;
+  let bestGap = Number.POSITIVE_INFINITY;
+  for (const c of candidates) {
+    const lc = c.toLowerCase();
+    const [short, long] = lc.length <= k.length ? [lc, k] : [k, lc];
+    if (short.length < 5 || !long.startsWith(short)) continue;
+    const gap = long.length - short.length;
+    if (gap < bestGap) {
+      best = c;
+      bestGap = gap;
     }
   }
   return best;
@@ -333,6 +346,7 @@ export function resolveEngineOptions(
 ): ResolvedEngineOptions {
   if (typeof opts !== "object" || opts === null)
     throw new InvalidOptionError("options", "an object", opts);
+  if (!checkedByServer.has(opts)) checkOptionKeys(opts, ENGINE_OPTION_KEYS);
   const d = defaults();
   const o = { ...overrides, ...stripUndefined(opts) };
   const path = o.path ?? d.path;
@@ -340,6 +354,12 @@ export function resolveEngineOptions(
     throw new InvalidOptionError("path", 'a string starting with "/"', path);
   }
   const transports = o.transports ?? d.transports;
+  if (Array.isArray(transports) && transports.includes("webtransport" as TransportName)) {
+    throw InvalidOptionError.unsupported(
+      "transports",
+      '"webtransport" (HTTP/3); use "polling" and "websocket"',
+    );
+  }
   if (
     !Array.isArray(transports) ||
     transports.length === 0 ||
@@ -371,6 +391,7 @@ export function resolveEngineOptions(
     pingTimeout: positiveInt("pingTimeout", o.pingTimeout ?? d.pingTimeout),
     upgradeTimeout: positiveInt("upgradeTimeout", o.upgradeTimeout ?? d.upgradeTimeout),
     maxHttpBufferSize: positiveInt("maxHttpBufferSize", o.maxHttpBufferSize ?? d.maxHttpBufferSize),
+    maxFragments: positiveInt("maxFragments", o.maxFragments ?? d.maxFragments),
     maxBufferedBytes: positiveInt("maxBufferedBytes", o.maxBufferedBytes ?? d.maxBufferedBytes),
     transports: Object.freeze([...transports]),
     allowUpgrades: bool("allowUpgrades", o.allowUpgrades ?? d.allowUpgrades),
@@ -378,7 +399,6 @@ export function resolveEngineOptions(
     cors: o.cors === undefined ? undefined : Object.freeze(validateCors(o.cors)),
     cookie: resolveCookie(o.cookie),
     perMessageDeflate: threshold(
-    maxFragments: positiveInt("maxFragments", o.maxFragments ?? d.maxFragments),
       "perMessageDeflate",
       o.perMessageDeflate ?? d.perMessageDeflate,
       1024,
@@ -427,6 +447,7 @@ function threshold(name: string, v: unknown, fallback: number): false | { thresh
   if (v === false) return false;
   if (v === true) return Object.freeze({ threshold: fallback });
   if (typeof v === "object" && v !== null) {
+    checkThresholdKeys(v, name);
     const t = (v as { threshold?: unknown }).threshold ?? fallback;
     if (typeof t !== "number" || !Number.isSafeInteger(t) || t < 0) {
       throw new InvalidOptionError(`${name}.threshold`, "a non-negative integer", t);
@@ -437,7 +458,14 @@ function threshold(name: string, v: unknown, fallback: number): false | { thresh
 }
 
 function validateCors(c: unknown): CorsOptions {
+  if (typeof c === "function") {
+    throw InvalidOptionError.unsupported(
+      "cors",
+      "a per-request options function (the `cors` package's delegate); pass an object, with `origin` as a function if it depends on the request's origin",
+    );
+  }
   if (typeof c !== "object" || c === null) throw new InvalidOptionError("cors", "an object", c);
+  checkOptionKeys(c, CORS_KEYS, "cors.");
   const cors = c as CorsOptions;
   const origin = cors.origin;
   const okOrigin =
@@ -473,6 +501,7 @@ function resolveCookie(c: unknown): ResolvedEngineOptions["cookie"] {
   if (c === true) return Object.freeze(base);
   if (typeof c !== "object" || c === null)
     throw new InvalidOptionError("cookie", "a boolean or an object", c);
+  checkOptionKeys(c, COOKIE_KEYS, "cookie.");
   const merged = { ...base, ...stripUndefined(c as CookieOptions) };
   if (typeof merged.name !== "string" || !/^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/.test(merged.name)) {
     throw new InvalidOptionError("cookie.name", "a cookie token", merged.name);

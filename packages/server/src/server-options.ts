@@ -6,7 +6,15 @@ import type { AdapterConstructor } from "./adapter/adapter.js";
 import { MemoryAdapter } from "./adapter/memory-adapter.js";
 import { InvalidOptionError } from "./errors.js";
 import type { Codec, SocketIoParser } from "./namespace/parser.js";
-import { bool, type EngineOptions, positiveInt } from "./options.js";
+import {
+  bool,
+  checkOptionKeys,
+  ENGINE_OPTION_KEYS,
+  type EngineOptions,
+  markCheckedByServer,
+  type OptionKeys,
+  positiveInt,
+} from "./options.js";
 
 export interface ServerOptions extends EngineOptions {
   /** Path of the endpoint. @default "/socket.io" */
@@ -38,8 +46,36 @@ export interface ResolvedServerOptions {
   readonly serveClient: boolean;
 }
 
-/** Validates the Socket.IO-layer fields of `opts` (engine fields are validated by the engine). */
+/** Every key of {@link ServerOptions} beyond the engine's; the type keeps it complete. */
+const SERVER_KEYS = {
+  adapter: true,
+  parser: true,
+  connectTimeout: true,
+  cleanupEmptyChildNamespaces: true,
+  maxAttachments: true,
+  maxDepth: true,
+  serveClient: true,
+} as const satisfies Record<Exclude<keyof ServerOptions, keyof EngineOptions>, true>;
+
+/**
+ * The keys `new Server()` takes: its own, the engine's, and the socket.io/engine.io
+ * options Switchyard refuses as "not supported yet".
+ */
+export const SERVER_OPTION_KEYS: OptionKeys = Object.freeze({
+  ...ENGINE_OPTION_KEYS,
+  ...SERVER_KEYS,
+  connectionStateRecovery: {
+    note: "missed packets are not replayed on reconnect (a reconnecting client gets a new socket, as without the option); remove it",
+  },
+});
+
+/**
+ * Validates the keys of `opts` (engine ones included) and the Socket.IO-layer fields
+ * (the engine validates its own fields' values).
+ */
 export function resolveServerOptions(opts: ServerOptions): ResolvedServerOptions {
+  checkOptionKeys(opts, SERVER_OPTION_KEYS);
+  markCheckedByServer(opts);
   const adapter = opts.adapter ?? MemoryAdapter;
   if (typeof adapter !== "function")
     throw new InvalidOptionError("adapter", "an adapter class", adapter);

@@ -3,7 +3,7 @@
  * validated once in `createAdapter()`, then frozen.
  */
 import { InvalidOptionError } from "../errors.js";
-import { positiveInt } from "../options.js";
+import { checkOptionKeys, type OptionKeys, positiveInt } from "../options.js";
 
 /** Options of {@link createAdapter} / `ClusterAdapter`. */
 export interface ClusterAdapterOptions {
@@ -19,6 +19,16 @@ export interface ClusterAdapterOptions {
   requestsTimeout?: number;
 }
 
+const CLUSTER_KEYS: OptionKeys = Object.freeze({
+  heartbeatInterval: true,
+  heartbeatTimeout: true,
+  requestsTimeout: true,
+  key: {
+    note: 'channels use the "socket.io" prefix (the default of @socket.io/redis-adapter), so emitters interoperate',
+    accepts: (v: unknown) => v === "socket.io",
+  },
+} satisfies Record<keyof ClusterAdapterOptions, true> & OptionKeys);
+
 /** {@link ClusterAdapterOptions} after validation. */
 export interface ResolvedClusterOptions {
   readonly heartbeatInterval: number;
@@ -31,6 +41,7 @@ export function resolveClusterOptions(opts: ClusterAdapterOptions = {}): Resolve
   if (typeof opts !== "object" || opts === null) {
     throw new InvalidOptionError("options", "an object", opts);
   }
+  checkOptionKeys(opts, CLUSTER_KEYS);
   const heartbeatInterval = positiveInt("heartbeatInterval", opts.heartbeatInterval ?? 5000);
   const heartbeatTimeout = positiveInt(
     "heartbeatTimeout",

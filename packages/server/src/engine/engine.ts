@@ -228,7 +228,7 @@ export class Engine extends EventEmitter implements SessionHost, PollingContext 
     return server;
   }
 
-  /** Closes every session and stops accepting new ones. */
+  /** Closes every session and stops accepting new ones (until {@link reopen}). */
   close(): void {
     if (this.closed) return;
     this.closed = true;
@@ -236,7 +236,13 @@ export class Engine extends EventEmitter implements SessionHost, PollingContext 
     drainQueue();
     for (const s of [...this.sessions.values()]) s.close();
     this.wheel.close();
-    this.wss.close();
+    // The `ws` server has no socket of its own (noServer) and tracks no client: closing
+    // it would only make it refuse upgrades after a restart.
+  }
+
+  /** Accepts sessions again after {@link close}: `io.close(() => io.listen(port))`. */
+  reopen(): void {
+    this.closed = false;
   }
 
   /** Headers every response of a verified request carries (CORS + user hooks). */

@@ -3,9 +3,21 @@
  * option on the wire.
  */
 import assert from "node:assert/strict";
+import { createServer } from "node:http";
 import { after, describe, it } from "node:test";
 import { gunzipSync, inflateSync } from "node:zlib";
-import { Engine, type EngineOptions, InvalidOptionError } from "@switchyard/server";
+import {
+  attach,
+  createAdapter,
+  Emitter,
+  Engine,
+  type EngineOptions,
+  InvalidOptionError,
+  LocalHub,
+  Server,
+  type ServerOptions,
+} from "@switchyard/server";
+import { nearest } from "@switchyard/server/internal";
 import {
   assertEngineError,
   enginePath,
@@ -84,6 +96,174 @@ describe("option validation", () => {
     assert.equal(engine.opts.pingInterval, 1000);
     assert.equal(engine.opts.pingTimeout, 20_000);
     engine.close();
+  });
+});
+
+/** Asserts `fn` throws an InvalidOptionError with `code` whose message is exactly `message`. */
+function refuses(fn: () => unknown, code: string, message: string | RegExp): void {
+  assert.throws(fn, (err: unknown) => {
+    assert.ok(err instanceof InvalidOptionError, `not an InvalidOptionError: ${String(err)}`);
+    assert.equal(err.code, code);
+    if (typeof message === "string") assert.equal(err.message, message);
+    else assert.match(err.message, message);
+    return true;
+  });
+}
+const UNKNOWN = "SY_ERR_UNKNOWN_OPTION";
+const UNSUPPORTED = "SY_ERR_UNSUPPORTED_OPTION";
+
+describe("unknown and unsupported option keys", () => {
+  it("did-you-mean: typos find the nearest key, unrelated names find none", () => {
+    const keys = ["pingInterval", "pingTimeout", "path", "cors", "maxHttpBufferSize"];
+    assert.equal(nearest("pingIntervall", keys), "pingInterval");
+    assert.equal(nearest("pinginterval", keys), "pingInterval");
+    assert.equal(nearest("pingTiemout", keys), "pingTimeout"); // transposition: 1 edit
+    assert.equal(nearest("maxHttpBufferSzie", keys), "maxHttpBufferSize");
+    assert.equal(nearest("pth", keys), "path");
+    assert.equal(nearest("port", keys), undefined);
+    assert.equal(nearest("origin", keys), undefined);
+    assert.equal(nearest("pingIntervalMillis", keys), "pingInterval"); // a prefix
+    assert.equal(nearest("maxHttpBuffer", keys), "maxHttpBufferSize");
+    assert.equal(nearest("ping", keys), undefined); // too short to guess from
+    assert.equal(nearest("connectionStateRecovery", keys), undefined);
+  });
+
+  it("new Engine() / attach(): unknown key with a suggestion, or without one", () => {
+    refuses(
+      () => new Engine({ pingIntervall: 1000 } as EngineOptions),
+      UNKNOWN,
+      'unknown option "pingIntervall" — did you mean "pingInterval"?',
+    );
+    refuses(
+      () => attach(createServer(), { maxHttpBuffer: 10 } as EngineOptions),
+      UNKNOWN,
+      'unknown option "maxHttpBuffer" — did you mean "maxHttpBufferSize"?',
+    );
+    refuses(() => new Engine({ port: 80 } as EngineOptions), UNKNOWN, 'unknown option "port"');
+    // Server-layer options are unknown to a raw engine.
+    refuses(
+      () => new Engine({ connectTimeout: 5 } as EngineOptions),
+      UNKNOWN,
+      'unknown option "connectTimeout"',
+    );
+  });
+
+  it("engine.io options Switchyard lacks: not supported yet, naming the option", () => {
+    const cases: [Record<string, unknown>, string][] = [
+      [{ allowEIO3: true }, "allowEIO3"],
+      [{ wsEngine: class {} }, "wsEngine"],
+      [{ destroyUpgrade: false }, "destroyUpgrade"],
+      [{ destroyUpgradeTimeout: 500 }, "destroyUpgradeTimeout"],
+      [{ transports: ["polling", "webtransport"] }, "transports"],
+      [{ cors: () => {} }, "cors"],
+      [{ cors: { origin: "*", preflightContinue: true } }, "cors.preflightContinue"],
+      [{ cors: { optionsSuccessStatus: 200 } }, "cors.optionsSuccessStatus"],
+      [{ cookie: { domain: "example.com" } }, "cookie.domain"],
+      [{ cookie: { expires: new Date() } }, "cookie.expires"],
+      [
+        { perMessageDeflate: { threshold: 10, zlibDeflateOptions: {} } },
+        "perMessageDeflate.zlibDeflateOptions",
+      ],
+      [{ httpCompression: { level: 9 } }, "httpCompression.level"],
+    ];
+    for (const [opts, name] of cases) {
+      refuses(
+        () => new Engine(opts as EngineOptions),
+        UNSUPPORTED,
+        new RegExp(`^option "${name.replace(".", "\\.")}" is not supported yet`),
+      );
+    }
+  });
+
+  it("values that ask for nothing Switchyard lacks are accepted", () => {
+    const engine = new Engine({
+      allowEIO3: false,
+      wsEngine: undefined,
+      cors: { origin: "*", preflightContinue: false, optionsSuccessStatus: 204 },
+    } as EngineOptions);
+    assert.equal(engine.opts.cors?.origin, "*");
+    engine.close();
+  });
+
+  it("nested unknown keys are named with their path", () => {
+    refuses(
+      () => new Engine({ cors: { orgin: "*" } } as EngineOptions),
+      UNKNOWN,
+      'unknown option "cors.orgin" — did you mean "cors.origin"?',
+    );
+    refuses(
+      () => new Engine({ cookie: { sameSit: "lax" } } as EngineOptions),
+      UNKNOWN,
+      'unknown option "cookie.sameSit" — did you mean "cookie.sameSite"?',
+    );
+  });
+
+  it("new Server(): its own keys and the engine's pass, typos and socket.io extras are refused", async () => {
+    refuses(
+      () => new Server({ pingIntervall: 1000 } as ServerOptions),
+      UNKNOWN,
+      'unknown option "pingIntervall" — did you mean "pingInterval"?',
+    );
+    refuses(
+      () => new Server({ conectTimeout: 1000 } as ServerOptions),
+      UNKNOWN,
+      'unknown option "conectTimeout" — did you mean "connectTimeout"?',
+    );
+    refuses(
+      () => new Server(createServer(), { serveclient: false } as ServerOptions),
+      UNKNOWN,
+      'unknown option "serveclient" — did you mean "serveClient"?',
+    );
+    refuses(
+      () =>
+        new Server({
+          connectionStateRecovery: { maxDisconnectionDuration: 60_000 },
+        } as ServerOptions),
+      UNSUPPORTED,
+      /^option "connectionStateRecovery" is not supported yet: /,
+    );
+    refuses(
+      () => new Server(3000 as unknown as number, { allowEIO3: true } as ServerOptions),
+      UNSUPPORTED,
+      /^option "allowEIO3" is not supported yet: /,
+    );
+    // Server keys and engine keys together, on one object: accepted by both layers.
+    const io = new Server({
+      connectTimeout: 1000,
+      serveClient: false,
+      cleanupEmptyChildNamespaces: true,
+      pingInterval: 1000,
+      maxFragments: 100,
+    });
+    assert.equal(io.engine.opts.pingInterval, 1000);
+    await io.close();
+  });
+
+  it("createAdapter() and Emitter refuse unknown keys too", async () => {
+    const hub = new LocalHub();
+    const bus = hub.bus();
+    refuses(
+      () => createAdapter(bus, { heartbeatIntervall: 100 } as object),
+      UNKNOWN,
+      'unknown option "heartbeatIntervall" — did you mean "heartbeatInterval"?',
+    );
+    refuses(
+      () => createAdapter(bus, { key: "myapp" } as object),
+      UNSUPPORTED,
+      /^option "key" is not supported yet: /,
+    );
+    assert.equal(typeof createAdapter(bus, { key: "socket.io" } as object), "function");
+    refuses(
+      () => new Emitter(bus, { namespce: "/" } as object),
+      UNKNOWN,
+      'unknown option "namespce" — did you mean "namespace"?',
+    );
+    refuses(
+      () => new Emitter(bus, { parser: {} } as object),
+      UNSUPPORTED,
+      /^option "parser" is not supported yet: /,
+    );
+    await bus.close();
   });
 });
 
