@@ -4,16 +4,18 @@
  * of its test files; the suite starts the broker, forks three Switchyard server
  * processes (fixtures/cluster-node.ts) whose adapters talk over the bus under test,
  * spreads real `socket.io-client` clients over them, and asserts what a single node
- * would do: broadcasts (all / room / except / local / volatile / compress), fetchSockets
+ * would do: broadcasts (all / room / except / local / volatile / compress — the flags
+ * checked where the receiving node hands the packet to its socket), fetchSockets
  * with remote emit / join / leave / disconnect / timeout().emitWithAck, socketsJoin /
- * socketsLeave / disconnectSockets, serverSideEmit with and without acks, broadcast
+ * socketsLeave / disconnectSockets (cluster-wide, and with `local` on one node only),
+ * serverSideEmit with and without acks, broadcast
  * acks counting clients of every node, an Emitter in the test process, and membership:
  * a SIGKILLed node leaves the counts within two heartbeat intervals and requests stop
  * waiting for it; a node that closes cleanly leaves at once (bye).
  */
 import assert from "node:assert/strict";
 import { type ChildProcess, fork } from "node:child_process";
-import { after, before, describe, it } from "node:test";
+import { after, afterEach, before, describe, it } from "node:test";
 import { fileURLToPath } from "node:url";
 import { type Socket as ClientSocket, io as ioClient } from "socket.io-client";
 import { registerExitCleanup } from "./cleanup.js";
@@ -247,8 +249,10 @@ function received(p: Peer, ev: string): unknown[][] {
  * node stayed counted, how soon a closing node left).
  *
  * Takes ~10-20 s (three node processes plus two short-lived ones for the membership
- * tests). Every process, client and the broker are closed in `after`, and killed at exit
- * of the test process whatever happens.
+ * tests). Each test's clients (and extra nodes) are closed in `afterEach`, which waits
+ * until the cluster holds none of them, so a failing test does not leave clients behind
+ * for the next one to count; the three nodes and the broker are closed in `after`, and
+ * everything is killed at exit of the test process whatever happens.
  */
 export function runClusterConformance(opts: ClusterConformanceOptions): void {
   // 1 s (dead after 2 s): short enough to test membership, long enough that a loaded
@@ -337,6 +341,22 @@ export function runClusterConformance(opts: ClusterConformanceOptions): void {
       await waitCounts(nodes, 3, 4 * interval + 5000);
     });
 
+    afterEach(async () => {
+      closeClients();
+      const stopping = extra.splice(0);
+      await Promise.allSettled(stopping.map((n) => n.stop()));
+      // The next test starts from a cluster of A, B, C without sockets, also when this
+      // one failed half-way.
+      const live = nodes.filter((n) => n.child.exitCode === null && n.child.signalCode === null);
+      if (live.length < nodes.length) return; // the suite is broken anyway; `after` cleans up
+      if (stopping.length > 0) await waitCounts(nodes, 3, 10 * interval);
+      await waitFor(
+        async () => (await A.call<unknown[]>("fetchSockets", {})).length === 0,
+        5000,
+        "the previous test's sockets to leave every node",
+      );
+    });
+
     after(async () => {
       closeClients();
       await Promise.allSettled([...nodes, ...extra].map((n) => n.stop()));
@@ -363,7 +383,6 @@ export function runClusterConformance(opts: ClusterConformanceOptions): void {
           Buffer.from([1, 2, 3]),
         );
       }
-      closeClients();
     });
 
     it("rooms, several rooms and except select the same clients as on one node", async () => {
@@ -389,26 +408,85 @@ export function runClusterConformance(opts: ClusterConformanceOptions): void {
       assert.deepEqual(who("exc"), [0, 4]);
       assert.deepEqual(who("allbut"), [2, 3, 5]);
       assert.deepEqual(who("sock"), [3]);
-      closeClients();
     });
 
-    it("local stays on its node; volatile and compress flags are carried", async () => {
+    it("local stays on its node; volatile and compress cross the bus to the receiving node's sockets", async () => {
       const peers = await spread([[], [], [], [], [], []]);
       await A.call("emit", { ev: "local", flags: { local: true }, args: [] });
       await A.call("emit", { ev: "vol", flags: { volatile: true }, args: [] });
       await A.call("emit", { ev: "nocomp", flags: { compress: false }, args: [] });
+      await A.call("emit", {
+        ev: "volnocomp",
+        flags: { volatile: true, compress: false },
+        args: [],
+      });
       await A.call("emit", { ev: "done", args: [] });
       await waitFor(
         () => peers.every((p) => received(p, "done").length === 1),
         5000,
         "the final broadcast",
       );
+      const byNode = { A, B, C } as Record<string, ClusterNode>;
       for (const p of peers) {
         assert.equal(received(p, "local").length, p.node === "A" ? 1 : 0, `local on ${p.node}`);
-        assert.equal(received(p, "vol").length, 1, "volatile reaches ready clients everywhere");
         assert.equal(received(p, "nocomp").length, 1);
+        // What each node was asked to deliver to its socket: the flags as emitted on A,
+        // whether the broadcast came from this node or over the bus.
+        const log = await byNode[p.node]!.call<
+          { ev: string; volatile: boolean; compress: boolean }[] | null
+        >("deliveries", { socketId: p.id });
+        assert.ok(log !== null, `${p.node} holds no socket ${p.id}`);
+        assert.deepEqual(
+          log.filter((d) => d.ev !== "joined"),
+          [
+            ...(p.node === "A" ? [{ ev: "local", volatile: false, compress: true }] : []),
+            { ev: "vol", volatile: true, compress: true },
+            { ev: "nocomp", volatile: false, compress: false },
+            { ev: "volnocomp", volatile: true, compress: false },
+            { ev: "done", volatile: false, compress: true },
+          ],
+          `flags delivered on ${p.node}`,
+        );
       }
-      closeClients();
+    });
+
+    it("local socketsJoin / socketsLeave / disconnectSockets act on their own node only", async () => {
+      // One client per node in "src"; D is on A and in no room.
+      const [a, b, c, d] = await spread([["src"], ["src"], ["src"], []]);
+      const members = async (room: string): Promise<string[]> =>
+        (await C.call<{ id: string }[]>("fetchSockets", { rooms: [room] })).map((s) => s.id).sort();
+      /**
+       * A cluster-wide join issued by `node` after a local operation: once every node
+       * applied it, the local operation would have been applied too had it been
+       * published (one node's messages reach each other node in order).
+       */
+      const barrier = async (node: ClusterNode, room: string, n = 3): Promise<void> => {
+        await node.call("socketsJoin", { rooms: ["src"], room });
+        await waitFor(
+          async () => (await members(room)).length === n,
+          5000,
+          `the cluster-wide join of ${room}`,
+        );
+        await Promise.all(nodes.map((n) => n.call("settled")));
+      };
+
+      await A.call("socketsJoin", { rooms: ["src"], room: "only-a", flags: { local: true } });
+      await barrier(A, "barrier-1");
+      assert.deepEqual(await members("only-a"), [a!.id], "local socketsJoin on A");
+
+      await A.call("socketsJoin", { rooms: ["src"], room: "everyone" });
+      await waitFor(async () => (await members("everyone")).length === 3, 5000, "everyone");
+      await B.call("socketsLeave", { rooms: ["src"], room: "everyone", flags: { local: true } });
+      await barrier(B, "barrier-2");
+      assert.deepEqual(await members("everyone"), [a!.id, c!.id].sort(), "local socketsLeave on B");
+
+      const gone = new Promise<string>((r) => c!.client.once("disconnect", r));
+      await C.call("disconnectSockets", { rooms: ["src"], flags: { local: true } });
+      assert.equal(await bounded(gone, 5000, () => "no disconnect"), "io server disconnect");
+      await barrier(C, "barrier-3", 2); // C's client is gone
+      assert.equal(a!.client.connected, true, "A's client survives C's local disconnect");
+      assert.equal(b!.client.connected, true, "B's client survives C's local disconnect");
+      assert.equal(d!.client.connected, true);
     });
 
     it("fetchSockets returns the sockets of every node with id, rooms, data, handshake", async () => {
@@ -438,7 +516,6 @@ export function runClusterConformance(opts: ClusterConformanceOptions): void {
       }
       const everyone = await B.call<unknown[]>("fetchSockets", {});
       assert.equal(everyone.length, 4);
-      closeClients();
     });
 
     it("remote sockets: emit, timeout().emitWithAck, join, leave, disconnect", async () => {
@@ -483,7 +560,6 @@ export function runClusterConformance(opts: ClusterConformanceOptions): void {
         await bounded(disconnected, 5000, () => "no disconnect"),
         "io server disconnect",
       );
-      closeClients();
     });
 
     it("socketsJoin, socketsLeave and disconnectSockets act on every node", async () => {
@@ -514,7 +590,6 @@ export function runClusterConformance(opts: ClusterConformanceOptions): void {
       for (const g of gone)
         assert.equal(await bounded(g, 5000, () => "no disconnect"), "io server disconnect");
       assert.equal(peers[3]!.client.connected, true);
-      closeClients();
     });
 
     it("serverSideEmit reaches the other nodes only; with ack it gathers one response per node", async () => {
@@ -559,11 +634,12 @@ export function runClusterConformance(opts: ClusterConformanceOptions): void {
       );
       assert.match(String(partial.error), /timed out/);
       assert.equal(partial.responses.length, 5);
-      closeClients();
     });
 
     it("an Emitter in another process reaches clients through the bus", async () => {
-      const { Emitter } = (await import("@switchyard/server")) as typeof import("@switchyard/server");
+      const { Emitter } = (await import(
+        "@switchyard/server"
+      )) as typeof import("@switchyard/server");
       const mod = (await import(opts.busModule)) as Record<string, unknown>;
       const factory = mod[opts.busFactory] as (...a: unknown[]) => unknown;
       const args = opts.busOptions === undefined ? [broker!.url] : [broker!.url, opts.busOptions];
@@ -597,7 +673,6 @@ export function runClusterConformance(opts: ClusterConformanceOptions): void {
         assert.deepEqual(C.events.at(-1), { name: "sse", args: ["emitted"] });
       } finally {
         await bus.close();
-        closeClients();
       }
     });
 
