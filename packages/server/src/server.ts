@@ -269,6 +269,7 @@ export class Server<
         srv,
       );
     }
+    this.reopen();
     const engine = this.engine;
     const path = engine.opts.path;
     const serveClient = this.core.opts.serveClient;
@@ -337,21 +338,23 @@ export class Server<
 
   /**
    * Closes every connection (sockets disconnect with "server shutting down"), the
-   * adapters, the engine and the HTTP server.
+   * adapters, the engine and the HTTP server; `fn` gets the HTTP server's answer, as in
+   * socket.io: an `ERR_SERVER_NOT_RUNNING` error when it was not listening. The server
+   * may then serve again: `io.close(() => io.listen(port))`, or `attach()` to a server.
    */
   async close(fn?: (err?: Error) => void): Promise<void> {
-    if (this.closed) {
-      fn?.();
-      return;
+    if (!this.closed) {
+      this.closed = true;
+      for (const nsp of this.core.nsps.values()) {
+        for (const socket of [...nsp.sockets.values()]) socket.onClose("server shutting down");
+      }
+      await Promise.allSettled(
+        [...this.core.nsps.values()].map(async (nsp) => nsp.adapter.close()),
+      );
+      this.engine.close();
     }
-    this.closed = true;
-    for (const nsp of this.core.nsps.values()) {
-      for (const socket of [...nsp.sockets.values()]) socket.onClose("server shutting down");
-    }
-    await Promise.allSettled([...this.core.nsps.values()].map(async (nsp) => nsp.adapter.close()));
-    this.engine.close();
     const srv = this.httpServer;
-    if (srv === undefined || !srv.listening) {
+    if (srv === undefined) {
       fn?.();
       return;
     }
@@ -362,6 +365,14 @@ export class Server<
       });
       srv.closeIdleConnections();
     });
+  }
+
+  /** After {@link close}: the engine takes sessions again and the adapters start anew. */
+  private reopen(): void {
+    if (!this.closed) return;
+    this.closed = false;
+    this.engine.reopen();
+    for (const nsp of this.core.nsps.values()) void nsp.adapter.init();
   }
 
   // ——— events: `new_namespace` is the server's, the rest are the main namespace's ———

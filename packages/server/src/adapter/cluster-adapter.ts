@@ -124,8 +124,12 @@ export class ClusterAdapter extends MemoryAdapter implements RemoteSocketHost, B
     this.on("delete-room", this.onDeleteRoom);
   }
 
-  /** Subscribes the namespace's channels, starts the heartbeat and says hello. Never rejects. */
+  /**
+   * Subscribes the namespace's channels, starts the heartbeat and says hello. Never
+   * rejects. Called again after {@link close} when the server restarts.
+   */
   override async init(): Promise<void> {
+    this.closed = false;
     watchBus(this);
     const channels = [this.chBroadcast, this.chRequest, this.chControl, this.chSelf];
     // Rooms created before init (none with the Server, which inits at once) count too.

@@ -6,8 +6,8 @@
 import assert from "node:assert/strict";
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
 import { afterEach, describe, it } from "node:test";
-import { Socket as EngineClient } from "engine.io-client";
 import { InvalidOptionError, Server, type Socket } from "@switchyard/server";
+import { Socket as EngineClient } from "engine.io-client";
 import { WebSocket } from "ws";
 import {
   client,
@@ -133,7 +133,8 @@ describe("Server construction", () => {
     assert.equal(js.status, 200);
     assert.match(js.body, /io|Socket/);
     const off = await startServer(scope, { serveClient: false }, rest);
-    assert.equal((await httpGet(off.port, "/socket.io/socket.io.min.js")).status, 404);
+    // Still under the engine's path: the engine's own answer, not the app's 404.
+    assert.equal((await httpGet(off.port, "/socket.io/socket.io.min.js")).status, 400);
   });
 
   it("a request listener added after attaching still serves its routes", async () => {
@@ -203,14 +204,67 @@ describe("Server close()", () => {
     assert.deepEqual(await echo, [1]);
   });
 
-  it("close() is idempotent and calls back every time", async () => {
+  it("close(cb) answers as socket.io does: ERR_SERVER_NOT_RUNNING when not listening", async () => {
+    const notListening = new Server(createServer());
+    const err = await new Promise<Error | undefined>((resolve) => void notListening.close(resolve));
+    assert.equal((err as NodeJS.ErrnoException | undefined)?.code, "ERR_SERVER_NOT_RUNNING");
+
     const srv = await startServer(scope);
-    await srv.io.close();
-    let called = false;
-    await srv.io.close(() => {
-      called = true;
+    const first = await new Promise<Error | undefined>((resolve) => void srv.io.close(resolve));
+    assert.equal(first, undefined);
+    const again = await new Promise<Error | undefined>((resolve) => void srv.io.close(resolve));
+    assert.equal((again as NodeJS.ErrnoException | undefined)?.code, "ERR_SERVER_NOT_RUNNING");
+    // Without any HTTP server there is nothing to report.
+    const bare = new Server();
+    assert.equal(await new Promise((resolve) => void bare.close(resolve)), undefined);
+  });
+
+  it("io.close(() => io.listen(port)) serves again: clients of both transports reconnect", async () => {
+    const io = scope.add(new Server(), closeIo);
+    io.on("connection", (socket: Socket) => {
+      socket.on("echo", (x: unknown, cb: (y: unknown) => void) => cb(x));
     });
-    assert.equal(called, true);
+    io.listen(0, HOST);
+    await once(io.httpServer!, "listening");
+    const port = portOf(io.httpServer!);
+    const reconnecting = {
+      reconnection: true,
+      reconnectionDelay: 20,
+      reconnectionDelayMax: 50,
+      randomizationFactor: 0,
+    };
+    const clients = [
+      client(scope, `http://${HOST}:${port}`, { transports: ["websocket"], ...reconnecting }),
+      client(scope, `http://${HOST}:${port}`, { transports: ["polling"], ...reconnecting }),
+    ];
+    await Promise.all(clients.map((c) => connected(c)));
+    const firstIds = clients.map((c) => c.id);
+
+    for (let round = 0; round < 2; round++) {
+      const back = clients.map((c) => once(c, "connect", 5000));
+      const restarted = await new Promise<Error | undefined>(
+        (resolve) =>
+          void io.close((err) => {
+            io.listen(port, HOST);
+            resolve(err);
+          }),
+      );
+      assert.equal(restarted, undefined);
+      await Promise.all(back);
+      for (const c of clients) {
+        assert.equal(await c.timeout(2000).emitWithAck("echo", round), round);
+      }
+    }
+    assert.equal(io.engine.clientsCount, 2);
+    assert.notDeepEqual(
+      clients.map((c) => c.id),
+      firstIds,
+    );
+    // Broadcasts and rooms work on the restarted server.
+    io.socketsJoin("after");
+    const got = clients.map((c) => once(c, "news"));
+    io.to("after").emit("news", "again");
+    assert.deepEqual(await Promise.all(got), [["again"], ["again"]]);
   });
 });
 
