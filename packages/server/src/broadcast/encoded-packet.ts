@@ -20,10 +20,7 @@ export class EncodedPacket {
    * header without its attachments). Returns false if it was dropped.
    */
   writeTo(session: Session, volatile: boolean, compress: boolean): boolean {
-    const parts = this.parts;
-    if (!session.sendPacket(parts[0]!, volatile, compress)) return false;
-    for (let i = 1; i < parts.length; i++) session.sendPacket(parts[i]!, false, compress);
-    return true;
+    return session.sendParts(this.parts, volatile, compress);
   }
 }
 

@@ -138,11 +138,15 @@ export class Engine extends EventEmitter implements SessionHost, PollingContext 
     return this.opts.httpCompression === false ? false : this.opts.httpCompression.threshold;
   }
 
-  /** Whether a request is addressed to this engine's path. */
+  /**
+   * Whether a request is addressed to this engine: as in engine.io, every URL under
+   * `<path>/` (so `/socket.io/socket.io.js` is the engine's to answer, never the app's),
+   * and the bare path too when addTrailingSlash is false.
+   */
   handles(req: IncomingMessage): boolean {
     const pathname = urlPath(req.url ?? "/");
-    const p = this.opts.path;
-    return pathname === `${p}/` || (this.opts.addTrailingSlash && pathname === p);
+    const p = this.opts.path === "/" ? "" : this.opts.path;
+    return pathname.startsWith(`${p}/`) || (!this.opts.addTrailingSlash && pathname === p);
   }
 
   /** Serves one HTTP request of the endpoint (polling, preflight, errors). */
@@ -366,11 +370,14 @@ export class Engine extends EventEmitter implements SessionHost, PollingContext 
     const sid = param(req, "sid");
     if (sid !== null) {
       const session = this.sessions.get(sid);
-      if (session === undefined) {
+      // A session past its pong deadline is gone, even if the heartbeat tick is late.
+      if (session === undefined || this.wheel.expire(session)) {
         return { ok: false, code: EngineErrorCode.UNKNOWN_SID, context: { sid } };
       }
       if (upgrade) {
-        if (!this.opts.allowUpgrades || !session.canUpgrade()) return badRequest("UPGRADE_REFUSED");
+        // A session that cannot upgrade now (already on WebSocket, or upgrading) gets the
+        // WebSocket handshake and then a close, as engine.io does (see adoptWebSocket).
+        if (!this.opts.allowUpgrades) return badRequest("UPGRADE_REFUSED");
       } else if (session.transport.name !== transport) {
         return badRequest("TRANSPORT_MISMATCH");
       }
@@ -459,11 +466,11 @@ export class Engine extends EventEmitter implements SessionHost, PollingContext 
       response,
       DETACHED,
       this.opts.maxHttpBufferSize,
+      this.opts.maxFragments,
     );
     this.adoptWebSocket(req, transport, id);
     // Also after a refusal (close 1008): reading sees the client's answer and ends TCP.
     transport.start(head);
-      this.opts.maxFragments,
   }
 
   /** A WebSocket that negotiated permessage-deflate, framed by `ws`. */

@@ -9,7 +9,13 @@ import type { IncomingMessage } from "node:http";
 import type { EnginePacket } from "@switchyard/protocol";
 import type { ResolvedEngineOptions } from "../options.js";
 import type { Transport, TransportOwner } from "../transport/transport.js";
-import { type QueueTarget, queueActive, queueClose, queueSend } from "./delivery-queue.js";
+import {
+  type QueueTarget,
+  queueActive,
+  queueBroadcast,
+  queueClose,
+  queueSend,
+} from "./delivery-queue.js";
 import type { HeartbeatTarget, HeartbeatWheel } from "./heartbeat.js";
 import { CLOSE, NOOP, OutboundPacket, PING } from "./outbound-packet.js";
 
@@ -22,7 +28,11 @@ export type MessageData = string | Buffer | ArrayBuffer | ArrayBufferView;
 export interface SendOptions {
   /** Let permessage-deflate / HTTP compression apply. @default true */
   compress?: boolean;
-  /** Drop the packet instead of queueing it when the transport is not ready or the client reads slowly. @default false */
+  /**
+   * Drop the packet unless the connection can take it at once (as socket.io does): a
+   * WebSocket with nothing queued or unwritten, a polling client with a GET waiting and
+   * nothing buffered for it, no upgrade under way. @default false
+   */
   volatile?: boolean;
 }
 
@@ -46,9 +56,6 @@ export interface SessionSink {
   onSessionClose(reason: string, description: string | undefined): void;
 }
 
-/** Above this many unsent bytes a volatile packet is dropped rather than queued. */
-const VOLATILE_HIGH_WATER = 64 * 1024;
-
 interface Upgrade {
   readonly transport: Transport;
   readonly timer: NodeJS.Timeout;
@@ -70,6 +77,8 @@ export class Session extends EventEmitter implements TransportOwner, HeartbeatTa
   upgraded = false;
   nextPingAt = 0;
   pongDeadline = 0;
+  hbPrev: HeartbeatTarget | undefined = undefined;
+  hbNext: HeartbeatTarget | undefined = undefined;
   /** Receives messages and the close before the listeners do (see {@link SessionSink}). */
   sink: SessionSink | undefined = undefined;
 
@@ -81,6 +90,8 @@ export class Session extends EventEmitter implements TransportOwner, HeartbeatTa
   private closeTimer: NodeJS.Timeout | undefined;
   /** A graceful close waits in the delivery queue behind this session's packets. */
   private closeQueued = false;
+  /** Why a graceful close ({@link end}) was asked for; undefined: "forced close". */
+  private ending: { reason: string; description: string | undefined } | undefined;
 
   constructor(id: string, request: IncomingMessage, transport: Transport, host: SessionHost) {
     super();
@@ -111,7 +122,6 @@ export class Session extends EventEmitter implements TransportOwner, HeartbeatTa
     const packets = [new OutboundPacket("open", handshake)];
     if (o.initialPacket !== undefined) packets.push(new OutboundPacket("message", o.initialPacket));
     this.readyState = "open";
-    this.nextPingAt = performance.now() + o.pingInterval;
     this.host.wheel.add(this);
     return packets;
   }
@@ -149,17 +159,37 @@ export class Session extends EventEmitter implements TransportOwner, HeartbeatTa
   }
 
   /**
+   * Sends the parts of one Socket.IO packet (its text, then its binary attachments): a
+   * volatile packet is dropped whole, never its header without its attachments, also
+   * when it waits in the delivery queue. Returns false if it was dropped.
+   */
+  sendParts(parts: readonly OutboundPacket[], volatile: boolean, compress: boolean): boolean {
+    if (parts.length === 1) return this.sendPacket(parts[0]!, volatile, compress);
+    if (this.readyState !== "open" || this.closeQueued) return false;
+    if (queueActive()) {
+      // One item for all parts: the queue decides on the packet as a whole.
+      queueBroadcast([this], parts, volatile, compress);
+      return true;
+    }
+    if (!this.writePacket(parts[0]!, volatile, compress)) return false;
+    for (let i = 1; i < parts.length; i++) this.writePacket(parts[i]!, false, compress);
+    return true;
+  }
+
+  /**
    * Writes (WebSocket) or buffers (polling) a packet now, after the volatile and
    * slow-consumer checks; false if it was dropped. The delivery queue calls this.
    */
   writePacket(packet: OutboundPacket, volatile: boolean, compress: boolean): boolean {
     if (this.readyState !== "open") return false;
     const t = this.transport;
-    const pending = this.bufferedBytes + t.bufferedAmount;
-    if (volatile && (this.upgrade !== undefined || !t.writable || pending > VOLATILE_HIGH_WATER)) {
+    if (volatile && (this.buffer.length > 0 || this.upgrade !== undefined || !t.idle)) {
+      // Not writable at once (socket.io's rule): a write since the last flush, no GET
+      // waiting, or bytes still on their way out.
       this.host.onVolatileDropped(this);
       return false;
     }
+    const pending = this.bufferedBytes + t.bufferedAmount;
     if (pending > 0 && pending + packet.byteLength > this.host.opts.maxBufferedBytes) {
       if (volatile) {
         this.host.onVolatileDropped(this);
@@ -201,6 +231,18 @@ export class Session extends EventEmitter implements TransportOwner, HeartbeatTa
     this.closeNow(discard);
   }
 
+  /**
+   * Closes gracefully like {@link close} — what is queued is delivered first, on polling
+   * the close packet rides the next GET — but reports `reason` (e.g. "parse error" for a
+   * Socket.IO packet the client got wrong: socket.io answers it with a clean close, the
+   * packets already queued included).
+   */
+  end(reason: string, description?: string): void {
+    if (this.readyState !== "open" || this.closeQueued) return;
+    this.ending = { reason, description };
+    this.close();
+  }
+
   /** The close itself (the delivery queue calls it when a queued close comes up). */
   closeNow(discard: boolean): void {
     if (this.readyState !== "open") return;
@@ -214,7 +256,7 @@ export class Session extends EventEmitter implements TransportOwner, HeartbeatTa
     if (this.transport.name === "websocket") {
       this.flush();
       this.transport.close();
-      this.finalize("forced close", undefined);
+      this.finalizeEnding();
       return;
     }
     // Polling: what is queued goes out first, the close packet on a later GET (see flush).
@@ -245,8 +287,7 @@ export class Session extends EventEmitter implements TransportOwner, HeartbeatTa
     }
     switch (packet.type) {
       case "pong":
-        this.pongDeadline = 0;
-        this.nextPingAt = performance.now() + this.host.opts.pingInterval;
+        this.host.wheel.pong(this);
         this.emit("heartbeat");
         return;
       case "message":
@@ -269,6 +310,11 @@ export class Session extends EventEmitter implements TransportOwner, HeartbeatTa
 
   onWritable(transport: Transport): void {
     if (transport !== this.transport) return;
+    if (this.readyState === "closing" && this.buffer.length === 0) {
+      // The close waited for this GET: a noop before it, as engine.io answers then.
+      this.sayGoodbye(transport, NOOP_CLOSE);
+      return;
+    }
     if (this.upgrade?.probed === true && this.buffer.length === 0) {
       // Let the client's paused polling finish so it can send the upgrade packet.
       transport.send([NOOP], false);
@@ -283,14 +329,13 @@ export class Session extends EventEmitter implements TransportOwner, HeartbeatTa
       return;
     }
     if (transport !== this.transport) return;
-    this.finalize(this.readyState === "closing" ? "forced close" : reason, description);
+    if (this.readyState === "closing") this.finalizeEnding();
+    else this.finalize(reason, description);
   }
 
   // ——— heartbeat (driven by the engine's wheel) ———
 
-  sendPing(now: number): void {
-    this.nextPingAt = 0;
-    this.pongDeadline = now + this.host.opts.pingTimeout;
+  sendPing(): void {
     this.sendPacket(PING, false, false);
   }
 
@@ -368,20 +413,37 @@ export class Session extends EventEmitter implements TransportOwner, HeartbeatTa
     const t = this.transport;
     if (!t.writable || this.readyState === "closed") return;
     if (this.buffer.length === 0) {
-      if (this.readyState === "closing" && t.name === "polling") {
-        // The close packet travels alone, after the payload that drained the buffer (as
-        // engine.io does): socket.io-client handles decoded packets a tick later, so a
-        // close in the same payload would overtake the messages before it.
-        t.send([CLOSE], false);
-        t.close();
-        this.finalize("forced close", undefined);
-      }
+      if (this.readyState === "closing" && t.name === "polling") this.sayGoodbye(t, CLOSE_ONLY);
       return;
     }
     const packets = this.buffer;
     this.buffer = [];
     this.bufferedBytes = 0;
     t.send(packets, true);
+  }
+
+  /**
+   * The close packet of a polling session. It travels without messages, after the payload
+   * that drained the buffer (as engine.io does): socket.io-client handles decoded packets
+   * a tick later, so a close in the same payload would overtake the messages before it.
+   */
+  private sayGoodbye(t: Transport, packets: readonly OutboundPacket[]): void {
+    t.send(packets, false);
+    t.close();
+    this.finalizeEnding();
+  }
+
+  /** The client never came back for the close packet. */
+  timeOutClosing(): void {
+    this.transport.destroy();
+    this.finalizeEnding();
+  }
+
+  /** Final step of a graceful close: reports why it was asked for. */
+  private finalizeEnding(): void {
+    const e = this.ending;
+    if (e === undefined) this.finalize("forced close", undefined);
+    else this.finalize(e.reason, e.description);
   }
 
   /** Final step of every close path: runs once. */
@@ -412,12 +474,15 @@ function toMessageData(data: MessageData): string | Buffer {
   throw new TypeError("message data must be a string, a Buffer, a typed array or an ArrayBuffer");
 }
 
+const CLOSE_ONLY: readonly OutboundPacket[] = [CLOSE];
+const NOOP_CLOSE: readonly OutboundPacket[] = [NOOP, CLOSE];
+
 function flushSession(session: Session): void {
   session.flush();
 }
 
 function finalizeClosing(session: Session): void {
-  session.terminate("forced close");
+  session.timeOutClosing();
 }
 
 function upgradeTimedOut(session: Session): void {

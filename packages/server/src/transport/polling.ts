@@ -49,6 +49,10 @@ export class PollingTransport implements Transport {
     return this.pollRes !== undefined && !this.ended;
   }
 
+  get idle(): boolean {
+    return this.pollRes !== undefined && !this.ended;
+  }
+
   get bufferedAmount(): number {
     return this.inFlight;
   }
@@ -151,6 +155,12 @@ export class PollingTransport implements Transport {
       res.end("ok");
       for (const p of packets) {
         if (this.ended) break;
+        if (p.type === "close") {
+          // As engine.io: the waiting GET ends with a noop, the session is gone.
+          this.releasePoll("6");
+          this.fail("transport close", "client sent a close packet");
+          break;
+        }
         this.owner.onPacket(p, this);
       }
     });
@@ -215,29 +225,33 @@ export class PollingTransport implements Transport {
   close(): void {
     // The session queues a close packet before calling this; polling has nothing else to say.
     this.ended = true;
-    this.releasePoll();
+    this.releasePoll("1");
   }
 
   destroy(): void {
     this.ended = true;
-    this.releasePoll();
+    this.releasePoll("1");
     if (this.dataReq !== undefined) {
       this.dataReq.destroy();
       this.dataReq = undefined;
     }
   }
 
-  /** Ends a waiting GET with an empty answer the client treats as a close. */
-  private releasePoll(): void {
+  /** Ends a waiting GET with one bodiless packet: "1" (close) or "6" (noop). */
+  private releasePoll(packet: "1" | "6"): void {
     const req = this.pollReq;
     const res = this.pollRes;
     this.pollReq = undefined;
     this.pollRes = undefined;
-    if (req !== undefined) req.removeListener("close", onPollClosed);
-    if (res !== undefined && !res.writableEnded) {
-      res.writeHead(200, { "Content-Type": "text/plain; charset=UTF-8", "Content-Length": 1 });
-      res.end("1");
-    }
+    if (req === undefined || res === undefined) return;
+    req.removeListener("close", onPollClosed);
+    if (res.writableEnded) return;
+    res.writeHead(200, {
+      ...this.ctx.responseHeaders(req),
+      "Content-Type": "text/plain; charset=UTF-8",
+      "Content-Length": 1,
+    });
+    res.end(packet);
   }
 
   private refuse(

@@ -12,6 +12,12 @@ export interface Transport {
   owner: TransportOwner;
   /** Whether a flush would be written now (polling: a GET is waiting; WebSocket: open). */
   readonly writable: boolean;
+  /**
+   * Whether a packet written now leaves at once with nothing before it — engine.io's
+   * `writable`, the condition for a volatile packet: polling, a GET is waiting; WebSocket,
+   * no frame is queued and the socket has written everything it was given.
+   */
+  readonly idle: boolean;
   /** Bytes handed to this transport but not yet to the kernel. */
   readonly bufferedAmount: number;
   /** Writes the packets (polling: answers the pending GET with one payload). */

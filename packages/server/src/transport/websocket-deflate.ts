@@ -31,6 +31,11 @@ export class DeflateWebSocketTransport implements Transport {
     return !this.ended && this.socket.readyState === 1;
   }
 
+  get idle(): boolean {
+    // `ws` counts what it is still compressing and what the socket has not written.
+    return this.writable && this.socket.bufferedAmount === 0;
+  }
+
   get bufferedAmount(): number {
     return this.socket.bufferedAmount;
   }

@@ -108,6 +108,15 @@ export class WebSocketTransport implements Transport, FrameSink, QueuedWriter {
     return !this.ended && this.socket.writable;
   }
 
+  get idle(): boolean {
+    return (
+      this.pending === undefined &&
+      !this.ended &&
+      this.socket.writable &&
+      this.socket.writableLength === 0
+    );
+  }
+
   get bufferedAmount(): number {
     return this.congested ? this.socket.writableLength + this.pendingBytes : this.pendingBytes;
   }
