@@ -45,13 +45,7 @@ describe("attach", () => {
         },
       },
     );
-    for (const path of [
-      "/api/items?x=1",
-      "/engine.io.js",
-      "/engine.iox/",
-      "/",
-      "/engine.io/extra",
-    ]) {
+    for (const path of ["/api/items?x=1", "/engine.io.js", "/engine.iox/", "/", "/engine.io"]) {
       const res = await request(port, path, { method: "POST", body: "payload" });
       assert.equal(res.status, 201, path);
       assert.equal(res.headers["x-app"], "yes");
@@ -60,13 +54,29 @@ describe("attach", () => {
     const hs = await pollingHandshake(port);
     assert.ok(hs.sid.length > 0);
     await roundTrip(await openClient(scope, url));
-    assert.deepEqual(seen, [
-      "/api/items?x=1",
-      "/engine.io.js",
-      "/engine.iox/",
-      "/",
-      "/engine.io/extra",
-    ]);
+    assert.deepEqual(seen, ["/api/items?x=1", "/engine.io.js", "/engine.iox/", "/", "/engine.io"]);
+  });
+
+  it("answers every URL under its path itself, as engine.io does", async () => {
+    const seen: string[] = [];
+    const { port } = await startEngine(
+      scope,
+      {},
+      {
+        app: (req, res) => {
+          seen.push(req.url ?? "");
+          res.writeHead(299).end();
+        },
+      },
+    );
+    for (const path of ["/engine.io/", "/engine.io/extra", "/engine.io/a/b?c=d", "/engine.io//"]) {
+      const res = await request(port, path);
+      assert.equal(res.status, 400, path);
+      assert.deepEqual(JSON.parse(res.body), { code: 0, message: "Transport unknown" }, path);
+    }
+    const answer = await rawExchange(scope, port, upgradeRequest("", [], "/engine.io/extra"), 2000);
+    assert.match(answer, /^HTTP\/1\.1 400 /);
+    assert.deepEqual(seen, []);
   });
 
   it("keeps its own requests from a listener added after attach", async () => {
@@ -97,21 +107,25 @@ describe("attach", () => {
     assert.equal(res.status, 404);
   });
 
-  it("serves the path without a trailing slash unless addTrailingSlash is false", async () => {
-    const a = await startEngine(scope);
-    const res = await request(a.port, enginePath({ EIO: "4", transport: "polling" }, "/engine.io"));
-    assert.equal(res.status, 200);
-    parseOpen(res.body);
+  it("serves the bare path (no trailing slash) only when addTrailingSlash is false", async () => {
+    const bare = enginePath({ EIO: "4", transport: "polling" }, "/engine.io");
+    // As engine.io: by default the path is `/engine.io/`, and `/engine.io?…` is the app's.
+    const a = await startEngine(scope, {}, { app: (_req, res) => res.writeHead(299).end() });
+    assert.equal((await request(a.port, bare)).status, 299);
     const b = await startEngine(
       scope,
       { addTrailingSlash: false },
-      { app: (_req, res2) => res2.writeHead(299).end() },
+      { app: (_req, res) => res.writeHead(299).end() },
     );
-    const strict = await request(
-      b.port,
-      enginePath({ EIO: "4", transport: "polling" }, "/engine.io"),
-    );
-    assert.equal(strict.status, 299);
+    const res = await request(b.port, bare);
+    assert.equal(res.status, 200);
+    parseOpen(res.body);
+    parseOpen((await request(b.port, enginePath({ EIO: "4", transport: "polling" }))).body);
+    // A plain client (which adds no trailing slash then) connects.
+    const client = await openClient(scope, `http://${HOST}:${b.port}`, { addTrailingSlash: false });
+    await roundTrip(client);
+    // Only the path and what is under it: not every string that starts like it.
+    assert.equal((await request(b.port, "/engine.iox")).status, 299);
   });
 
   it("leaves upgrades outside its path to the server's other upgrade listeners, however slow", async () => {
