@@ -583,12 +583,23 @@ export class Socket<
     });
   }
 
+  /**
+   * Listeners run on the next tick, and only if the socket is still connected then: an
+   * event that arrives together with the client's DISCONNECT (`emit(); disconnect()` in
+   * one read) is not dispatched to a socket that has already left, as in socket.io
+   * (whose catch-all listeners, like ours, still see it).
+   */
   private callListeners(args: unknown[]): void {
+    process.nextTick(Socket.emitIfConnected, this, args);
+  }
+
+  private static emitIfConnected(socket: Socket, args: unknown[]): void {
+    if (!socket.connected) return;
     try {
-      super.emit(args[0] as string, ...args.slice(1));
+      EventEmitter.prototype.emit.apply(socket, args as [string, ...unknown[]]);
     } catch (err) {
-      this.nsp.counters.handlerErrors++;
-      this.onError(err as Error);
+      socket.nsp.counters.handlerErrors++;
+      socket.onError(err as Error);
     }
   }
 

@@ -12,6 +12,8 @@ import {
   connect,
   connected,
   freeze,
+  httpGet,
+  httpRequest,
   once,
   pair,
   quietPeriod,
@@ -287,6 +289,50 @@ for (const mode of TRANSPORT_MODES) {
 }
 
 describe("socket (transport-independent)", () => {
+  it("an event that arrives with the client's DISCONNECT reaches onAny, not the handlers", async () => {
+    const srv = await startServer(scope);
+    const log: string[] = [];
+    srv.io.on("connection", (socket: Socket) => {
+      socket.onAny((ev: string) => log.push(`any:${ev}`));
+      socket.on("bye", () => log.push(`handler:bye:${socket.connected}`));
+      socket.on("disconnect", (r: string) => log.push(`disconnect:${r}`));
+    });
+    /** A polling session joined to "/"; `post` sends one payload (packets joined by \x1e). */
+    const session = async () => {
+      const open = await httpGet(srv.port, "/socket.io/?EIO=4&transport=polling");
+      const sid = (JSON.parse(open.body.slice(1)) as { sid: string }).sid;
+      const url = `/socket.io/?EIO=4&transport=polling&sid=${sid}`;
+      const post = async (...packets: string[]) =>
+        assert.equal(
+          (await httpRequest(srv.port, url, { method: "POST", body: packets.join("\x1e") })).status,
+          200,
+        );
+      const connectedNow = once(srv.io, "connection");
+      await post("40");
+      await connectedNow;
+      return post;
+    };
+    // One payload: the event and the DISCONNECT are read together.
+    const together = await session();
+    await together('42["bye"]', "41");
+    await waitFor(() => log.includes("disconnect:client namespace disconnect"), 3000, "disconnect");
+    await quietPeriod(50);
+    assert.deepEqual(log, ["any:bye", "disconnect:client namespace disconnect"]);
+
+    // Two payloads: the handler runs before the socket leaves.
+    log.length = 0;
+    const apart = await session();
+    await apart('42["bye"]');
+    await waitFor(() => log.length === 2, 3000, "the handler");
+    await apart("41");
+    await waitFor(() => log.length === 3, 3000, "disconnect");
+    assert.deepEqual(log, [
+      "any:bye",
+      "handler:bye:true",
+      "disconnect:client namespace disconnect",
+    ]);
+  });
+
   it("join() in a middleware takes effect; a refused socket leaves no room behind", async () => {
     const srv = await startServer(scope);
     srv.io.use((socket, next) => {
