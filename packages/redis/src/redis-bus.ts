@@ -1,7 +1,14 @@
-import { Redis, type RedisOptions } from "ioredis";
 import type { BusHandler, BusStats, SwitchyardError } from "@switchyard/server";
 import { InvalidOptionError } from "@switchyard/server";
-import { BusBase, nonNegativeInt, reconnectDelay } from "@switchyard/server/internal";
+import {
+  BusBase,
+  checkOptionKeys,
+  nonNegativeInt,
+  type OfflineQueueOptions,
+  type OptionKeys,
+  reconnectDelay,
+} from "@switchyard/server/internal";
+import { Redis, type RedisOptions } from "ioredis";
 
 /** Options shared by both ways of building a {@link RedisBus}. */
 interface CommonOptions {
@@ -17,7 +24,31 @@ interface CommonOptions {
    * @default 2000
    */
   maxReconnectDelayMs?: number;
+  /**
+   * Bounds of the offline queue: publishes made while Redis is not reachable yet, or down
+   * and reconnecting, wait there (in order) and are dropped only past these bounds.
+   * @default { maxMessages: 10000, maxBytes: 16 MiB, timeout: 10000 }
+   */
+  offlineQueue?: OfflineQueueOptions;
 }
+
+const COMMON_KEYS = {
+  initialReconnectDelayMs: true,
+  maxReconnectDelayMs: true,
+  offlineQueue: true,
+} as const satisfies Record<keyof CommonOptions, true>;
+
+const URL_KEYS: OptionKeys = Object.freeze({
+  ...COMMON_KEYS,
+  url: true,
+  redisOptions: true,
+} satisfies Record<keyof RedisBusUrlOptions, true>);
+
+const CLIENT_KEYS: OptionKeys = Object.freeze({
+  ...COMMON_KEYS,
+  pub: true,
+  sub: true,
+} satisfies Record<keyof RedisBusClientOptions, true>);
 
 /** Build a bus that creates (and closes) its own two connections. */
 export interface RedisBusUrlOptions extends CommonOptions {
@@ -26,7 +57,8 @@ export interface RedisBusUrlOptions extends CommonOptions {
   /**
    * Extra ioredis options for both owned clients (TLS, auth, timeouts…). The bus
    * overrides the options its delivery guarantees depend on: the publisher's offline
-   * queue is disabled, in-flight publishes are never resent, `retryStrategy` follows
+   * queue is disabled (the bus keeps its own, bounded: `offlineQueue`), in-flight
+   * publishes are never resent, `retryStrategy` follows
    * the reconnect options, and subscriptions are restored by the bus itself.
    * @default {}
    */
@@ -75,10 +107,13 @@ function noop(): void {}
  *
  * Two connections: one publishes, one only subscribes (a RESP2 connection in
  * subscriber mode can't publish, and a busy subscriber must not delay publishes).
- * Delivery is at-most-once: while either connection is down, `publish` drops and counts
- * (`stats.dropped`) instead of queueing, and publishes in flight when the connection
- * breaks are not resent. An outage is reported once (`down`, then `up` when both
- * connections are back and every subscription is confirmed again), never per message.
+ * Delivery is at-most-once: while either connection is down (or before it is first up),
+ * publishes wait in the bounded offline queue (`offlineQueue`) and go out in order once
+ * it is back; publishes in flight when the connection breaks are not resent (dropped and
+ * counted, as are those past the queue's bounds). `flush()` resolves once Redis answered
+ * every PUBLISH made so far; `close()` flushes first. An outage is reported once (`down`,
+ * then `up` when both connections are back and every subscription is confirmed again),
+ * never per message.
  *
  * ```ts
  * const bus = new RedisBus({ url: "redis://127.0.0.1:6379" });
@@ -100,10 +135,11 @@ export class RedisBus extends BusBase<RedisBusStats> {
   private readonly detach: Array<() => void> = [];
 
   constructor(options: RedisBusOptions) {
-    super("Redis", { published: 0, received: 0, dropped: 0, outages: 0, ignored: 0 });
-    if (typeof options !== "object" || options === null) {
-      throw new InvalidOptionError("options", "an object", options);
-    }
+    super(
+      "Redis",
+      { published: 0, received: 0, dropped: 0, queued: 0, outages: 0, ignored: 0 },
+      checkedOfflineQueue(options),
+    );
     const initial = nonNegativeInt(
       "initialReconnectDelayMs",
       options.initialReconnectDelayMs ?? 50,
@@ -164,12 +200,10 @@ export class RedisBus extends BusBase<RedisBusStats> {
     return super.healthy;
   }
 
-  publish(channel: string, payload: Buffer): void {
-    if (!this.healthy) {
-      this.counters.dropped++;
-      return;
-    }
+  protected send(channel: string, payload: Buffer): boolean {
+    if (!this.pubReady) return false;
     this.pub.publish(channel, payload).then(this.onPublished, this.onPublishFailed);
+    return true;
   }
 
   /**
@@ -320,11 +354,11 @@ export class RedisBus extends BusBase<RedisBusStats> {
   }
 
   private readonly onPublished = (): void => {
-    this.counters.published++;
+    this.sent(true);
   };
 
   private readonly onPublishFailed = (err: Error): void => {
-    this.counters.dropped++;
+    this.sent(false);
     // Connection failures are the outage's business (`down`); a refusal by the server
     // (e.g. an ACL) is reported, once until the next `up`, not per message.
     if (err.name === "ReplyError" && this.healthy && !this.publishErrorReported) {
@@ -342,6 +376,18 @@ export class RedisBus extends BusBase<RedisBusStats> {
     }
     this.dispatch(handler, name, payload);
   };
+}
+
+/**
+ * Checks the option keys (before the base validates `offlineQueue`, so an unknown key
+ * is reported first) and returns the `offlineQueue` option.
+ */
+function checkedOfflineQueue(options: unknown): unknown {
+  if (typeof options !== "object" || options === null) {
+    throw new InvalidOptionError("options", "an object", options);
+  }
+  checkOptionKeys(options, "url" in options ? URL_KEYS : CLIENT_KEYS);
+  return (options as CommonOptions).offlineQueue;
 }
 
 function describeClient(client: Redis): string {

@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
+import { PublishDroppedError } from "@switchyard/server";
 import {
   Inbox,
   type RedisServer,
@@ -9,9 +10,10 @@ import {
   startRedis,
   trapUnhandled,
   waitFor,
+  within,
 } from "@switchyard/test-harness";
 import { Redis } from "ioredis";
-import { RedisBus } from "../src/index.js";
+import { RedisBus, type RedisBusOptions } from "../src/index.js";
 
 const FIXTURE = new URL("./fixtures/close-exits.ts", import.meta.url).pathname;
 
@@ -205,6 +207,39 @@ describe("RedisBus against a real redis-server", () => {
     same.disconnect();
   });
 
+  test("refuses unknown option keys with a did-you-mean, nested ones too", () => {
+    const refused = (opts: object, code: string, message: string): void => {
+      assert.throws(
+        () => new RedisBus(opts as RedisBusOptions),
+        (err: unknown) =>
+          err instanceof Error &&
+          (err as { code?: string }).code === code &&
+          err.message === message,
+      );
+    };
+    refused(
+      { url: "redis://127.0.0.1:1", maxReconectDelayMs: 10 },
+      "SY_ERR_UNKNOWN_OPTION",
+      'unknown option "maxReconectDelayMs" — did you mean "maxReconnectDelayMs"?',
+    );
+    refused(
+      { url: "redis://127.0.0.1:1", offlineQueue: { maxMessage: 1 } },
+      "SY_ERR_UNKNOWN_OPTION",
+      'unknown option "offlineQueue.maxMessage" — did you mean "offlineQueue.maxMessages"?',
+    );
+    refused(
+      { url: "redis://127.0.0.1:1", offlineQueue: { timeout: 0 } },
+      "SY_ERR_INVALID_OPTION",
+      'option "offlineQueue.timeout" must be a positive integer, got number 0',
+    );
+    // `redisOptions` belong to the URL form; with given clients they are unknown.
+    refused(
+      { pub: {}, sub: {}, redisOptions: {} },
+      "SY_ERR_UNKNOWN_OPTION",
+      'unknown option "redisOptions"',
+    );
+  });
+
   test("close() leaves no open handle: the process exits by itself", async () => {
     const result = await runFixture(FIXTURE, [redis.url], 15000);
     assert.equal(result.signal, null, `fixture had to be killed:\n${result.output}`);
@@ -214,7 +249,7 @@ describe("RedisBus against a real redis-server", () => {
 });
 
 describe("RedisBus broker faults", () => {
-  test("broker down at start: publishes dropped, one `down`, `up` once it appears", async (t) => {
+  test("broker down at start: publishes wait, one `down`, `up` once it appears, then they go out in order", async (t) => {
     const redis = await startRedis();
     t.after(() => redis.stop());
     await redis.kill();
@@ -226,8 +261,10 @@ describe("RedisBus broker faults", () => {
     const inbox = new Inbox();
     const subscribed = bus.subscribe("early", inbox.handler);
     await waitFor(() => events.length > 0, 5000, "down reported");
-    bus.publish("early", Buffer.from("lost"));
-    assert.equal(bus.stats.dropped, 1);
+    bus.publish("early", Buffer.from("queued 1"));
+    bus.publish("early", Buffer.from("queued 2"));
+    assert.equal(bus.stats.queued, 2);
+    assert.equal(bus.stats.dropped, 0);
     await sleep(600); // several failed reconnect attempts: still one `down`
     assert.deepEqual(events, ["down"]);
     await redis.restart();
@@ -235,8 +272,10 @@ describe("RedisBus broker faults", () => {
     await waitFor(() => bus.healthy, 5000, "up after the broker appeared");
     assert.deepEqual(events, ["down", "up"]);
     bus.publish("early", Buffer.from("kept"));
-    await inbox.waitForCount(1);
-    assert.deepEqual(inbox.texts(), ["kept"]);
+    await bus.flush();
+    await inbox.waitForCount(3);
+    assert.deepEqual(inbox.texts(), ["queued 1", "queued 2", "kept"]);
+    assert.deepEqual([bus.stats.published, bus.stats.dropped, bus.stats.queued], [3, 0, 0]);
   });
 
   for (const mode of ["kill -9", "graceful restart"] as const) {
@@ -274,7 +313,7 @@ describe("RedisBus broker faults", () => {
         await redis.kill();
         await waitFor(() => !sender.healthy && !receiver.healthy, 5000, "both see the outage");
         await sleep(300); // traffic keeps flowing into the outage
-        assert.ok(sender.stats.dropped > 0, "publishes during the outage are dropped");
+        assert.ok(sender.stats.queued > 0, "publishes during the outage wait in the queue");
         await redis.restart();
       } else {
         await redis.restart();
@@ -309,7 +348,13 @@ describe("RedisBus broker faults", () => {
       );
       assert.equal(new Set(got).size, got.length);
       assert.equal(receiver.stats.received, inbox.messages.length);
-      assert.deepEqual(errors, [], "an outage is reported by down/up, not per error");
+      // An outage is reported by down/up, not per error; publishes in flight when the
+      // connection broke are dropped (not resent) and reported once.
+      assert.ok(errors.length <= 1, errors.map((e) => e.message).join("\n"));
+      for (const e of errors) {
+        assert.ok(e instanceof PublishDroppedError && e.reason === "failed", e.message);
+      }
+      assert.equal(sender.stats.queued, 0);
       // The subscription was restored exactly (one subscriber each).
       assert.deepEqual(await redisCommand(redis.port, ["PUBSUB", "NUMSUB", "traffic", "other"]), [
         "traffic",
@@ -375,5 +420,91 @@ describe("RedisBus broker faults", () => {
       "drop",
       0,
     ]);
+  });
+});
+
+describe("RedisBus offline queue, flush() and close()", () => {
+  let redis: RedisServer;
+  before(async () => {
+    redis = await startRedis();
+  });
+  after(() => redis.stop());
+
+  test("flush() resolves once Redis answered every publish made so far", async (t) => {
+    const bus = await openBus(t, redis.url);
+    const payload = Buffer.alloc(512, 1);
+    for (let i = 0; i < 2000; i++) bus.publish("flush", payload);
+    assert.ok(bus.stats.published < 2000, "answers are asynchronous");
+    await bus.flush();
+    assert.equal(bus.stats.published, 2000);
+    await bus.flush(); // nothing outstanding: at once
+  });
+
+  test("publishes made before the bus is up are delivered, in order, and close() waits for them", async (t) => {
+    const receiver = await openBus(t, redis.url);
+    const inbox = new Inbox();
+    await receiver.subscribe("early-close", inbox.handler);
+    const bus = new RedisBus({ url: redis.url });
+    t.after(() => bus.close());
+    assert.equal(bus.healthy, false, "not connected yet");
+    for (let i = 0; i < 50; i++) bus.publish("early-close", Buffer.from(String(i)));
+    assert.equal(bus.stats.queued, 50);
+    await bus.close();
+    assert.deepEqual([bus.stats.published, bus.stats.dropped], [50, 0]);
+    await inbox.waitForCount(50);
+    assert.deepEqual(
+      inbox.texts(),
+      Array.from({ length: 50 }, (_, i) => String(i)),
+    );
+    bus.publish("early-close", Buffer.from("after close"));
+    assert.equal(bus.stats.dropped, 1, "a publish after close() is dropped and counted");
+  });
+
+  test("a full queue and the timeout drop, counted and reported once; flush() rejects", async (t) => {
+    // Nothing listens on port 1: the bus never comes up.
+    const bus = new RedisBus({
+      url: "redis://127.0.0.1:1",
+      maxReconnectDelayMs: 50,
+      offlineQueue: { maxMessages: 3, maxBytes: 1000, timeout: 300 },
+    });
+    t.after(() => bus.close());
+    const errors: Error[] = [];
+    bus.on("error", (err) => errors.push(err));
+    for (let i = 0; i < 5; i++) bus.publish("c", Buffer.from(`m${i}`));
+    assert.deepEqual([bus.stats.queued, bus.stats.dropped], [3, 2]);
+    assert.equal(errors.length, 1, "reported once, not per message");
+    assert.ok(errors[0] instanceof PublishDroppedError);
+    assert.equal(errors[0].code, "SY_ERR_PUBLISH_DROPPED");
+    assert.equal(errors[0].reason, "full");
+    assert.match(errors[0].message, /offline queue is full \(maxMessages 3, maxBytes 1000\)/);
+    const started = Date.now();
+    const err = await bus.flush().then(
+      () => assert.fail("flush() must reject"),
+      (e: unknown) => e,
+    );
+    const waited = Date.now() - started;
+    assert.ok(err instanceof PublishDroppedError);
+    assert.equal(err.dropped, 5, "the two refused and the three expired");
+    assert.ok(waited >= 250 && waited < 3000, `flush waited ${waited} ms for the timeout`);
+    assert.deepEqual([bus.stats.queued, bus.stats.dropped, bus.stats.published], [0, 5, 0]);
+    assert.equal(errors.length, 1, "the expiries belong to the same episode");
+    // Bytes bound too: 600 + 600 > 1000.
+    bus.publish("c", Buffer.alloc(600));
+    bus.publish("c", Buffer.alloc(600));
+    assert.deepEqual([bus.stats.queued, bus.stats.dropped], [1, 6]);
+    await assert.rejects(
+      bus.flush(),
+      (e: unknown) => e instanceof PublishDroppedError && e.dropped === 2,
+    );
+    // close() waits for nothing more: the queue is empty.
+    await within(bus.close(), 1000, "close()");
+  });
+
+  test("maxMessages: 0 turns the queue off (at-most-once, as before)", async (t) => {
+    const bus = new RedisBus({ url: "redis://127.0.0.1:1", offlineQueue: { maxMessages: 0 } });
+    t.after(() => bus.close());
+    bus.on("error", () => {});
+    bus.publish("c", Buffer.from("x"));
+    assert.deepEqual([bus.stats.queued, bus.stats.dropped], [0, 1]);
   });
 });

@@ -32,6 +32,7 @@ export {
   ErrorCode,
   InvalidOptionError,
   ProtocolError,
+  PublishDroppedError,
   SwitchyardError,
 } from "./errors.js";
 export type { Handshake } from "./namespace/handshake.js";
@@ -67,6 +68,7 @@ export type {
 // ——— Cluster ———
 
 export type { Bus, BusEvents, BusHandler, BusStats } from "./adapter/bus.js";
+export type { OfflineQueueOptions } from "./adapter/bus-base.js";
 export type {
   ClusterAdapterEvents,
   ClusterAdapterOptions,

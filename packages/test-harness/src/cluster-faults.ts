@@ -35,7 +35,6 @@ import {
   PacketType,
   type SocketPacket,
 } from "@switchyard/protocol";
-import { type Socket as ClientSocket, io as ioClient } from "socket.io-client";
 import {
   type Bus,
   type ClusterAdapter,
@@ -44,6 +43,7 @@ import {
   Server,
   type Socket,
 } from "@switchyard/server";
+import { type Socket as ClientSocket, io as ioClient } from "socket.io-client";
 import type { RestartableControl } from "./service.js";
 import { Scope, waitFor, within } from "./wait.js";
 
@@ -381,7 +381,6 @@ export function runClusterFaults(opts: ClusterFaultsOptions): void {
         const downMs = Date.now() - faultAt;
 
         let downSeq = -1;
-        let upSeq = -1;
         let b2: Peer | undefined;
         if (mode === "SIGKILL") {
           downSeq = seq;
@@ -415,7 +414,11 @@ export function runClusterFaults(opts: ClusterFaultsOptions): void {
             "the joins happened during the outage",
           );
           assert.ok(outageTicks > 0, "A broadcast into the outage");
-          upSeq = seq;
+          // Not dropped: held in A's bus's offline queue until the broker is back.
+          assert.ok(
+            A.bus.stats.queued >= 10,
+            `A's bus holds the broadcasts of the outage (queued: ${A.bus.stats.queued})`,
+          );
           await broker!.restart();
         } else {
           await restarting;
@@ -485,14 +488,9 @@ export function runClusterFaults(opts: ClusterFaultsOptions): void {
           // Nothing is lost once every bus is back.
           const missing = all.filter((s) => s >= resumeFrom && !got.includes(s));
           assert.deepEqual(missing, [], `${p.node.name}'s client after the restart`);
-          // At-most-once: what A published while its bus was down was dropped, not queued.
-          if (mode === "SIGKILL") {
-            assert.deepEqual(
-              got.filter((s) => s >= downSeq && s < upSeq),
-              [],
-              `${p.node.name}'s client got broadcasts of the outage`,
-            );
-          }
+          // What A published while its bus was down waited in its offline queue and went
+          // out on reconnect: whichever of it reached B and C (it races their
+          // re-subscription) arrived in order and once, as checked above.
         }
         // Nothing else reached the clients, and none was disconnected.
         const expected = new Set(["joined", "tick", "late", "from-b", "done"]);
@@ -507,16 +505,34 @@ export function runClusterFaults(opts: ClusterFaultsOptions): void {
 
         // The outage was surfaced once: one down and one up per adapter, one warning per bus.
         for (const a of everyAdapter) assert.deepEqual(a.health, ["bus-down", "bus-up"], a.label);
-        assert.equal(warnings.length, nodes.length, `one warning per bus:\n${warnings.join("\n")}`);
-        for (const w of warnings) assert.match(w, /cluster bus down/);
+        // One "down" warning per bus; a bus whose publishes were in flight when the broker
+        // died also reports that, once.
+        const downWarnings = warnings.filter((w) => /cluster bus down/.test(w));
+        assert.equal(
+          downWarnings.length,
+          nodes.length,
+          `one warning per bus:\n${warnings.join("\n")}`,
+        );
+        for (const w of warnings.filter((x) => !downWarnings.includes(x))) {
+          assert.match(
+            w,
+            /cluster bus error: \d+ publish(es)? dropped: the broker connection broke/,
+          );
+        }
+        assert.ok(
+          warnings.length <= 2 * nodes.length,
+          `at most two warnings per bus:\n${warnings.join("\n")}`,
+        );
         for (const [i, n] of nodes.entries()) {
           assert.equal(n.bus.stats.outages - outagesBefore[i]!, 1, `${n.name}: outages`);
           assert.equal(n.bus.healthy, true);
         }
+        // Only publishes in flight at the fault may be lost (counted); the rest were queued.
         assert.ok(
-          A.bus.stats.dropped - droppedBefore >= outageTicks,
-          `A's bus counted ${A.bus.stats.dropped - droppedBefore} drops for ${outageTicks} broadcasts into the outage`,
+          A.bus.stats.dropped - droppedBefore < Math.max(outageTicks, 1),
+          `A's bus dropped ${A.bus.stats.dropped - droppedBefore} of ${outageTicks} broadcasts into the outage`,
         );
+        assert.equal(A.bus.stats.queued, 0, "A's offline queue drained");
         assert.deepEqual(trap!.seen.slice(errorsBefore), [], "no crash");
       });
     }

@@ -6,6 +6,7 @@
  * cluster of Servers in one process (tests, examples) and to simulate broker outages.
  */
 import { EventEmitter } from "node:events";
+import { PublishDroppedError } from "../errors.js";
 import type { Bus, BusEvents, BusHandler, BusStats } from "./bus.js";
 
 interface Queued {
@@ -68,7 +69,15 @@ function drain(hub: LocalHub): void {
 export class LocalBus extends EventEmitter implements Bus {
   private readonly hub: LocalHub;
   private readonly handlers = new Map<string, BusHandler>();
-  private readonly counters: BusStats = { published: 0, received: 0, dropped: 0, outages: 0 };
+  private readonly counters: BusStats = {
+    published: 0,
+    received: 0,
+    dropped: 0,
+    queued: 0,
+    outages: 0,
+  };
+  /** Drops since the last flush() (which reports them). */
+  private unflushedDrops = 0;
   private connected = true;
   private closed = false;
 
@@ -92,13 +101,32 @@ export class LocalBus extends EventEmitter implements Bus {
 
   publish(channel: string, payload: Buffer): void {
     if (!this.healthy) {
+      // A simulated outage drops (no offline queue: the broker buses have one).
       this.counters.dropped++;
+      this.unflushedDrops++;
       return;
     }
     this.counters.published++;
     // A broker hands every subscriber its own copy; one snapshot suffices here, and it
     // keeps a publisher that reuses its buffer from changing what was sent.
     this.hub.enqueue(channel, Buffer.from(payload));
+  }
+
+  /**
+   * Resolves once the hub delivered what was published so far; rejects with a
+   * {@link PublishDroppedError} if publishes were dropped (during a simulated outage)
+   * since the previous call.
+   */
+  flush(): Promise<void> {
+    const drops = this.unflushedDrops;
+    this.unflushedDrops = 0;
+    return new Promise((resolve, reject) =>
+      setImmediate(() =>
+        drops === 0
+          ? resolve()
+          : reject(new PublishDroppedError("failed", drops, "the local hub was unreachable")),
+      ),
+    );
   }
 
   subscribe(channel: string, handler: BusHandler): Promise<void> {

@@ -3,8 +3,11 @@
  * worker, a cron job, an API): the counterpart of `@socket.io/redis-emitter`, over a
  * {@link Bus}. Broadcasts use the socket.io-compatible format (so Switchyard and
  * socket.io servers alike receive them); requests use Switchyard's control messages.
- * Fire-and-forget: an emitter is no cluster member and receives nothing, so there are
- * no acks (as with socket.io's emitter).
+ * An emitter is no cluster member and receives nothing, so there are no acks (as with
+ * socket.io's emitter). Publishes made before the bus is connected, or while it is down,
+ * wait in the bus's bounded offline queue; `await emitter.flush()` waits until the
+ * broker took everything published so far, and `await emitter.close()` flushes and
+ * closes the bus, so a script can emit and exit.
  */
 import {
   broadcastChannelFor,
@@ -20,6 +23,7 @@ import type { Room } from "../adapter/adapter.js";
 import type { Bus } from "../adapter/bus.js";
 import { assertNotReserved } from "../broadcast/broadcast-operator.js";
 import { InvalidOptionError } from "../errors.js";
+import { checkOptionKeys, type OptionKeys } from "../options.js";
 import type { DefaultEventsMap, EventNames, EventParams, EventsMap } from "../typed-events.js";
 
 /** Options of {@link Emitter}. */
@@ -27,6 +31,17 @@ export interface EmitterOptions {
   /** Namespace to publish to. @default "/" */
   namespace?: string;
 }
+
+const EMITTER_KEYS: OptionKeys = Object.freeze({
+  namespace: true,
+  key: {
+    note: 'channels use the "socket.io" prefix (the default of @socket.io/redis-emitter and the adapters)',
+    accepts: (v: unknown) => v === "socket.io",
+  },
+  parser: {
+    note: "cluster messages are msgpack, as with the default parser of @socket.io/redis-emitter",
+  },
+} satisfies Record<keyof EmitterOptions, true> & OptionKeys);
 
 /** Where an operator sends: a namespace, its bus, and the rooms/flags chosen so far. */
 interface Target {
@@ -77,8 +92,31 @@ export class Emitter<
     if (typeof opts !== "object" || opts === null) {
       throw new InvalidOptionError("options", "an object", opts);
     }
+    checkOptionKeys(opts, EMITTER_KEYS);
     this.#bus = bus;
     this.namespace = normalizeNamespace(opts.namespace ?? "/");
+  }
+
+  /**
+   * Resolves once everything published so far (through this emitter, or any other on
+   * the same bus) was handed to the broker: Redis answered the PUBLISH, RabbitMQ
+   * confirmed it. Rejects with a `PublishDroppedError` if some of it was dropped (the
+   * bus's offline queue was full, or the broker did not come back within its timeout).
+   */
+  flush(): Promise<void> {
+    return this.#bus.flush();
+  }
+
+  /**
+   * {@link flush}, then closes the bus it was given (also when the flush rejects, which
+   * it then reports). Emitters made with {@link of} share that bus.
+   */
+  async close(): Promise<void> {
+    try {
+      await this.#bus.flush();
+    } finally {
+      await this.#bus.close();
+    }
   }
 
   /** An emitter for another namespace on the same bus. */
