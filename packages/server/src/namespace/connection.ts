@@ -3,7 +3,12 @@
  * packets to its namespace sockets (at most one per namespace), handles CONNECT, and
  * closes sessions that never join a namespace within `connectTimeout`.
  */
-import { PacketType, ProtocolError, type SocketPacket } from "@switchyard/protocol";
+import {
+  PacketType,
+  ProtocolError,
+  ProtocolErrorCode,
+  type SocketPacket,
+} from "@switchyard/protocol";
 import { writeParts } from "../broadcast/encoded-packet.js";
 import type { Session, SessionSink } from "../engine/session.js";
 import { type DisconnectReason, RESERVED_EVENTS } from "../typed-events.js";
@@ -137,13 +142,22 @@ export class Connection implements NamespaceClient, SessionSink {
     try {
       packet = this.decoder.add(data);
     } catch (err) {
-      this.host.counters.parseErrors++;
       const reason =
         err instanceof ProtocolError ? `${err.code}: ${err.message}` : "malformed packet";
-      this.conn.terminate("parse error", reason);
+      this.parseError(err instanceof Error ? err : new Error(reason), reason);
       return;
     }
     if (packet !== undefined) this.onPacket(packet);
+  }
+
+  /**
+   * Undecodable input: as socket.io does, every socket of the connection gets an `error`
+   * event with the decoder's error first; then the session closes with `parse error`.
+   */
+  private parseError(err: Error, reason: string): void {
+    this.host.counters.parseErrors++;
+    for (const socket of this.allSockets()) socket.onError(err);
+    this.conn.terminate("parse error", reason);
   }
 
   private onPacket(packet: SocketPacket): void {
@@ -169,8 +183,8 @@ export class Connection implements NamespaceClient, SessionSink {
       // A client "emitting" disconnect/connect/… would fire the server's own lifecycle
       // listeners with forged arguments. socket.io-parser refuses these names as a
       // decode error; so do we, whatever parser decoded the packet.
-      this.host.counters.parseErrors++;
-      this.conn.terminate("parse error", "reserved event name from the client");
+      const reason = "reserved event name from the client";
+      this.parseError(new ProtocolError(ProtocolErrorCode.BAD_PACKET, reason), reason);
       return;
     }
     socket.onPacket(packet);

@@ -86,7 +86,7 @@ describe("raw protocol safety", () => {
     assert.equal(socket.connected, true);
   });
 
-  const malformed: [string, string][] = [
+  const malformed: [string, string | (string | Buffer)[]][] = [
     ["bad JSON", '42["x"'],
     ["a bad ack id", '42abc["x"]'],
     ["a non-array event", '42{"a":1}'],
@@ -100,6 +100,12 @@ describe("raw protocol safety", () => {
     ["an orphan binary frame", "<binary>"],
     ["a DISCONNECT with a payload", "41[1]"],
     ["payload nested too deep", `42["x",${"[".repeat(100)}${"]".repeat(100)}]`],
+    ["an empty binary frame", [Buffer.alloc(0)]],
+    [
+      "an attachment the header does not count",
+      ['451-["x",{"_placeholder":true,"num":1}]', Buffer.from([1])],
+    ],
+    ["a binary header with a bad attachment count", ['45x-["x"]']],
   ];
   for (const [what, packet] of malformed) {
     it(`${what} closes that session with "parse error"; others unaffected`, async () => {
@@ -108,11 +114,17 @@ describe("raw protocol safety", () => {
       const bystander = await pair(scope, srv, WS);
       let handled = 0;
       victim.socket.onAny(() => handled++);
-      victim.socket.on("disconnect", () => {});
+      // As socket.io: the socket hears the decoder's error before it is disconnected.
+      const events: string[] = [];
+      victim.socket.on("error", (err: Error) => events.push(`error:${err.name}`));
+      victim.socket.on("disconnect", (r: string) => events.push(`disconnect:${r}`));
       const why = reason(victim.socket);
       const before = srv.io.stats.parseErrors;
-      victim.raw.send(packet === "<binary>" ? Buffer.from([1, 2, 3]) : packet);
+      for (const m of typeof packet === "string" ? [packet] : packet) {
+        victim.raw.send(m === "<binary>" ? Buffer.from([1, 2, 3]) : m);
+      }
       assert.equal(await why, "parse error");
+      assert.deepEqual(events, ["error:ProtocolError", "disconnect:parse error"]);
       await victim.raw.closed;
       assert.equal(srv.io.stats.parseErrors, before + 1);
       assert.equal(handled, 0);
