@@ -94,8 +94,11 @@ export class ClientBundle {
     if (f === undefined || f === null) return null;
     let p = f.compressed.get(coding);
     if (p === undefined) {
-      p = COMPRESS[coding](f.body);
-      f.compressed.set(coding, p);
+      const made = COMPRESS[coding](f.body);
+      f.compressed.set(coding, made);
+      // A failure (out of memory) is not remembered: the next request tries again.
+      made.catch(() => f.compressed.delete(coding));
+      p = made;
     }
     return p;
   }
