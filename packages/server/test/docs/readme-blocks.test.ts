@@ -230,10 +230,11 @@ function run(w: Written, extraEnv: Record<string, string> = {}): Run {
 async function exitWithin(r: Run, ms: number, what: string): Promise<number | string> {
   let timer: NodeJS.Timeout | undefined;
   const timeout = new Promise<never>((_, rej) => {
-    timer = setTimeout(
-      () => rej(new Error(`${what} did not exit in ${ms} ms:\n${r.output()}`)),
-      ms,
-    );
+    timer = setTimeout(() => {
+      const hint =
+        "a block that serves or keeps running needs <!-- run: <scenario> --> or <!-- typecheck-only: why --> (see readme-blocks.test.ts)";
+      rej(new Error(`${what} did not exit in ${ms} ms; ${hint}. Output:\n${r.output()}`));
+    }, ms);
   });
   try {
     return await Promise.race([r.exited, timeout]);
