@@ -1,7 +1,13 @@
-import amqp, { type Channel, type ChannelModel, type ConsumeMessage } from "amqplib";
 import type { BusHandler, BusStats } from "@switchyard/server";
 import { InvalidOptionError } from "@switchyard/server";
-import { BusBase, nonNegativeInt, reconnectDelay } from "@switchyard/server/internal";
+import {
+  BusBase,
+  checkOptionKeys,
+  nonNegativeInt,
+  type OfflineQueueOptions,
+  reconnectDelay,
+} from "@switchyard/server/internal";
+import amqp, { type ChannelModel, type ConfirmChannel, type ConsumeMessage } from "amqplib";
 import { routingKey } from "./routing-key.js";
 
 /** Options of {@link AmqpBus}. */
@@ -36,19 +42,37 @@ export interface AmqpBusOptions {
   /** TCP connect timeout of each attempt. @default 5000 */
   connectTimeoutMs?: number;
   /**
-   * Publishes accepted while the socket is congested (amqplib's write buffer is over its
-   * high-water mark) before further ones are dropped and counted, until it drains.
-   * Bounds the memory a slow broker can make a node hold.
+   * Publishes written into amqplib's buffer while the socket is congested (the buffer is
+   * over its high-water mark) before further ones wait in the offline queue until it
+   * drains.
    * @default 10000
    */
   maxBufferedPublishes?: number;
+  /**
+   * Bounds of the offline queue: publishes made while RabbitMQ is not reachable yet, down
+   * and reconnecting, blocking publishers or congested wait there (in order) and are
+   * dropped only past these bounds.
+   * @default { maxMessages: 10000, maxBytes: 16 MiB, timeout: 10000 }
+   */
+  offlineQueue?: OfflineQueueOptions;
 }
+
+const OPTION_KEYS = Object.freeze({
+  url: true,
+  exchange: true,
+  initialReconnectDelayMs: true,
+  maxReconnectDelayMs: true,
+  heartbeatSeconds: true,
+  connectTimeoutMs: true,
+  maxBufferedPublishes: true,
+  offlineQueue: true,
+} as const satisfies Record<keyof AmqpBusOptions, true>);
 
 /** {@link BusStats} plus AMQP-specific counters. */
 export interface AmqpBusStats extends BusStats {
   /** Deliveries for a routing key with no subscription (e.g. right after `unsubscribe`). */
   ignored: number;
-  /** Times the broker blocked publishing (a resource alarm); publishes are dropped meanwhile. */
+  /** Times the broker blocked publishing (a resource alarm); publishes wait in the offline queue meanwhile. */
   blocked: number;
 }
 
@@ -60,7 +84,7 @@ interface Subscription {
 /** One connection, its channel and its server-named exclusive queue. */
 interface Session {
   readonly conn: ChannelModel;
-  readonly ch: Channel;
+  readonly ch: ConfirmChannel;
   readonly queue: string;
   /** Routing keys bound to `queue`. */
   readonly bound: Set<string>;
@@ -89,8 +113,12 @@ const KEY_CACHE_LIMIT = 10_000;
  * node receives only the channels it has listeners for. Channel names map to routing
  * keys with {@link routingKey} (they contain `#`, a topic wildcard).
  *
- * Delivery is at-most-once (no acks, no confirms, no queueing while disconnected):
- * while the broker is unreachable or blocks publishing, `publish` drops and counts.
+ * Delivery is at-most-once (no consumer acks, nothing resent): while the broker is
+ * unreachable, blocks publishing or the socket is congested, publishes wait in the
+ * bounded offline queue (`offlineQueue`) and go out in order once it can take them.
+ * Publishes go out on a confirm channel: `flush()` resolves once RabbitMQ confirmed
+ * every publish made so far, `close()` flushes first, and publishes unconfirmed when the
+ * channel breaks are dropped and counted, not resent.
  * amqplib does not restore channels, queues or bindings, so on connection or channel
  * loss the bus reconnects with capped exponential backoff, re-declares the exchange
  * and a fresh queue and re-binds every subscription before reporting `up`. An outage
@@ -117,10 +145,11 @@ export class AmqpBus extends BusBase<AmqpBusStats> {
   private wakeRetry: (() => void) | undefined;
 
   constructor(options: AmqpBusOptions) {
-    super("AMQP", { published: 0, received: 0, dropped: 0, outages: 0, ignored: 0, blocked: 0 });
-    if (typeof options !== "object" || options === null) {
-      throw new InvalidOptionError("options", "an object", options);
-    }
+    super(
+      "AMQP",
+      { published: 0, received: 0, dropped: 0, queued: 0, outages: 0, ignored: 0, blocked: 0 },
+      checkedOfflineQueue(options),
+    );
     if (typeof options.url !== "string" || !/^amqps?:\/\//.test(options.url)) {
       throw new InvalidOptionError("url", "an amqp:// or amqps:// URL", options.url);
     }
@@ -163,28 +192,27 @@ export class AmqpBus extends BusBase<AmqpBusStats> {
     return this.isBlocked;
   }
 
-  publish(channel: string, payload: Buffer): void {
+  protected send(channel: string, payload: Buffer): boolean {
     const s = this.session;
-    if (s === undefined || !this.healthy || this.isBlocked) {
-      this.counters.dropped++;
-      return;
-    }
-    if (s.congested && s.buffered >= this.maxBuffered) {
-      this.counters.dropped++;
-      return;
-    }
+    if (s === undefined || !s.live || this.isBlocked) return false;
+    if (s.congested && s.buffered >= this.maxBuffered) return false;
     let flushed: boolean;
     try {
-      flushed = s.ch.publish(this.exchange, this.keyOf(channel), payload);
+      flushed = s.ch.publish(this.exchange, this.keyOf(channel), payload, {}, this.onConfirm);
     } catch {
-      // The channel is closing (its `close` starts the reconnect) or the frame is invalid.
-      this.counters.dropped++;
-      return;
+      // The channel is closing: its `close` starts the reconnect, and this publish waits
+      // in the offline queue for the next session.
+      return false;
     }
-    this.counters.published++;
     if (s.congested) s.buffered++;
     else if (!flushed) s.congested = true;
+    return true;
   }
+
+  /** One shared confirm callback: amqplib calls them in publish order (ack: `null`). */
+  private readonly onConfirm = (err: unknown): void => {
+    this.sent(err === null || err === undefined);
+  };
 
   /**
    * Subscribes `handler` to the exact channel `channel` (one handler per channel; a
@@ -331,7 +359,7 @@ export class AmqpBus extends BusBase<AmqpBusStats> {
     });
     try {
       if (this.closed) throw this.closedError();
-      const ch = await conn.createChannel();
+      const ch = await conn.createConfirmChannel();
       ch.on("error", (err: Error) => {
         this.lastError = err;
       });
@@ -357,6 +385,7 @@ export class AmqpBus extends BusBase<AmqpBusStats> {
       ch.on("drain", () => {
         s.congested = false;
         s.buffered = 0;
+        if (this.session === s) this.drainQueue();
       });
       // Bind until the bindings match the subscriptions: subscribe()/unsubscribe() calls
       // made meanwhile wait for `up`, so the loop converges.
@@ -420,16 +449,32 @@ export class AmqpBus extends BusBase<AmqpBusStats> {
     if (this.session !== s || this.isBlocked) return;
     this.isBlocked = true;
     this.counters.blocked++;
-    this.emitError(new Error(`RabbitMQ blocked publishing (${reason}); dropping publishes`));
+    this.emitError(
+      new Error(`RabbitMQ blocked publishing (${reason}); publishes wait in the offline queue`),
+    );
   }
 
   private onUnblocked(s: Session): void {
-    if (this.session === s) this.isBlocked = false;
+    if (this.session !== s) return;
+    this.isBlocked = false;
+    this.drainQueue();
   }
 
   protected connectionLostError(): Error {
     return new Error("lost the connection to RabbitMQ");
   }
+}
+
+/**
+ * Checks the option keys (before the base validates `offlineQueue`, so an unknown key
+ * is reported first) and returns the `offlineQueue` option.
+ */
+function checkedOfflineQueue(options: unknown): unknown {
+  if (typeof options !== "object" || options === null) {
+    throw new InvalidOptionError("options", "an object", options);
+  }
+  checkOptionKeys(options, OPTION_KEYS);
+  return (options as AmqpBusOptions).offlineQueue;
 }
 
 async function closeQuietly(conn: ChannelModel): Promise<void> {

@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
+import { PublishDroppedError } from "@switchyard/server";
 import {
   Inbox,
   type RabbitServer,
@@ -10,7 +11,7 @@ import {
   waitFor,
 } from "@switchyard/test-harness";
 import amqp from "amqplib";
-import { AmqpBus, routingKey } from "../src/index.js";
+import { AmqpBus, type AmqpBusOptions, routingKey } from "../src/index.js";
 
 const FIXTURE = new URL("./fixtures/close-exits.ts", import.meta.url).pathname;
 
@@ -57,10 +58,12 @@ describe("AmqpBus against a real RabbitMQ", () => {
       payloads.map(() => "socket.io#/#"),
     );
     for (const [i, p] of payloads.entries()) assert.ok(inbox.messages[i]!.payload.equals(p));
+    await bus.flush(); // every publish confirmed
     assert.deepEqual(bus.stats, {
       published: payloads.length,
       received: payloads.length,
       dropped: 0,
+      queued: 0,
       outages: 0,
       ignored: 0,
       blocked: 0,
@@ -210,6 +213,30 @@ describe("AmqpBus against a real RabbitMQ", () => {
       () => new AmqpBus({ url: "amqp://x", maxReconnectDelayMs: 1.5 }),
       /option "maxReconnectDelayMs"/,
     );
+    const refused = (opts: object, code: string, message: string): void => {
+      assert.throws(
+        () => new AmqpBus(opts as AmqpBusOptions),
+        (err: unknown) =>
+          err instanceof Error &&
+          (err as { code?: string }).code === code &&
+          err.message === message,
+      );
+    };
+    refused(
+      { url: "amqp://x", exchnage: "sy" },
+      "SY_ERR_UNKNOWN_OPTION",
+      'unknown option "exchnage" — did you mean "exchange"?',
+    );
+    refused(
+      { url: "amqp://x", offlineQueue: { timout: 5 } },
+      "SY_ERR_UNKNOWN_OPTION",
+      'unknown option "offlineQueue.timout" — did you mean "offlineQueue.timeout"?',
+    );
+    refused(
+      { url: "amqp://x", offlineQueue: { maxBytes: -1 } },
+      "SY_ERR_INVALID_OPTION",
+      'option "offlineQueue.maxBytes" must be a non-negative integer, got number -1',
+    );
   });
 
   test("close() leaves no open handle: the process exits by itself", async () => {
@@ -239,26 +266,68 @@ describe("AmqpBus against a real RabbitMQ", () => {
     assert.deepEqual(inbox.texts(), ["back"]);
   });
 
-  test("broker down at start: one `down`, publishes dropped, close() stops retrying", async (t) => {
-    const bus = new AmqpBus({ url: "amqp://guest:guest@127.0.0.1:1", maxReconnectDelayMs: 100 });
+  test("broker down at start: one `down`, publishes wait until their timeout, close() stops retrying", async (t) => {
+    const bus = new AmqpBus({
+      url: "amqp://guest:guest@127.0.0.1:1",
+      maxReconnectDelayMs: 100,
+      offlineQueue: { maxMessages: 2, timeout: 800 },
+    });
     t.after(() => bus.close());
     const events: string[] = [];
     bus.on("down", () => events.push("down"));
     bus.on("up", () => events.push("up"));
+    const errors: Error[] = [];
+    bus.on("error", (err) => errors.push(err));
     const subscribed = bus.subscribe("never", () => {});
     await waitFor(() => events.length > 0, 5000, "down reported");
     bus.publish("never", Buffer.from("x"));
-    assert.equal(bus.stats.dropped, 1);
+    bus.publish("never", Buffer.from("y"));
+    bus.publish("never", Buffer.from("full"));
+    assert.deepEqual([bus.stats.queued, bus.stats.dropped], [2, 1]);
     await sleep(500); // several failed attempts: still one `down`
     assert.deepEqual(events, ["down"]);
     assert.equal(bus.stats.outages, 1);
+    // close() waits for the queued publishes: here until they time out.
     await bus.close();
+    assert.deepEqual([bus.stats.queued, bus.stats.dropped], [0, 3]);
+    assert.equal(errors.length, 1, "drops reported once");
+    assert.ok(errors[0] instanceof PublishDroppedError && errors[0].reason === "full");
     await assert.rejects(subscribed, { code: "SY_ERR_CLOSED" });
   });
 });
 
+describe("AmqpBus offline queue, flush() and close()", () => {
+  test("flush() resolves once RabbitMQ confirmed every publish made so far", async (t) => {
+    const bus = await openBus(t, rabbit.url);
+    const payload = Buffer.alloc(512, 1);
+    for (let i = 0; i < 2000; i++) bus.publish("flush", payload);
+    assert.ok(bus.stats.published < 2000, "confirms are asynchronous");
+    await bus.flush();
+    assert.equal(bus.stats.published, 2000);
+    await bus.flush(); // nothing outstanding: at once
+  });
+
+  test("publishes made before the bus is up are delivered, in order, and close() waits for them", async (t) => {
+    const receiver = await openBus(t, rabbit.url);
+    const inbox = new Inbox();
+    await receiver.subscribe("early-close", inbox.handler);
+    const bus = new AmqpBus({ url: rabbit.url });
+    t.after(() => bus.close());
+    assert.equal(bus.healthy, false, "not connected yet");
+    for (let i = 0; i < 50; i++) bus.publish("early-close", Buffer.from(String(i)));
+    assert.equal(bus.stats.queued, 50);
+    await bus.close();
+    assert.deepEqual([bus.stats.published, bus.stats.dropped], [50, 0]);
+    await inbox.waitForCount(50);
+    assert.deepEqual(
+      inbox.texts(),
+      Array.from({ length: 50 }, (_, i) => String(i)),
+    );
+  });
+});
+
 describe("AmqpBus broker faults", () => {
-  test("publishing blocked by a resource alarm: publishes dropped, reported once", async (t) => {
+  test("publishing blocked by a resource alarm: publishes wait, reported once, then go out in order", async (t) => {
     const bus = await openBus(t, rabbit.url);
     const errors: Error[] = [];
     bus.on("error", (err) => errors.push(err));
@@ -272,7 +341,7 @@ describe("AmqpBus broker faults", () => {
     await waitFor(() => bus.blocked, 10000, "blocked");
     bus.publish("b", Buffer.from("x"));
     bus.publish("b", Buffer.from("y"));
-    assert.equal(bus.stats.dropped, 2);
+    assert.deepEqual([bus.stats.queued, bus.stats.dropped], [2, 0]);
     assert.equal(bus.stats.blocked, 1);
     assert.equal(errors.length, 1);
     assert.match(errors[0]!.message, /blocked/);
@@ -280,8 +349,10 @@ describe("AmqpBus broker faults", () => {
     await rabbit.rabbitmqctl(["set_vm_memory_high_watermark", "0.4"]);
     await waitFor(() => !bus.blocked, 10000, "unblocked");
     bus.publish("b", Buffer.from("z"));
-    await inbox.waitForCount(2);
-    assert.deepEqual(inbox.texts(), ["first", "z"]);
+    await bus.flush();
+    await inbox.waitForCount(4);
+    assert.deepEqual(inbox.texts(), ["first", "x", "y", "z"]);
+    assert.deepEqual([bus.stats.published, bus.stats.dropped, bus.stats.queued], [4, 0, 0]);
   });
 
   for (const mode of ["kill -9", "graceful restart"] as const) {
@@ -317,7 +388,7 @@ describe("AmqpBus broker faults", () => {
         await rabbit.kill();
         await waitFor(() => !sender.healthy && !receiver.healthy, 5000, "both see the outage");
         await sleep(300); // traffic keeps flowing into the outage
-        assert.ok(sender.stats.dropped > 0, "publishes during the outage are dropped");
+        assert.ok(sender.stats.queued > 0, "publishes during the outage wait in the queue");
       }
       // Subscription changes while the broker is away take effect on the new queue.
       // (subscribe() resolves once bound, i.e. after the reconnect.)
@@ -339,7 +410,9 @@ describe("AmqpBus broker faults", () => {
       const mark = inbox.messages.length;
       await waitFor(() => inbox.messages.length >= mark + 20, 5000, "delivery resumed");
       clearInterval(timer);
+      await sender.flush().catch(() => {}); // rejects if some were in flight at the fault
       assert.equal(sender.stats.published + sender.stats.dropped, attempted);
+      assert.equal(sender.stats.queued, 0);
       for (const bus of ["sender", "receiver"]) {
         assert.deepEqual(
           events.filter((e) => e.bus === bus).map((e) => e.event),
@@ -357,7 +430,12 @@ describe("AmqpBus broker faults", () => {
       );
       assert.equal(new Set(got).size, got.length, "no duplicates");
       assert.equal(receiver.stats.received, inbox.messages.length);
-      assert.deepEqual(errors, [], "an outage is reported by down/up, not per error");
+      // An outage is reported by down/up, not per error; publishes unconfirmed when the
+      // connection broke are dropped (not resent) and reported once.
+      assert.ok(errors.length <= 1, errors.map((e) => e.message).join("\n"));
+      for (const e of errors) {
+        assert.ok(e instanceof PublishDroppedError && e.reason === "failed", e.message);
+      }
       // Every subscription was re-bound on the new queue, and only those.
       await Promise.all([late, other, gone]);
       sender.publish("other", Buffer.from("o"));
