@@ -157,7 +157,8 @@ export class Connection implements NamespaceClient, SessionSink {
   private parseError(err: Error, reason: string): void {
     this.host.counters.parseErrors++;
     for (const socket of this.allSockets()) socket.onError(err);
-    this.conn.terminate("parse error", reason);
+    // A clean close, as socket.io's: what was queued (the CONNECT reply) still goes out.
+    this.conn.end("parse error", reason);
   }
 
   private onPacket(packet: SocketPacket): void {
