@@ -127,6 +127,8 @@ function copySources(): void {
 }
 
 const packed = new Map<Published, PackResult>();
+/** Set by the install test: the later tests fail at once, and say why, when it did not pass. */
+let installed = false;
 let redis: RedisServer | undefined;
 
 before(async () => {
@@ -216,9 +218,11 @@ describe("published packages, packed and installed like a user does", { timeout:
         path.endsWith("node_modules/switchyard"),
     );
     assert.deepEqual(nested, [], "no second @switchyard copy, no unscoped `switchyard`");
+    installed = true;
   });
 
   test("an ESM app from the tarballs: polling and WebSocket acks, a Redis cluster broadcast, the client bundle", async () => {
+    assert.ok(installed, "the tarballs were installed (see the tests above)");
     assert.ok(redis);
     cpSync(join(FIXTURES, "app-esm.mjs"), join(app, "app-esm.mjs"));
     const stdout = await run(process.execPath, ["app-esm.mjs"], app, 30_000, {
@@ -234,6 +238,7 @@ describe("published packages, packed and installed like a user does", { timeout:
   });
 
   test("a CommonJS app: require(...)(httpServer) and require(...).Server as with socket.io", async () => {
+    assert.ok(installed, "the tarballs were installed (see the tests above)");
     cpSync(join(FIXTURES, "app-cjs.cjs"), join(app, "app-cjs.cjs"));
     const stdout = await run(process.execPath, ["app-cjs.cjs"], app, 30_000);
     const result = JSON.parse(stdout.trim().split("\n").at(-1) ?? "") as Record<string, unknown>;
@@ -241,6 +246,7 @@ describe("published packages, packed and installed like a user does", { timeout:
   });
 
   test("TypeScript resolves the installed types for import and require (strict, no skipLibCheck)", async () => {
+    assert.ok(installed, "the tarballs were installed (see the tests above)");
     for (const file of ["check.mts", "check.cts", "untyped.d.ts"])
       cpSync(join(FIXTURES, file), join(app, file));
     const tsconfig = {
