@@ -8,8 +8,8 @@
  */
 import assert from "node:assert/strict";
 import { afterEach, describe, it } from "node:test";
-import type { Socket as ClientSocket } from "socket.io-client";
 import type { Socket } from "@switchyard/server";
+import type { Socket as ClientSocket } from "socket.io-client";
 import {
   connect,
   once,
@@ -28,7 +28,12 @@ afterEach(() => scope.close());
 const ROOM_SIZE = 300;
 
 /** Connects `n` websocket clients in parallel (bounded), each joining `room` and recording `log`. */
-async function crowd(url: string, n: number, room: string, io: import("@switchyard/server").Server) {
+async function crowd(
+  url: string,
+  n: number,
+  room: string,
+  io: import("@switchyard/server").Server,
+) {
   const logs = new Map<ClientSocket, unknown[]>();
   io.on("connection", (s: Socket) => {
     s.join(room);

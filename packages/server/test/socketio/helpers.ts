@@ -12,13 +12,13 @@ import {
   type RequestListener,
 } from "node:http";
 import type { AddressInfo } from "node:net";
+import { Server, type ServerOptions, type Socket } from "@switchyard/server";
 import {
   type Socket as ClientSocket,
   io as ioClient,
   type ManagerOptions,
   type SocketOptions,
 } from "socket.io-client";
-import { Server, type ServerOptions, type Socket } from "@switchyard/server";
 import { WebSocket } from "ws";
 import { type Listenable, once, Scope, waitFor, within } from "../helpers.js";
 

@@ -5,11 +5,11 @@
  */
 import assert from "node:assert/strict";
 import { afterEach, describe, it } from "node:test";
+import type { Socket, SocketIoParser } from "@switchyard/server";
 import notepack from "notepack.io";
 import type { ManagerOptions } from "socket.io-client";
 import msgpackParser from "socket.io-msgpack-parser";
 import * as socketIoParser from "socket.io-parser";
-import type { Socket, SocketIoParser } from "@switchyard/server";
 import {
   once,
   pair,
