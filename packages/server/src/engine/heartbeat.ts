@@ -7,14 +7,18 @@
  * list per duration):
  * - waiting for its next ping, by `nextPingAt` (always set to now + pingInterval, so an
  *   append keeps the order);
- * - waiting for a pong, by `pongDeadline` = max(nextPingAt, now) + pingTimeout, set in the
- *   order the pings leave (both terms grow along the list, so their max does too).
+ * - waiting for a pong, by `pongDeadline`, set in the order the pings leave to
+ *   max(nextPingAt + pingTimeout, now + pingTimeout / 2) (both terms grow along the
+ *   list, so their max does too).
  *
  * The timer is armed for the earlier head. A tick sends the pings due within the next
  * `resolution` ms together (early rather than late, so one tick serves a batch) and
  * closes the sessions whose deadline has come — at the deadline itself, not at the next
- * tick: a session that missed its pong is gone once pingInterval + pingTimeout have
- * passed since its last ping was due. A tick costs the sessions it serves, not a scan.
+ * tick. The deadline counts from when the ping was due, not from when a (late) tick sent
+ * it: a session that stays silent is gone once pingInterval + pingTimeout have passed
+ * since its last pong, as the protocol promises; only a ping delayed by more than half
+ * of pingTimeout (a stalled event loop) moves it, so the client still has time to
+ * answer. A tick costs the sessions it serves, not a scan.
  */
 
 /** What the wheel needs from a session; the link fields belong to the wheel. */
@@ -128,7 +132,7 @@ export class HeartbeatWheel {
       for (let t = pings.head; t !== undefined && t.nextPingAt <= horizon; t = pings.head) {
         pings.remove(t);
         // From when the ping was due, not from this tick: never later than promised.
-        t.pongDeadline = Math.max(t.nextPingAt, now) + this.pingTimeout;
+        t.pongDeadline = Math.max(t.nextPingAt + this.pingTimeout, now + this.pingTimeout / 2);
         t.nextPingAt = 0;
         pongs.push(t);
         t.sendPing();
