@@ -7,8 +7,16 @@
 import assert from "node:assert/strict";
 import { afterEach, describe, it } from "node:test";
 import { AckTimeoutError, RemoteSocket, type Socket } from "@switchyard/server";
-import { once, reason, Scope, waitFor, within } from "../socketio/helpers.js";
-import { allGot, peer, received, spread, startCluster } from "./helpers.js";
+import { HOST, once, reason, Scope, waitFor, within } from "../socketio/helpers.js";
+import {
+  allGot,
+  type ClusterNode,
+  peer,
+  received,
+  spread,
+  startCluster,
+  waitCounts,
+} from "./helpers.js";
 
 const scope = new Scope();
 afterEach(() => scope.close());
@@ -302,6 +310,29 @@ describe("cluster broadcast acks", () => {
 });
 
 describe("cluster requests and a changing membership", () => {
+  it("a node restarted with io.close(() => io.listen(port)) rejoins the cluster", async () => {
+    const { nodes } = await startCluster(scope, 2);
+    const [a, b] = nodes as [ClusterNode, ClusterNode];
+    const err = await new Promise<Error | undefined>(
+      (resolve) =>
+        void a.io.close((e) => {
+          a.io.listen(a.port, HOST);
+          resolve(e);
+        }),
+    );
+    assert.equal(err, undefined);
+    await waitFor(() => a.io.httpServer?.listening === true, 3000, "listening again");
+    await waitCounts(nodes, 2);
+    const [p] = await spread(scope, [a], [["news"]]);
+    b.io.to("news").emit("headline", 1);
+    await waitFor(() => received(p!, "headline").length === 1, 3000, "the broadcast from b");
+    const fetched = await b.io.in("news").fetchSockets();
+    assert.deepEqual(
+      fetched.map((s) => s.id),
+      [p!.socket.id],
+    );
+  });
+
   it("a new node is counted at once and answers requests", async () => {
     const { hub, nodes } = await startCluster(scope, 2);
     const { startNode, waitCounts } = await import("./helpers.js");
