@@ -6,7 +6,12 @@
 import assert from "node:assert/strict";
 import { afterEach, describe, it } from "node:test";
 import { Emitter as SocketIoEmitter } from "@socket.io/redis-emitter";
-import { Emitter, type LocalBus } from "@switchyard/server";
+import {
+  Emitter,
+  InvalidOptionError,
+  type LocalBus,
+  PublishDroppedError,
+} from "@switchyard/server";
 import { pair, reason, Scope, waitFor } from "../socketio/helpers.js";
 import { allGot, peer, received, spread, startCluster } from "./helpers.js";
 
@@ -112,6 +117,41 @@ describe("Emitter", () => {
     assert.throws(() => emitter.serverSideEmit("x", () => {}), TypeError);
     assert.throws(() => new Emitter({} as never), /option "bus"/);
     assert.throws(() => new Emitter(bus, { namespace: "" }), /namespace/);
+    assert.throws(
+      () => new Emitter(bus, { namspace: "/" } as object),
+      (err: unknown) =>
+        err instanceof InvalidOptionError &&
+        err.code === "SY_ERR_UNKNOWN_OPTION" &&
+        err.message === 'unknown option "namspace" — did you mean "namespace"?',
+    );
+  });
+
+  it("flush() waits for the bus and reports drops; close() flushes, then closes the bus", async () => {
+    const { nodes, hub } = await startCluster(scope, 1);
+    const peers = await spread(scope, nodes, [["r"]]);
+    const bus = scope.add(hub.bus(), (b) => b.close());
+    const emitter = new Emitter<ClientEvents>(bus);
+    emitter.to("r").emit("hi", "one");
+    await emitter.flush();
+    await waitFor(() => received(peers[0]!, "hi").length === 1, 3000, "the flushed emit");
+    // A simulated outage drops: the next flush() says so, with how many.
+    bus.disconnect();
+    emitter.emit("hi", "lost");
+    emitter.emit("hi", "lost too");
+    bus.reconnect();
+    await assert.rejects(
+      emitter.flush(),
+      (err: unknown) =>
+        err instanceof PublishDroppedError &&
+        err.code === "SY_ERR_PUBLISH_DROPPED" &&
+        err.dropped === 2,
+    );
+    await emitter.flush(); // reported once: a later flush has nothing to report
+    emitter.to("r").emit("hi", "two");
+    await emitter.close();
+    assert.equal(bus.healthy, false, "the bus is closed");
+    await waitFor(() => received(peers[0]!, "hi").length === 2, 3000, "the emit before close()");
+    assert.deepEqual(received(peers[0]!, "hi"), [["one"], ["two"]]);
   });
 });
 
