@@ -3,6 +3,13 @@ import type { IncomingHttpHeaders, IncomingMessage } from "node:http";
 import { type ParsedUrlQuery, parse } from "node:querystring";
 import type { TLSSocket } from "node:tls";
 
+/**
+ * The client's `auth` payload, typed as socket.io types it (values `any`), so
+ * `socket.handshake.auth.token` reads as it does in a socket.io app.
+ */
+// biome-ignore lint/suspicious/noExplicitAny: socket.io's type, for a drop-in under strict TypeScript
+export type HandshakeAuth = { [key: string]: any };
+
 export interface Handshake {
   /** Headers of the request that opened the connection. */
   headers: IncomingHttpHeaders;
@@ -21,7 +28,7 @@ export interface Handshake {
   /** Query parameters of the request URL. */
   query: ParsedUrlQuery;
   /** The client's `auth` payload of the namespace CONNECT. */
-  auth: Record<string, unknown>;
+  auth: HandshakeAuth;
 }
 
 /**
@@ -77,12 +84,12 @@ export class SocketHandshake implements Handshake {
     this.#query = value;
   }
 
-  get auth(): Record<string, unknown> {
+  get auth(): HandshakeAuth {
     if (this.#auth === undefined) this.#auth = {};
     return this.#auth;
   }
 
-  set auth(value: Record<string, unknown>) {
+  set auth(value: HandshakeAuth) {
     this.#auth = value;
   }
 

@@ -13,6 +13,7 @@ import type {
   SocketId,
 } from "../adapter/adapter.js";
 import type { DefaultEventsMap, EventsMap } from "../typed-events.js";
+import type { HandshakeAuth } from "./handshake.js";
 import { Namespace, type NamespaceHost } from "./namespace.js";
 
 /** Decides whether a dynamic namespace `name` may exist. */
@@ -20,7 +21,7 @@ export type NamespaceMatcher =
   | RegExp
   | ((
       name: string,
-      auth: Record<string, unknown>,
+      auth: HandshakeAuth,
       next: (err: Error | null, matches: boolean) => void,
     ) => void);
 
