@@ -134,3 +134,30 @@ for (const mode of TRANSPORT_MODES) {
     });
   });
 }
+
+describe("volatile over a permessage-deflate WebSocket (framed by ws)", () => {
+  it("emit() then volatile.emit(), and 50 volatile emits, each deliver one", async () => {
+    const srv = await startServer(scope, { perMessageDeflate: { threshold: 0 } });
+    const websocket = TRANSPORT_MODES.find((m) => m.name === "websocket")!;
+    const { client, socket } = await pair(scope, srv, websocket);
+    assert.equal(
+      (socket.conn.transport as { socket?: { extensions?: string } }).socket?.extensions,
+      "permessage-deflate",
+      "the connection negotiated compression",
+    );
+    const got = record(client);
+    await ready(socket);
+    let end = once(client, "end");
+    socket.emit("v", 1);
+    socket.volatile.emit("v", 2);
+    socket.emit("end");
+    await end;
+    assert.deepEqual(got.v, [1]);
+    await ready(socket);
+    end = once(client, "end");
+    for (let i = 0; i < 50; i++) socket.volatile.emit("v", i);
+    socket.emit("end");
+    await end;
+    assert.deepEqual(got.v, [1, 0]);
+  });
+});
