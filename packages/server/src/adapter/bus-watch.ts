@@ -38,7 +38,7 @@ export function watchBus(watcher: BusWatcher): void {
           w.warnedDown = true;
           console.warn(
             `[switchyard] cluster bus down${err === undefined ? "" : `: ${err.message}`}; ` +
-              "local delivery continues, cluster messages are dropped until it is back",
+              "local delivery continues, cluster messages wait in its offline queue until it is back",
           );
         }
         for (const x of watchers) x.onBusDown(err);
