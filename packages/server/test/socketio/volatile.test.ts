@@ -11,6 +11,8 @@ import assert from "node:assert/strict";
 import { afterEach, describe, it } from "node:test";
 import type { Socket } from "@switchyard/server";
 import type { Socket as ClientSocket } from "socket.io-client";
+import { queueActive, queueBroadcast } from "../../src/engine/delivery-queue.js";
+import { OutboundPacket } from "../../src/engine/outbound-packet.js";
 import {
   once,
   pair,
@@ -159,5 +161,26 @@ describe("volatile over a permessage-deflate WebSocket (framed by ws)", () => {
     socket.emit("end");
     await end;
     assert.deepEqual(got.v, [1, 0]);
+  });
+});
+
+describe("volatile behind the delivery queue", () => {
+  it("a volatile binary packet that cannot be taken is dropped whole, never its header alone", async () => {
+    const srv = await startServer(scope);
+    const websocket = TRANSPORT_MODES.find((m) => m.name === "websocket")!;
+    const { client, socket } = await pair(scope, srv, websocket);
+    const got = record(client);
+    await ready(socket);
+    // Something waiting in the queue: every write joins it and is decided on delivery.
+    const elsewhere = { writePacket: () => true, closeNow: () => {} };
+    queueBroadcast([elsewhere], [new OutboundPacket("message", "x")], false, true);
+    assert.ok(queueActive());
+    const end = once(client, "end");
+    socket.emit("b", Buffer.from([1]));
+    socket.volatile.emit("b", Buffer.from([2]));
+    socket.emit("end");
+    await end;
+    assert.deepEqual(got.b, [Buffer.from([1])]);
+    assert.equal(client.connected, true, "no stray attachment broke the client's decoder");
   });
 });
