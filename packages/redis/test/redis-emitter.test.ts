@@ -11,6 +11,7 @@ import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
 import { after, before, describe, test } from "node:test";
 import { Emitter } from "@socket.io/redis-emitter";
+import { type ClusterAdapter, createAdapter, Server, type Socket } from "@switchyard/server";
 import {
   type RedisServer,
   sleep,
@@ -20,7 +21,6 @@ import {
 } from "@switchyard/test-harness";
 import { Redis } from "ioredis";
 import { type Socket as ClientSocket, io as connectClient } from "socket.io-client";
-import { type ClusterAdapter, createAdapter, Server, type Socket } from "@switchyard/server";
 import { RedisBus } from "../src/index.js";
 
 const unhandled = trapUnhandled();
