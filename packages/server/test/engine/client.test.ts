@@ -4,8 +4,8 @@
  */
 import assert from "node:assert/strict";
 import { after, describe, it } from "node:test";
-import type { Socket as ClientSocket } from "engine.io-client";
 import type { Session } from "@switchyard/server";
+import type { Socket as ClientSocket } from "engine.io-client";
 import {
   closeReason,
   nextSession,

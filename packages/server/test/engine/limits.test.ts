@@ -5,8 +5,8 @@
  */
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
-import type { Socket as ClientSocket } from "engine.io-client";
 import type { Session } from "@switchyard/server";
+import type { Socket as ClientSocket } from "engine.io-client";
 import {
   assertEngineError,
   closeReason,
