@@ -11,6 +11,7 @@ import type { AddressInfo } from "node:net";
 import { after, before, describe, test } from "node:test";
 import { AmqpBus, routingKey } from "@switchyard/amqp";
 import { RedisBus } from "@switchyard/redis";
+import { type Bus, createAdapter, Server } from "@switchyard/server";
 import {
   PYTHON,
   type RabbitServer,
@@ -20,7 +21,6 @@ import {
   waitFor,
 } from "@switchyard/test-harness";
 import { type Socket as ClientSocket, io as connectClient } from "socket.io-client";
-import { type Bus, createAdapter, Server } from "@switchyard/server";
 
 const DIR = new URL("..", import.meta.url).pathname;
 const notepack = createRequire(import.meta.url)("notepack.io") as {

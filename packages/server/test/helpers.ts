@@ -13,9 +13,9 @@ import {
   type RequestListener,
 } from "node:http";
 import { connect, type Socket as NetSocket } from "node:net";
+import { Engine, type EngineOptions, type Session } from "@switchyard/server";
 import { Scope, waitFor, within } from "@switchyard/test-harness";
 import { Socket as ClientSocket, type SocketOptions } from "engine.io-client";
-import { Engine, type EngineOptions, type Session } from "@switchyard/server";
 import { WebSocket } from "ws";
 
 export { Scope, waitFor, within };

@@ -3,7 +3,7 @@
  * ClusterAdapter over its own LocalBus of one LocalHub, and real socket.io-client
  * clients spread over them.
  */
-import type { Socket as ClientSocket } from "socket.io-client";
+
 import {
   type ClusterAdapter,
   type ClusterAdapterOptions,
@@ -13,6 +13,7 @@ import {
   type ServerOptions,
   type Socket,
 } from "@switchyard/server";
+import type { Socket as ClientSocket } from "socket.io-client";
 import { pair, type Scope, startServer, type TestServer, waitFor } from "../socketio/helpers.js";
 
 export interface ClusterNode extends TestServer {
