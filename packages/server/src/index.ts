@@ -75,8 +75,22 @@ export type {
   ClusterStats,
 } from "./adapter/cluster-adapter.js";
 export { ClusterAdapter, createAdapter } from "./adapter/cluster-adapter.js";
+export type { IpcBusOptions, IpcBusStats, IpcEndpoint, IpcRelayStats } from "./adapter/ipc-bus.js";
+export { IpcBus, IpcRelay } from "./adapter/ipc-bus.js";
 export { LocalBus, LocalHub } from "./adapter/local-bus.js";
 export type { RemoteAckCallback, RemoteSocketHost } from "./adapter/remote-socket.js";
 export { RemoteSocket, RemoteSocketWithTimeout } from "./adapter/remote-socket.js";
 export type { EmitterOptions } from "./emitter/emitter.js";
 export { Emitter, EmitterBroadcastOperator } from "./emitter/emitter.js";
+
+// ——— Many cores on one host ———
+
+export type {
+  DrainableServer,
+  StartWorker,
+  WorkerContext,
+  WorkersEvents,
+  WorkersOptions,
+  WorkersWorker,
+} from "./cluster/workers.js";
+export { runWorkers, WorkersPrimary } from "./cluster/workers.js";

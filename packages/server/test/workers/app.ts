@@ -1,0 +1,44 @@
+/**
+ * The app the workers tests run as a real process tree: `runWorkers` with
+ * `WORKERS` workers on `PORT`, linked by the default IPC bus. The primary reports on
+ * stdout, one line per event (`fork <pid>`, `online <pid>`, `exit <pid> <code> <signal>
+ * <replaced>`, `ready <pids>`), which the test reads.
+ */
+import { createServer } from "node:http";
+import { createAdapter, runWorkers, Server } from "@switchyard/server";
+
+const port = Number(process.env.PORT);
+const handle = await runWorkers(
+  {
+    workers: Number(process.env.WORKERS ?? 3),
+    shutdownTimeout: Number(process.env.SHUTDOWN_TIMEOUT ?? 5000),
+    restartDelay: 50,
+  },
+  ({ bus }) => {
+    const http = createServer();
+    const io = new Server(http, {
+      adapter: createAdapter(bus, { heartbeatInterval: 300, requestsTimeout: 3000 }),
+    });
+    io.on("who", (cb: (pid: number) => void) => cb(process.pid));
+    io.on("connection", (socket) => {
+      socket.on("pid", (ack: (pid: number) => void) => ack(process.pid));
+      socket.on("shout", (id: string) => io.emit("heard", id));
+      socket.on("count", async (ack: (n: number) => void) => ack((await io.fetchSockets()).length));
+      socket.on("ask", async (ack: (pids: unknown[]) => void) =>
+        ack(await io.serverSideEmitWithAck("who")),
+      );
+    });
+    http.listen(port, "127.0.0.1");
+    return io;
+  },
+);
+if (handle.isPrimary) {
+  const say = (line: string): void => void process.stdout.write(`${line}\n`);
+  handle.on("fork", (pid) => say(`fork ${pid}`));
+  handle.on("online", (pid) => say(`online ${pid}`));
+  handle.on("exit", (pid, code, signal, replaced) =>
+    say(`exit ${pid} ${code} ${signal} ${replaced}`),
+  );
+  await handle.ready;
+  say(`ready ${handle.pids.join(",")}`);
+}

@@ -1,0 +1,194 @@
+/**
+ * `runWorkers` as a real process tree: a primary forking 3 node:cluster workers that
+ * share one port and an IPC bus, driven by real socket.io-client clients. Session
+ * forwarding has not landed yet, so the clients are WebSocket-only (node:cluster's
+ * round-robin would otherwise send a polling session's requests to several workers).
+ *
+ * Checked: connections spread over all 3 workers; a broadcast made on one worker reaches
+ * every client exactly once; fetchSockets and serverSideEmitWithAck span the workers; a
+ * SIGKILLed worker is replaced and its clients reconnect; SIGTERM to the primary drains
+ * (clients see a transport close, not a server disconnect) and it exits 0 within the bound.
+ */
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import { after, afterEach, before, describe, it } from "node:test";
+import { fileURLToPath } from "node:url";
+import {
+  freePort,
+  type ManagedProcess,
+  startProcess,
+  waitFor,
+  within,
+} from "@switchyard/test-harness";
+import { type Socket as ClientSocket, io as connect } from "socket.io-client";
+
+const APP = join(fileURLToPath(new URL(".", import.meta.url)), "app.ts");
+const ROOT = fileURLToPath(new URL("../../../..", import.meta.url));
+const CLIENTS = 30;
+const SHUTDOWN_TIMEOUT = 4000;
+
+interface Client {
+  readonly socket: ClientSocket;
+  heard: string[];
+  disconnects: string[];
+}
+
+let port = 0;
+let app: ManagedProcess | undefined;
+let clients: Client[] = [];
+
+function open(): Client {
+  const socket = connect(`http://127.0.0.1:${port}`, {
+    transports: ["websocket"],
+    forceNew: true,
+    reconnectionDelay: 50,
+    reconnectionDelayMax: 300,
+    randomizationFactor: 0,
+  });
+  const c: Client = { socket, heard: [], disconnects: [] };
+  socket.on("heard", (id: string) => c.heard.push(id));
+  socket.on("disconnect", (reason: string) => c.disconnects.push(reason));
+  clients.push(c);
+  return c;
+}
+
+function pidOf(c: Client): Promise<number> {
+  return within(c.socket.timeout(3000).emitWithAck("pid") as Promise<number>, 4000, "pid ack");
+}
+
+function readyPids(out: string): number[] {
+  const m = /^ready ([\d,]+)$/m.exec(out);
+  assert.ok(m, "the primary reports ready");
+  return m[1]!.split(",").map(Number);
+}
+
+describe("runWorkers: 3 workers on one port over the IPC bus", () => {
+  let workerPids: number[] = [];
+
+  before(async () => {
+    port = await freePort();
+    app = await startProcess({
+      command: process.execPath,
+      args: ["--conditions=source", "--import", "tsx", APP],
+      cwd: ROOT,
+      name: "workers-app",
+      env: { PORT: String(port), WORKERS: "3", SHUTDOWN_TIMEOUT: String(SHUTDOWN_TIMEOUT) },
+    });
+    workerPids = readyPids(await app.waitForOutput(/^ready [\d,]+$/m, { timeoutMs: 30_000 }));
+    assert.equal(workerPids.length, 3);
+    for (let i = 0; i < CLIENTS; i++) open();
+    await waitFor(() => clients.every((c) => c.socket.connected), 15_000, "clients connected");
+  });
+
+  after(async () => {
+    for (const c of clients) c.socket.close();
+    clients = [];
+    await app?.stop({ graceMs: 2000 });
+  });
+
+  afterEach(() => {
+    for (const c of clients) c.heard = [];
+  });
+
+  it("spreads the connections over every worker", async () => {
+    const pids = await Promise.all(clients.map(pidOf));
+    const perWorker = new Map<number, number>();
+    for (const p of pids) perWorker.set(p, (perWorker.get(p) ?? 0) + 1);
+    assert.deepEqual([...perWorker.keys()].sort(), [...workerPids].sort());
+    for (const n of perWorker.values()) assert.ok(n >= 5, `a worker holds ${n} of ${CLIENTS}`);
+  });
+
+  it("delivers a broadcast made on one worker to every client of every worker, once", async () => {
+    // The membership heartbeat makes the workers know each other; a first broadcast
+    // reaches the others' clients once their subscriptions are set up.
+    clients[0]!.socket.emit("shout", "first");
+    clients[0]!.socket.emit("shout", "second");
+    await waitFor(
+      () => clients.every((c) => c.heard.includes("second")),
+      5000,
+      () => `${clients.filter((c) => c.heard.includes("second")).length} of ${CLIENTS} heard`,
+    );
+    for (const c of clients) assert.deepEqual(c.heard, ["first", "second"]);
+  });
+
+  it("answers fetchSockets and serverSideEmitWithAck across the workers", async () => {
+    await waitFor(
+      async () => (await clients[1]!.socket.timeout(4000).emitWithAck("count")) === CLIENTS,
+      10_000,
+      "fetchSockets counts every worker's clients",
+    );
+    const asker = clients[2]!;
+    const own = await pidOf(asker);
+    const others = (await asker.socket.timeout(4000).emitWithAck("ask")) as number[];
+    assert.deepEqual(
+      [...others].sort(),
+      workerPids.filter((p) => p !== own).sort(),
+      "one answer from each other worker",
+    );
+  });
+
+  it("replaces a killed worker; its clients reconnect to live workers", async () => {
+    const pids = await Promise.all(clients.map(pidOf));
+    const victim = pids[0]!;
+    const hit = clients.filter((_, i) => pids[i] === victim);
+    assert.ok(hit.length > 0);
+    process.kill(victim, "SIGKILL");
+    const out = await app!.waitForOutput(new RegExp(`^exit ${victim} null SIGKILL true$`, "m"), {
+      timeoutMs: 5000,
+    });
+    assert.ok(out);
+    let replacement = 0;
+    await waitFor(
+      () => {
+        const forks = [...app!.stdout().matchAll(/^fork (\d+)$/gm)].map((m) => Number(m[1]));
+        replacement = forks.find((p) => !workerPids.includes(p)) ?? 0;
+        return replacement !== 0;
+      },
+      5000,
+      "a replacement forked",
+    );
+    assert.ok(Number.isInteger(replacement) && !workerPids.includes(replacement));
+    await app!.waitForOutput(new RegExp(`^online ${replacement}$`, "m"), { timeoutMs: 15_000 });
+    await waitFor(
+      () => hit.every((c) => c.disconnects.length > 0 && c.socket.connected),
+      10_000,
+      "the killed worker's clients reconnected",
+    );
+    for (const c of hit) assert.equal(c.disconnects[0], "transport close");
+    const now = await Promise.all(hit.map(pidOf));
+    for (const p of now) assert.notEqual(p, victim);
+    // New connections reach the replacement too (round-robin over the live workers).
+    const fresh = Array.from({ length: 6 }, () => open());
+    await waitFor(() => fresh.every((c) => c.socket.connected), 10_000, "fresh clients");
+    const freshPids = await Promise.all(fresh.map(pidOf));
+    assert.ok(freshPids.includes(replacement), `fresh clients on ${freshPids.join(",")}`);
+    // And the cluster still delivers to everyone, once.
+    await waitFor(
+      async () => (await clients[0]!.socket.timeout(4000).emitWithAck("count")) === clients.length,
+      10_000,
+      "fetchSockets after the restart",
+    );
+    clients[0]!.socket.emit("shout", "after");
+    await waitFor(() => clients.every((c) => c.heard.includes("after")), 5000, "broadcast");
+    for (const c of clients) assert.deepEqual(c.heard, ["after"]);
+  });
+
+  it("drains on SIGTERM: clients are told to reconnect, the primary exits 0 within the bound", async () => {
+    const before = clients.map((c) => c.disconnects.length);
+    const t0 = Date.now();
+    process.kill(app!.pid, "SIGTERM");
+    const exit = await app!.waitForExit(SHUTDOWN_TIMEOUT + 3000);
+    const took = Date.now() - t0;
+    assert.deepEqual(exit, { code: 0, signal: null });
+    assert.ok(took < SHUTDOWN_TIMEOUT + 1000, `exited after ${took} ms`);
+    await waitFor(
+      () => clients.every((c, i) => c.disconnects.length > (before[i] ?? 0)),
+      3000,
+      "every client saw the drain",
+    );
+    for (const [i, c] of clients.entries()) {
+      assert.equal(c.disconnects[before[i] ?? 0], "transport close", "a reconnectable close");
+    }
+    assert.deepEqual(app!.leftovers(), [], "no worker left behind");
+  });
+});
