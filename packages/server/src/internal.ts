@@ -17,3 +17,4 @@ export {
   positiveInt,
   resolveEngineOptions,
 } from "./options.js";
+export { existingNamespace } from "./server.js";

@@ -194,6 +194,16 @@ function refuseLateOptions(method: string, opts: ServerOptions | undefined): voi
   }
 }
 
+let lookupNamespace: (io: Server, name: string) => Namespace | undefined;
+
+/**
+ * The namespace `name` if it exists, without creating it as `io.of()` would (for
+ * bridges that read namespace names from a bus). Exported through `internal`.
+ */
+export function existingNamespace(io: Server, name: string): Namespace | undefined {
+  return lookupNamespace(io, name);
+}
+
 export class Server<
   ListenEvents extends EventsMap = DefaultEventsMap,
   EmitEvents extends EventsMap = ListenEvents,
@@ -209,6 +219,10 @@ export class Server<
   httpServer: HttpServer | undefined;
   private readonly core: ServerCore;
   private closed = false;
+
+  static {
+    lookupNamespace = (io, name) => io.core.namespaceOf(name);
+  }
 
   /**
    * `new Server()`, `new Server(httpServer, opts)`, `new Server(port, opts)` or

@@ -1,0 +1,27 @@
+/**
+ * @switchyard/flask-bridge: python-socketio / Flask-SocketIO message-queue interop.
+ * Explicit named exports only.
+ */
+export type { FlaskDeliveryOutcome } from "./deliver.js";
+export { deliverFlaskMessage } from "./deliver.js";
+export type {
+  FlaskCallback,
+  FlaskCloseRoom,
+  FlaskDecodeOptions,
+  FlaskDecodeResult,
+  FlaskDisconnect,
+  FlaskEmit,
+  FlaskEmitLayout,
+  FlaskEncoding,
+  FlaskMessage,
+  FlaskRefusal,
+  FlaskRoomChange,
+} from "./format.js";
+export {
+  decodeFlaskMessage,
+  FLASK_MESSAGE_REFUSED,
+  FlaskMessageError,
+  RESERVED_EVENT_NAMES,
+} from "./format.js";
+export type { PickleDict, PickleLimits, PickleValue } from "./pickle.js";
+export { PICKLE_REFUSED, PickleRefusedError, PyTuple, readPickle } from "./pickle.js";
