@@ -2,12 +2,13 @@
  * The adapter seam (same shape as socket.io-adapter): room bookkeeping and delivery of
  * broadcasts. The in-memory adapter serves one node; the cluster adapter adds a bus
  * without changing anything above this interface. Adapters reach sockets only through
- * {@link AdapterSocket} / {@link PacketSink}.
+ * {@link AdapterSocket} / {@link PacketSink}, and hand their local deliveries to the
+ * engine's outbox through {@link BroadcastSink}: they never write to a connection
+ * themselves.
  */
 import type { EventEmitter } from "node:events";
 import type { SocketPacket } from "@switchyard/protocol";
 import type { EncodedPacket } from "../broadcast/encoded-packet.js";
-import type { QueueTarget } from "../engine/delivery-queue.js";
 
 export type SocketId = string;
 export type Room = string;
@@ -31,13 +32,41 @@ export interface BroadcastOptions {
   flags?: BroadcastFlags;
 }
 
-/** The narrow view of a socket a broadcast writes to. */
+/**
+ * What an adapter needs from the engine: the outbox that delivers a broadcast to the
+ * local recipients it collected (implemented by the engine's `Outbox`, one per engine).
+ * The outbox applies the volatile, slow-consumer and order rules; the adapter only says
+ * who and what.
+ */
+export interface BroadcastSink {
+  /**
+   * Delivers `packet` to every recipient, behind what is already queued for each. The
+   * outbox may keep `recipients` until it has delivered to all of them, so the list must
+   * not change afterwards (a snapshot; handing the same list again for consecutive
+   * broadcasts lets the outbox write them to each connection together).
+   */
+  broadcast(
+    packet: EncodedPacket,
+    recipients: readonly Recipient[],
+    volatile: boolean,
+    compress: boolean,
+  ): void;
+}
+
+/**
+ * A socket's connection as the adapter sees it (the engine's session): opaque, except
+ * for the outbox that writes to it. An adapter collects recipients from
+ * {@link PacketSink.conn} and hands them back to that outbox.
+ */
+export interface Recipient {
+  readonly outbox: BroadcastSink;
+}
+
+/** The narrow view of a socket a broadcast reaches. */
 export interface PacketSink {
   readonly id: SocketId;
-  /** The engine session the socket writes to (big broadcasts queue their deliveries on it). */
-  readonly conn: QueueTarget;
-  /** Writes an already encoded packet; returns false if dropped (volatile). */
-  deliver(packet: EncodedPacket, volatile: boolean, compress: boolean): boolean;
+  /** The connection the socket writes to: broadcasts collect it as a recipient. */
+  readonly conn: Recipient;
   /** Registers the callback of a broadcast ack under the packet's id. */
   expectAck(id: number, callback: (...args: unknown[]) => void): void;
   /** Forgets the callback of ack `id`: its broadcast timed out, the answer is no longer awaited. */

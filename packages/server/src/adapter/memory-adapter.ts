@@ -10,21 +10,22 @@
  */
 import { EventEmitter } from "node:events";
 import type { SocketPacket } from "@switchyard/protocol";
-import {
-  QUEUE_MIN_RECIPIENTS,
-  type QueueTarget,
-  queueActive,
-  queueBroadcast,
-} from "../engine/delivery-queue.js";
 import type {
   Adapter,
   AdapterNamespace,
   AdapterSocket,
   BroadcastOptions,
   PacketSink,
+  Recipient,
   Room,
   SocketId,
 } from "./adapter.js";
+
+/**
+ * Recipient lists of at least this many sessions are kept per room while membership stays
+ * the same (smaller ones are cheaper to collect again than to hold).
+ */
+const REUSE_MIN_RECIPIENTS = 32;
 
 function releaseAcks(sockets: readonly PacketSink[], id: number): void {
   for (const socket of sockets) socket.releaseAck(id);
@@ -35,12 +36,13 @@ export class MemoryAdapter extends EventEmitter implements Adapter {
   readonly rooms = new Map<Room, Set<SocketId>>();
   readonly sids = new Map<SocketId, Set<Room>>();
   /**
-   * Recipient lists of recent big broadcasts (one room, or every socket), reused while the
-   * membership stays the same: consecutive broadcasts then share one list, which lets the
-   * delivery queue write all of them to each socket in one go. Dropped on any change.
+   * Recipient lists of recent broadcasts to many sockets (one room, or every socket),
+   * reused while the membership stays the same: no walk of the room per broadcast, and
+   * consecutive broadcasts share one list, which lets the outbox write all of them to each
+   * socket in one go. Dropped on any change.
    */
-  private readonly recipients = new Map<Room, readonly QueueTarget[]>();
-  private allRecipients: readonly QueueTarget[] | undefined = undefined;
+  private readonly recipients = new Map<Room, readonly Recipient[]>();
+  private allRecipients: readonly Recipient[] | undefined = undefined;
 
   constructor(nsp: AdapterNamespace) {
     super();
@@ -99,6 +101,7 @@ export class MemoryAdapter extends EventEmitter implements Adapter {
     this.allRecipients = undefined;
     if (this.rooms.get(id) === mine) {
       // Only in its own room, whose Set this is: nothing to copy, nothing else to leave.
+      if (this.recipients.size > 0) this.recipients.delete(id);
       if (this.listenerCount("leave-room") > 0) this.emit("leave-room", id, id);
       this.rooms.delete(id);
       if (this.listenerCount("delete-room") > 0) this.emit("delete-room", id);
@@ -143,31 +146,29 @@ export class MemoryAdapter extends EventEmitter implements Adapter {
     const compress = flags?.compress !== false;
     const encoded = this.nsp.encode(packet);
     if (this.nsp.outgoingListeners > 0) this.notifyOutgoing(opts, packet.data as unknown[]);
-    if (!queueActive() && this.upperBound(opts) < QUEUE_MIN_RECIPIENTS) {
-      this.apply(opts, (socket) => {
-        socket.deliver(encoded, volatile, compress);
-      });
-      return;
-    }
-    // Many recipients (or deliveries already waiting): the recipients are fixed now, the
-    // writes happen over the next event-loop turns (see engine/delivery-queue.ts).
-    queueBroadcast(this.recipientsOf(opts), encoded.parts, volatile, compress);
+    // The recipients are fixed now; the engine's outbox writes to them at once or, behind
+    // other deliveries or for a big room, over the next event-loop turns.
+    const recipients = this.recipientsOf(opts);
+    if (recipients.length > 0)
+      recipients[0]!.outbox.broadcast(encoded, recipients, volatile, compress);
   }
 
   /** The sessions `opts` reaches, as a list that is never changed afterwards. */
-  private recipientsOf(opts: BroadcastOptions): readonly QueueTarget[] {
+  private recipientsOf(opts: BroadcastOptions): readonly Recipient[] {
     const rooms = opts.rooms;
     if (opts.except === undefined || opts.except.size === 0) {
       if (rooms.size === 0) {
-        this.allRecipients ??= this.collectTargets(opts);
-        return this.allRecipients;
+        if (this.allRecipients !== undefined) return this.allRecipients;
+        const list = this.collectTargets(opts);
+        if (list.length >= REUSE_MIN_RECIPIENTS) this.allRecipients = list;
+        return list;
       }
       if (rooms.size === 1) {
         const [room] = rooms as ReadonlySet<Room>;
         let list = this.recipients.get(room!);
         if (list === undefined) {
           list = this.collectTargets(opts);
-          this.recipients.set(room!, list);
+          if (list.length >= REUSE_MIN_RECIPIENTS) this.recipients.set(room!, list);
         }
         return list;
       }
@@ -175,21 +176,12 @@ export class MemoryAdapter extends EventEmitter implements Adapter {
     return this.collectTargets(opts);
   }
 
-  private collectTargets(opts: BroadcastOptions): QueueTarget[] {
-    const targets: QueueTarget[] = [];
+  private collectTargets(opts: BroadcastOptions): Recipient[] {
+    const targets: Recipient[] = [];
     this.apply(opts, (socket) => {
       targets.push(socket.conn);
     });
     return targets;
-  }
-
-  /** At least as many sockets as `opts` reaches (cheap: no walk). */
-  private upperBound(opts: BroadcastOptions): number {
-    const rooms = opts.rooms;
-    if (rooms.size === 0) return this.nsp.sockets.size;
-    let n = 0;
-    for (const room of rooms) n += this.rooms.get(room)?.size ?? 0;
-    return n;
   }
 
   broadcastWithAck(
@@ -210,18 +202,19 @@ export class MemoryAdapter extends EventEmitter implements Adapter {
     // per silent client.
     const timeout = flags?.timeout;
     const held: PacketSink[] | undefined = timeout === undefined ? undefined : [];
-    let count = 0;
+    const recipients: Recipient[] = [];
     this.apply(opts, (socket) => {
-      count++;
       socket.expectAck(id, ack);
       held?.push(socket);
       if (data !== undefined) socket.notifyOutgoing(data);
-      socket.deliver(encoded, false, compress);
+      recipients.push(socket.conn);
     });
+    if (recipients.length > 0)
+      recipients[0]!.outbox.broadcast(encoded, recipients, false, compress);
     if (held !== undefined && held.length > 0) {
       setTimeout(releaseAcks, timeout, held, id).unref();
     }
-    clientCountCallback(count);
+    clientCountCallback(recipients.length);
   }
 
   /** Shows a broadcast to the `onAnyOutgoing` listeners of the sockets it reaches. */

@@ -1,7 +1,8 @@
 /**
  * A Socket.IO packet encoded once: its parts (one string, plus one Buffer per binary
  * attachment) as Engine.IO message packets whose WebSocket and polling forms are
- * memoized. A broadcast builds one and writes the same bytes to every recipient.
+ * memoized. A broadcast builds one and the engine's outbox writes the same bytes to every
+ * recipient.
  */
 import { OutboundPacket } from "../engine/outbound-packet.js";
 import type { Session } from "../engine/session.js";
@@ -14,20 +15,12 @@ export class EncodedPacket {
     for (let i = 0; i < parts.length; i++) out[i] = new OutboundPacket("message", parts[i]);
     this.parts = out;
   }
-
-  /**
-   * Writes the packet to a session. A volatile packet is dropped as a whole (never its
-   * header without its attachments). Returns false if it was dropped.
-   */
-  writeTo(session: Session, volatile: boolean, compress: boolean): boolean {
-    return session.sendParts(this.parts, volatile, compress);
-  }
 }
 
 /**
- * Writes a packet encoded for one session only: a lone part (no binary attachment, the
- * common case) goes straight to the session; with attachments, as {@link EncodedPacket}
- * writes them (dropped whole if volatile). Returns false if it was dropped.
+ * Sends a packet encoded for one session only through the session's outbox: a lone part
+ * (no binary attachment, the common case) as one packet; with attachments, all parts
+ * together (dropped whole if volatile). Returns false if it was dropped.
  */
 export function writeParts(
   session: Session,
@@ -38,5 +31,5 @@ export function writeParts(
   if (parts.length === 1) {
     return session.sendPacket(new OutboundPacket("message", parts[0]), volatile, compress);
   }
-  return new EncodedPacket(parts).writeTo(session, volatile, compress);
+  return session.sendParts(new EncodedPacket(parts).parts, volatile, compress);
 }

@@ -35,8 +35,8 @@ import {
   refuseUpgrade,
   type UpgradeCheck,
 } from "../transport/websocket-handshake.js";
-import { drainQueue } from "./delivery-queue.js";
 import { HeartbeatWheel } from "./heartbeat.js";
+import { Outbox, type OutboxHost } from "./outbox.js";
 import { queryParam, urlPath } from "./query.js";
 import { Session, type SessionHost } from "./session.js";
 import { generateSessionId } from "./session-id.js";
@@ -87,9 +87,11 @@ function originRefused(origin: string | undefined): Refusal {
   };
 }
 
-export class Engine extends EventEmitter implements SessionHost, PollingContext {
+export class Engine extends EventEmitter implements SessionHost, PollingContext, OutboxHost {
   readonly opts: ResolvedEngineOptions;
   readonly wheel: HeartbeatWheel;
+  /** The one outbound path of this engine's sessions (its own queues and write scheduler). */
+  readonly outbox: Outbox;
   /** Open sessions by id. */
   readonly sessions = new Map<string, Session>();
   readonly stats: EngineStats = {
@@ -110,6 +112,7 @@ export class Engine extends EventEmitter implements SessionHost, PollingContext 
     super();
     this.opts = resolveEngineOptions(opts, defaults);
     this.wheel = new HeartbeatWheel(this.opts.pingInterval, this.opts.pingTimeout);
+    this.outbox = new Outbox(this);
     this.wss = new WebSocketServer({
       noServer: true,
       clientTracking: false,
@@ -236,8 +239,9 @@ export class Engine extends EventEmitter implements SessionHost, PollingContext 
   close(): void {
     if (this.closed) return;
     this.closed = true;
-    // Deliver what is queued now, so every session closes behind its packets at once.
-    drainQueue();
+    // Deliver what this engine has queued now, so every session closes behind its packets
+    // at once (other engines' queues are theirs).
+    this.outbox.drain();
     for (const s of [...this.sessions.values()]) s.close();
     this.wheel.close();
     // The `ws` server has no socket of its own (noServer) and tracks no client: closing
@@ -270,12 +274,14 @@ export class Engine extends EventEmitter implements SessionHost, PollingContext 
     this.stats.closes[reason] = (this.stats.closes[reason] ?? 0) + 1;
   }
 
-  onVolatileDropped(): void {
-    this.stats.droppedVolatile++;
-  }
-
   onSessionUpgraded(): void {
     this.stats.upgrades++;
+  }
+
+  // ——— OutboxHost ———
+
+  onVolatileDropped(): void {
+    this.stats.droppedVolatile++;
   }
 
   // ——— PollingContext ———
@@ -467,6 +473,7 @@ export class Engine extends EventEmitter implements SessionHost, PollingContext 
       DETACHED,
       this.opts.maxHttpBufferSize,
       this.opts.maxFragments,
+      this.outbox.writes,
     );
     this.adoptWebSocket(req, transport, id);
     // Also after a refusal (close 1008): reading sees the client's answer and ends TCP.

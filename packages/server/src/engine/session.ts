@@ -7,17 +7,12 @@
 import { EventEmitter } from "node:events";
 import type { IncomingMessage } from "node:http";
 import type { EnginePacket } from "@switchyard/protocol";
+import type { Recipient } from "../adapter/adapter.js";
 import type { ResolvedEngineOptions } from "../options.js";
 import type { Transport, TransportOwner } from "../transport/transport.js";
-import {
-  type QueueTarget,
-  queueActive,
-  queueBroadcast,
-  queueClose,
-  queueSend,
-} from "./delivery-queue.js";
 import type { HeartbeatTarget, HeartbeatWheel } from "./heartbeat.js";
 import { CLOSE, NOOP, OutboundPacket, PING } from "./outbound-packet.js";
+import type { Outbox, OutboxTarget } from "./outbox.js";
 
 export type ReadyState = "opening" | "open" | "closing" | "closed";
 
@@ -40,8 +35,9 @@ export interface SendOptions {
 export interface SessionHost {
   readonly opts: ResolvedEngineOptions;
   readonly wheel: HeartbeatWheel;
+  /** The engine's outbox: every packet and graceful close of the session goes through it. */
+  readonly outbox: Outbox;
   onSessionClosed(session: Session, reason: string, description: string | undefined): void;
-  onVolatileDropped(session: Session): void;
   /** Counted here rather than with a listener per attempt: failed attempts would leak them. */
   onSessionUpgraded(session: Session): void;
 }
@@ -62,7 +58,10 @@ interface Upgrade {
   probed: boolean;
 }
 
-export class Session extends EventEmitter implements TransportOwner, HeartbeatTarget, QueueTarget {
+export class Session
+  extends EventEmitter
+  implements TransportOwner, HeartbeatTarget, OutboxTarget, Recipient
+{
   /** Session id (carries the owning node's id). */
   readonly id: string;
   /** Engine.IO protocol revision. */
@@ -88,8 +87,8 @@ export class Session extends EventEmitter implements TransportOwner, HeartbeatTa
   private upgrade: Upgrade | undefined;
   private flushScheduled = false;
   private closeTimer: NodeJS.Timeout | undefined;
-  /** A graceful close waits in the delivery queue behind this session's packets. */
-  private closeQueued = false;
+  /** A graceful close waits in the outbox's queue behind this session's packets. */
+  closeQueued = false;
   /** Why a graceful close ({@link end}) was asked for; undefined: "forced close". */
   private ending: { reason: string; description: string | undefined } | undefined;
 
@@ -144,70 +143,51 @@ export class Session extends EventEmitter implements TransportOwner, HeartbeatTa
     return this.send(data, options);
   }
 
+  /** The outbox of the engine that owns this session. */
+  get outbox(): Outbox {
+    return this.host.outbox;
+  }
+
   /**
-   * The hot path: queue or write a pre-encoded packet. Broadcasts call this with the
-   * same {@link OutboundPacket} for every session.
+   * The hot path: sends a pre-encoded packet through the engine's outbox (written now, or
+   * queued behind earlier deliveries). Broadcasts use the same {@link OutboundPacket} for
+   * every session. False if it was dropped (volatile) or the session is not open.
    */
   sendPacket(packet: OutboundPacket, volatile: boolean, compress: boolean): boolean {
-    if (this.readyState !== "open" || this.closeQueued) return false;
-    if (queueActive()) {
-      // Behind the broadcasts being delivered, so this session's order holds.
-      queueSend(this, packet, volatile, compress);
-      return true;
-    }
-    return this.writePacket(packet, volatile, compress);
+    return this.host.outbox.send(this, packet, volatile, compress);
   }
 
   /**
    * Sends the parts of one Socket.IO packet (its text, then its binary attachments): a
-   * volatile packet is dropped whole, never its header without its attachments, also
-   * when it waits in the delivery queue. Returns false if it was dropped.
+   * volatile packet is dropped whole, never its header without its attachments. Returns
+   * false if it was dropped.
    */
   sendParts(parts: readonly OutboundPacket[], volatile: boolean, compress: boolean): boolean {
-    if (parts.length === 1) return this.sendPacket(parts[0]!, volatile, compress);
-    if (this.readyState !== "open" || this.closeQueued) return false;
-    if (queueActive()) {
-      // One item for all parts: the queue decides on the packet as a whole.
-      queueBroadcast([this], parts, volatile, compress);
-      return true;
-    }
-    if (!this.writePacket(parts[0]!, volatile, compress)) return false;
-    for (let i = 1; i < parts.length; i++) this.writePacket(parts[i]!, false, compress);
-    return true;
+    return this.host.outbox.sendParts(this, parts, volatile, compress);
+  }
+
+  // ——— OutboxTarget (the outbox decides; the session writes or buffers) ———
+
+  /** Whether a packet written now leaves at once: socket.io's condition for a volatile one. */
+  get canTakeAtOnce(): boolean {
+    return this.buffer.length === 0 && this.upgrade === undefined && this.transport.idle;
   }
 
   /**
-   * Writes (WebSocket) or buffers (polling) a packet now, after the volatile and
-   * slow-consumer checks; false if it was dropped. The delivery queue calls this.
+   * Writes a packet that passed the outbox's rules: straight to a WebSocket with nothing
+   * buffered, otherwise into the buffer. True if the outbox must flush it next tick.
    */
-  writePacket(packet: OutboundPacket, volatile: boolean, compress: boolean): boolean {
-    if (this.readyState !== "open") return false;
+  take(packet: OutboundPacket, compress: boolean): boolean {
     const t = this.transport;
-    if (volatile && (this.buffer.length > 0 || this.upgrade !== undefined || !t.idle)) {
-      // Not writable at once (socket.io's rule): a write since the last flush, no GET
-      // waiting, or bytes still on their way out.
-      this.host.onVolatileDropped(this);
-      return false;
-    }
-    const pending = this.bufferedBytes + t.bufferedAmount;
-    if (pending > 0 && pending + packet.byteLength > this.host.opts.maxBufferedBytes) {
-      if (volatile) {
-        this.host.onVolatileDropped(this);
-        return false;
-      }
-      this.terminate(
-        "slow consumer",
-        `more than ${this.host.opts.maxBufferedBytes} bytes waiting for the client to read them`,
-      );
-      return false;
-    }
     if (t.name === "websocket" && this.buffer.length === 0) {
       t.sendOne(packet, compress);
-      return true;
+      return false;
     }
     this.buffer.push(packet);
     this.bufferedBytes += packet.byteLength;
-    this.scheduleFlush();
+    // Without a waiting GET there is nothing to flush into: the next GET flushes.
+    if (this.flushScheduled || !t.writable) return false;
+    this.flushScheduled = true;
     return true;
   }
 
@@ -222,13 +202,8 @@ export class Session extends EventEmitter implements TransportOwner, HeartbeatTa
    */
   close(discard = false): void {
     if (this.readyState !== "open" || this.closeQueued) return;
-    if (queueActive()) {
-      // Packets queued for this session go out first; nothing sent after this does.
-      this.closeQueued = true;
-      queueClose(this, discard);
-      return;
-    }
-    this.closeNow(discard);
+    // Packets queued for this session go out first; nothing sent after this does.
+    this.host.outbox.close(this, discard);
   }
 
   /**
@@ -243,7 +218,7 @@ export class Session extends EventEmitter implements TransportOwner, HeartbeatTa
     this.close();
   }
 
-  /** The close itself (the delivery queue calls it when a queued close comes up). */
+  /** The close itself (the outbox calls it, at once or when a queued close comes up). */
   closeNow(discard: boolean): void {
     if (this.readyState !== "open") return;
     this.readyState = "closing";
@@ -399,14 +374,6 @@ export class Session extends EventEmitter implements TransportOwner, HeartbeatTa
 
   // ——— internals ———
 
-  private scheduleFlush(): void {
-    // Without a waiting GET there is nothing to flush into: the next GET flushes.
-    if (this.flushScheduled || !this.transport.writable) return;
-    this.flushScheduled = true;
-    // Packets queued in one tick leave in one polling payload.
-    process.nextTick(flushSession, this);
-  }
-
   /** Writes the buffer if the transport can take it now. */
   flush(): void {
     this.flushScheduled = false;
@@ -476,10 +443,6 @@ function toMessageData(data: MessageData): string | Buffer {
 
 const CLOSE_ONLY: readonly OutboundPacket[] = [CLOSE];
 const NOOP_CLOSE: readonly OutboundPacket[] = [NOOP, CLOSE];
-
-function flushSession(session: Session): void {
-  session.flush();
-}
 
 function finalizeClosing(session: Session): void {
   session.timeOutClosing();

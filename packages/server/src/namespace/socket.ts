@@ -7,7 +7,6 @@ import type { IncomingMessage } from "node:http";
 import { PacketType, type SocketPacket } from "@switchyard/protocol";
 import type { AdapterSocket, BroadcastFlags, Room, SocketId } from "../adapter/adapter.js";
 import { assertNotReserved, BroadcastOperator } from "../broadcast/broadcast-operator.js";
-import type { EncodedPacket } from "../broadcast/encoded-packet.js";
 import type { Session } from "../engine/session.js";
 import { AckTimeoutError } from "../errors.js";
 import type {
@@ -455,10 +454,6 @@ export class Socket<
       default:
         return;
     }
-  }
-
-  deliver(packet: EncodedPacket, volatile: boolean, compress: boolean): boolean {
-    return packet.writeTo(this.client.conn, volatile, compress);
   }
 
   expectAck(id: number, callback: (...args: unknown[]) => void): void {

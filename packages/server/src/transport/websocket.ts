@@ -5,7 +5,8 @@
  * - Reading: {@link FrameReader} parses frames where they arrived (masks, fragments,
  *   control frames, UTF-8, `maxPayload`), no stream machinery per frame.
  * - Writing: packets are pre-built frames ({@link buildFrame}, memoized per packet, so a
- *   broadcast frames once) queued on the transport and written by the write scheduler:
+ *   broadcast frames once) queued on the transport and written by its engine's write
+ *   scheduler (owned by the engine's outbox):
  *   every frame queued since the last write leaves in one `write`, and big fan-outs are
  *   spread over event-loop turns. The 101 response is the first thing queued, so it
  *   leaves in the same write as the open packet.
@@ -28,7 +29,7 @@ import {
   FrameReader,
   type FrameSink,
 } from "./websocket-reader.js";
-import { type QueuedWriter, scheduleWrite } from "./write-scheduler.js";
+import type { QueuedWriter, WriteScheduler } from "./write-scheduler.js";
 
 /** How long a graceful close waits for the peer's close frame before destroying. */
 const CLOSE_TIMEOUT_MS = 10_000;
@@ -51,6 +52,8 @@ export class WebSocketTransport implements Transport, FrameSink, QueuedWriter {
   owner: TransportOwner;
   private readonly socket: Duplex;
   private readonly reader: FrameReader;
+  /** The engine's write scheduler (one per engine, owned by its outbox). */
+  private readonly writes: WriteScheduler;
   /** No more packets are taken (closing, closed or failed). */
   private ended = false;
   /** Our close frame is out: the peer's answer ends the socket. */
@@ -72,6 +75,7 @@ export class WebSocketTransport implements Transport, FrameSink, QueuedWriter {
    * @param response the 101 response head, written before the first frame
    * @param maxPayload the largest message accepted (bytes)
    * @param maxFragments the most frames one message may arrive in
+   * @param writes the write scheduler of the engine that owns the connection
    */
   constructor(
     socket: Duplex,
@@ -79,8 +83,10 @@ export class WebSocketTransport implements Transport, FrameSink, QueuedWriter {
     owner: TransportOwner,
     maxPayload: number,
     maxFragments: number,
+    writes: WriteScheduler,
   ) {
     this.socket = socket;
+    this.writes = writes;
     this.owner = owner;
     this.reader = new FrameReader(this, maxPayload, maxFragments);
     (socket as TaggedSocket)[kTransport] = this;
@@ -147,7 +153,7 @@ export class WebSocketTransport implements Transport, FrameSink, QueuedWriter {
     const p = this.pending;
     if (p === undefined) {
       this.pending = frame;
-      scheduleWrite(this);
+      this.writes.schedule(this);
     } else if (Buffer.isBuffer(p)) this.pending = [p, frame];
     else p.push(frame);
     this.pendingBytes += frame.length;

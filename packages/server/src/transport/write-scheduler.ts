@@ -7,6 +7,9 @@
  * sockets cannot hold back an HTTP request for the whole of it. A connection is listed
  * once however many frames it queued (they leave in one write); frames queued after its
  * slice ran list it again.
+ *
+ * One scheduler per engine (its outbox owns it): engines in one process never wait for
+ * each other's writes.
  */
 
 import { Fifo } from "../fifo.js";
@@ -21,26 +24,40 @@ export interface QueuedWriter {
 const SLICE_CONNECTIONS = 128;
 const SLICE_BYTES = 512 * 1024;
 
-const waiting = new Fifo<QueuedWriter>();
-let scheduled = false;
+export class WriteScheduler {
+  private readonly waiting = new Fifo<QueuedWriter>();
+  private scheduled = false;
 
-/** Lists a writer that just queued its first frame. */
-export function scheduleWrite(w: QueuedWriter): void {
-  waiting.push(w);
-  if (!scheduled) {
-    scheduled = true;
-    setImmediate(writeSlice);
+  /** Writers waiting for their slice. */
+  get length(): number {
+    return this.waiting.length;
+  }
+
+  /** Lists a writer that just queued its first frame. */
+  schedule(w: QueuedWriter): void {
+    this.waiting.push(w);
+    if (!this.scheduled) {
+      this.scheduled = true;
+      setImmediate(writeSlice, this);
+    }
+  }
+
+  /** Writes one slice; true if writers are left for a later turn. */
+  runSlice(): boolean {
+    const waiting = this.waiting;
+    let bytes = 0;
+    for (let n = 0; n < SLICE_CONNECTIONS && bytes < SLICE_BYTES; n++) {
+      const w = waiting.shift();
+      if (w === undefined) break;
+      bytes += w.pendingByteLength;
+      w.writePending();
+    }
+    if (waiting.length > 0) return true;
+    this.scheduled = false;
+    return false;
   }
 }
 
-function writeSlice(): void {
-  let bytes = 0;
-  for (let n = 0; n < SLICE_CONNECTIONS && bytes < SLICE_BYTES; n++) {
-    const w = waiting.shift();
-    if (w === undefined) break;
-    bytes += w.pendingByteLength;
-    w.writePending();
-  }
-  if (waiting.length > 0) setImmediate(writeSlice);
-  else scheduled = false;
+function writeSlice(s: WriteScheduler): void {
+  if (s.runSlice()) setImmediate(writeSlice, s);
 }

@@ -104,10 +104,12 @@ describe("cluster broadcast", () => {
     });
     const remote = await peer(scope, nodes[1]!);
     const calls: [boolean, boolean][] = [];
-    const deliver = remote.socket.deliver.bind(remote.socket);
-    remote.socket.deliver = (packet, volatile, compress) => {
-      calls.push([volatile, compress]);
-      return deliver(packet, volatile, compress);
+    // The adapter → outbox seam of the remote node (the outbox sees sessions).
+    const outbox = nodes[1]!.io.engine.outbox;
+    const broadcast = outbox.broadcast.bind(outbox);
+    outbox.broadcast = (packet, recipients, volatile, compress) => {
+      if (recipients.includes(remote.socket.conn)) calls.push([volatile, compress]);
+      broadcast(packet, recipients, volatile, compress);
     };
     nodes[0]!.io.volatile.emit("v");
     nodes[0]!.io.compress(false).emit("c");

@@ -90,11 +90,13 @@ describe("broadcast operators", () => {
     const srv = await startServer(scope);
     const [a, b] = await peers(srv, 2, TRANSPORT_MODES[0]);
     const flags: { volatile: boolean; compress: boolean }[] = [];
+    // Recorded where the adapter hands each broadcast to the engine's outbox.
     const conn = b!.socket.conn;
-    const original = conn.sendPacket.bind(conn);
-    conn.sendPacket = (packet, volatile, compress) => {
-      if (packet.type === "message") flags.push({ volatile, compress });
-      return original(packet, volatile, compress);
+    const outbox = srv.io.engine.outbox;
+    const original = outbox.broadcast.bind(outbox);
+    outbox.broadcast = (packet, recipients, volatile, compress) => {
+      if (recipients.includes(conn)) flags.push({ volatile, compress });
+      original(packet, recipients, volatile, compress);
     };
     srv.io.local.emit("ev", "local");
     srv.io.volatile.emit("ev", "volatile");

@@ -11,8 +11,8 @@ import assert from "node:assert/strict";
 import { afterEach, describe, it } from "node:test";
 import type { Socket } from "@switchyard/server";
 import type { Socket as ClientSocket } from "socket.io-client";
-import { queueActive, queueBroadcast } from "../../src/engine/delivery-queue.js";
-import { OutboundPacket } from "../../src/engine/outbound-packet.js";
+import { EncodedPacket } from "../../src/broadcast/encoded-packet.js";
+import { type OutboxTarget, QUEUE_MIN_RECIPIENTS } from "../../src/engine/outbox.js";
 import {
   once,
   pair,
@@ -164,17 +164,20 @@ describe("volatile over a permessage-deflate WebSocket (framed by ws)", () => {
   });
 });
 
-describe("volatile behind the delivery queue", () => {
+describe("volatile behind the outbox's queue", () => {
   it("a volatile binary packet that cannot be taken is dropped whole, never its header alone", async () => {
     const srv = await startServer(scope);
     const websocket = TRANSPORT_MODES.find((m) => m.name === "websocket")!;
     const { client, socket } = await pair(scope, srv, websocket);
     const got = record(client);
     await ready(socket);
-    // Something waiting in the queue: every write joins it and is decided on delivery.
-    const elsewhere = { writePacket: () => true, closeNow: () => {} };
-    queueBroadcast([elsewhere], [new OutboundPacket("message", "x")], false, true);
-    assert.ok(queueActive());
+    // Something waiting in the engine's outbox: every write joins it and is decided on
+    // delivery (a big broadcast to sessions already gone, which delivery skips).
+    const gone = { readyState: "closed" } as unknown as OutboxTarget;
+    const outbox = srv.io.engine.outbox;
+    const targets = new Array<OutboxTarget>(QUEUE_MIN_RECIPIENTS).fill(gone);
+    outbox.broadcast(new EncodedPacket(["x"]), targets, false, true);
+    assert.ok(outbox.active);
     const end = once(client, "end");
     socket.emit("b", Buffer.from([1]));
     socket.volatile.emit("b", Buffer.from([2]));
