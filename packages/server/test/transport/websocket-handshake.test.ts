@@ -448,7 +448,9 @@ describe("upgrade requests ws refuses since or before 8.18 (one test per advisor
     const filler = Array.from({ length: 2000 }, (_, i) => `x-${i}: y`);
     const req = [lines[0], lines[1], ...filler, ...lines.slice(2)].join("\r\n");
     const answer = answerOf(await rawExchange(scope, srv.port, req));
-    assert.equal(answer.status, 400, answer.head.split("\r\n")[0]);
+    // Node 20 parses the request and we refuse it (400); Node 22+ refuses it in its own
+    // HTTP parser (431 Request Header Fields Too Large). Either way no upgrade happens.
+    assert.ok([400, 431].includes(answer.status), answer.head.split("\r\n")[0]);
     await rawSession(srv);
   });
 });
