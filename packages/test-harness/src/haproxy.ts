@@ -1,4 +1,4 @@
-import { writeFileSync } from "node:fs";
+import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { HEALTH_PATH } from "./http-probe.js";
 import { BINARIES, requireBinary } from "./require-binary.js";
@@ -10,8 +10,17 @@ export type HaproxyBalance = "roundrobin" | "leastconn" | "source" | "first" | "
 
 /** Options of {@link startHaproxy}. */
 export interface HaproxyOptions {
-  /** Backend servers, in order (named s0, s1, …). At least one. */
+  /**
+   * Backend servers, in order (named s0, s1, …). At least one. With `configFile`, the
+   * addresses of the file's `server` lines, in order (as many as the file has).
+   */
   readonly backends: readonly Upstream[];
+  /**
+   * Run this haproxy.cfg (e.g. one of `deploy/`) instead of a generated config, rewritten
+   * only for addresses by {@link haproxyConfigFromFile}; `balance`, `cookie`, `maxconn`
+   * and `extraBackendConfig` must then be left out. @default undefined (generated)
+   */
+  readonly configFile?: string;
   /** @default "roundrobin" */
   readonly balance?: HaproxyBalance;
   /**
@@ -84,11 +93,63 @@ export function haproxyConfig(port: number, options: HaproxyOptions, readyToken 
 }
 
 /**
+ * A shipped haproxy.cfg rewritten to run here, and nothing else changed: the one
+ * frontend's `bind` line becomes `bind 127.0.0.1:<port>` (followed by the harness's
+ * readiness rule), and the address of the i-th `server` line becomes `backends[i]`
+ * (its other parameters kept). Refuses a file with other than one `bind` line or with
+ * another number of `server` lines than `backends`, so a test never runs a config it
+ * did not mean to.
+ */
+export function haproxyConfigFromFile(
+  text: string,
+  port: number,
+  backends: readonly Upstream[],
+  readyToken = "ready",
+): string {
+  let binds = 0;
+  let servers = 0;
+  const out: string[] = [];
+  for (const line of text.split("\n")) {
+    const bind = /^(\s*)bind\s+\S+/.exec(line);
+    if (bind !== null) {
+      binds++;
+      const indent = bind[1] ?? "";
+      out.push(`${indent}bind 127.0.0.1:${port}`);
+      out.push(
+        `${indent}http-request return status 200 content-type text/plain string "${readyToken}" if { path ${HEALTH_PATH} }`,
+      );
+      continue;
+    }
+    const server = /^(\s*server\s+\S+\s+)(\S+)(.*)$/.exec(line);
+    if (server !== null) {
+      const upstream = backends[servers++];
+      if (upstream !== undefined) out.push(`${server[1]}${upstreamAddress(upstream)}${server[3]}`);
+      continue;
+    }
+    out.push(line);
+  }
+  if (binds !== 1) throw new Error(`haproxy config: expected one \`bind\` line, found ${binds}`);
+  if (servers !== backends.length) {
+    throw new Error(
+      `haproxy config has ${servers} \`server\` lines, ${backends.length} backends given`,
+    );
+  }
+  return out.join("\n");
+}
+
+/**
  * Starts haproxy (`-db`: foreground) in HTTP mode on 127.0.0.1 balancing over
  * `backends`, WebSocket upgrades included; resolves once haproxy itself answers its
  * readiness path (the backends need not be up yet).
  */
 export function startHaproxy(options: HaproxyOptions): Promise<HaproxyServer> {
+  if (options.configFile !== undefined) {
+    for (const key of ["balance", "cookie", "maxconn", "extraBackendConfig"] as const) {
+      if (options[key] !== undefined) {
+        throw new Error(`startHaproxy: \`${key}\` does not apply with \`configFile\``);
+      }
+    }
+  }
   const binary = requireBinary(BINARIES.haproxy);
   return startProxy({
     kind: "haproxy",
@@ -97,7 +158,17 @@ export function startHaproxy(options: HaproxyOptions): Promise<HaproxyServer> {
     ...(options.readyTimeoutMs === undefined ? {} : { readyTimeoutMs: options.readyTimeoutMs }),
     prepare(dir, port, tag) {
       const cfg = join(dir, "haproxy.cfg");
-      writeFileSync(cfg, haproxyConfig(port, options, tag));
+      writeFileSync(
+        cfg,
+        options.configFile === undefined
+          ? haproxyConfig(port, options, tag)
+          : haproxyConfigFromFile(
+              readFileSync(options.configFile, "utf8"),
+              port,
+              options.backends,
+              tag,
+            ),
+      );
       return ["-db", "-f", cfg];
     },
   });

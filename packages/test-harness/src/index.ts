@@ -3,11 +3,11 @@ export { CHROMIUM_ARGS, CHROMIUM_PATH, chromiumProcesses, launchChromium } from 
 export type { ExitCleanup } from "./cleanup.js";
 export { registerExitCleanup, runExitCleanups } from "./cleanup.js";
 export type { HaproxyBalance, HaproxyOptions, HaproxyServer } from "./haproxy.js";
-export { haproxyConfig, startHaproxy } from "./haproxy.js";
+export { haproxyConfig, haproxyConfigFromFile, startHaproxy } from "./haproxy.js";
 export type { HttpAnswer } from "./http-probe.js";
 export { answersWithToken, HEALTH_PATH, httpGet, httpStatus } from "./http-probe.js";
 export type { NginxMode, NginxOptions, NginxServer } from "./nginx.js";
-export { nginxConfig, startNginx } from "./nginx.js";
+export { nginxConfig, nginxConfigFromFile, startNginx } from "./nginx.js";
 export { freePort, freePorts, isPortOpen, waitForPortClosed } from "./ports.js";
 export type { ProcessInfo, ProcessMatch } from "./proc-scan.js";
 export { findProcesses, HARNESS_TAG_ENV, signalAll } from "./proc-scan.js";
