@@ -122,6 +122,8 @@ export class Outbox implements BroadcastSink {
   private running = false;
   /** Polling sessions that buffered this tick (flushed on the next one). */
   private flushes: OutboxTarget[] = [];
+  /** The list being flushed, reused as the next {@link flushes} (no array per tick). */
+  private spare: OutboxTarget[] = [];
   private readonly group: BroadcastItem[] = [];
 
   constructor(host: OutboxHost) {
@@ -269,7 +271,8 @@ export class Outbox implements BroadcastSink {
   /** Flushes the sessions that buffered since the last flush (next tick). */
   flushBuffered(): void {
     const list = this.flushes;
-    this.flushes = [];
+    // A flush that makes another session buffer lists it for the next tick.
+    this.flushes = this.spare;
     for (let i = 0; i < list.length; i++) {
       try {
         list[i]!.flush();
@@ -277,6 +280,8 @@ export class Outbox implements BroadcastSink {
         reportUncaught(err);
       }
     }
+    list.length = 0;
+    this.spare = list;
   }
 
   // ——— the delivery queue ———

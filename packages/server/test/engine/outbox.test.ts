@@ -4,9 +4,11 @@
  * the bound on waiting deliveries; volatile drops whole packets; slow consumers are cut
  * off; buffered packets are flushed once per tick), and two real engines in one process,
  * each with its own outbox: closing one does not deliver the other's queue, and a big
- * broadcast queued on one does not make the other's sends wait.
+ * broadcast queued on one does not make the other's sends wait. And the seam: adapters
+ * import nothing of the engine.
  */
 import assert from "node:assert/strict";
+import { readdir, readFile } from "node:fs/promises";
 import { after, describe, it } from "node:test";
 import { EncodedPacket } from "../../src/broadcast/encoded-packet.js";
 import type { Engine } from "../../src/engine/engine.js";
@@ -215,8 +217,16 @@ describe("two engines in one process", () => {
   it("closing one delivers its own queue only; the other's keeps its pace and order", async () => {
     const a = await startEngine(scope);
     const b = await startEngine(scope);
+    const session = nextSession(b.engine);
+    const got: unknown[] = [];
+    await openClient(scope, b.url, { transports: ["websocket"] }, (d) => got.push(d));
+    const real = await session;
     const onA = queueBig(a.engine, "a");
-    const onB = queueBig(b.engine, "b");
+    // On the other engine: a big broadcast that also reaches a real session, then a
+    // unicast to that session, which must wait behind it.
+    const onB = targets(b.engine.outbox, QUEUE_MIN_RECIPIENTS * 2);
+    b.engine.outbox.broadcast(pkt("b"), [...onB, real], false, true);
+    real.send("after b");
     a.engine.close();
     assert.equal(a.engine.outbox.active, false, "the closed engine delivered its queue");
     assert.deepEqual(onA[onA.length - 1]!.log, ["a"]);
@@ -225,8 +235,11 @@ describe("two engines in one process", () => {
       onB.every((t) => t.log.length === 0),
       "nothing of the other engine's was delivered",
     );
+    assert.equal(real.readyState, "open");
     await settle(b.engine.outbox);
     assert.ok(onB.every((t) => t.log.length === 1 && t.log[0] === "b"));
+    await waitFor(() => got.length >= 2, 3000, "the real client to receive both");
+    assert.deepEqual(got, ["b", "after b"]);
   });
 
   it("a big broadcast queued on one does not make the other's sends queue", async () => {
@@ -251,5 +264,17 @@ describe("two engines in one process", () => {
     await waitFor(() => got.includes("direct"), 3000, "the client to receive it");
     await settle(a.engine.outbox);
     client.close();
+  });
+});
+
+describe("the adapter seam", () => {
+  it("adapters import nothing of the engine: they hand deliveries to a BroadcastSink", async () => {
+    const dir = new URL("../../src/adapter/", import.meta.url);
+    const files = (await readdir(dir)).filter((f) => f.endsWith(".ts"));
+    assert.ok(files.includes("memory-adapter.ts") && files.includes("adapter.ts"));
+    for (const f of files) {
+      const text = await readFile(new URL(f, dir), "utf8");
+      assert.doesNotMatch(text, /from "\.\.\/engine\//, `${f} imports the engine`);
+    }
   });
 });
