@@ -80,6 +80,8 @@ export { IpcBus, IpcRelay } from "./adapter/ipc-bus.js";
 export { LocalBus, LocalHub } from "./adapter/local-bus.js";
 export type { RemoteAckCallback, RemoteSocketHost } from "./adapter/remote-socket.js";
 export { RemoteSocket, RemoteSocketWithTimeout } from "./adapter/remote-socket.js";
+export type { Forwarder, ForwardingStats } from "./cluster/forwarder.js";
+export type { ForwardingAddress, ForwardingOptions } from "./cluster/forwarding-options.js";
 export type { EmitterOptions } from "./emitter/emitter.js";
 export { Emitter, EmitterBroadcastOperator } from "./emitter/emitter.js";
 

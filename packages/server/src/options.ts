@@ -3,6 +3,7 @@
  * defaults object, validation once at construction, then frozen.
  */
 import type { IncomingMessage } from "node:http";
+import type { ForwardingOptions } from "./cluster/forwarding-options.js";
 import { InvalidOptionError } from "./errors.js";
 
 /** Which transports a client may use. */
@@ -90,6 +91,8 @@ export interface EngineOptions {
   nodeId?: string;
   /** As engine.io: `true` serves everything under `<path>/` only; `false` also the bare `<path>` (for clients with `addTrailingSlash: false`). @default true */
   addTrailingSlash?: boolean;
+  /** Session forwarding: a request or upgrade for a session of another node is served through that node (no sticky sessions needed); see `docs/forwarding.md`. Validated when the engine is created. @default undefined (off: such requests get 400 "Session ID unknown") */
+  forwarding?: ForwardingOptions;
 }
 
 /** The validated, frozen form of {@link EngineOptions}. */
@@ -113,6 +116,8 @@ export interface ResolvedEngineOptions {
   readonly initialPacket: string | Buffer | undefined;
   readonly nodeId: string;
   readonly addTrailingSlash: boolean;
+  /** Validated by the engine's forwarder (`resolveForwardingOptions`). */
+  readonly forwarding: ForwardingOptions | undefined;
 }
 
 function defaults(): Omit<ResolvedEngineOptions, "nodeId"> {
@@ -133,6 +138,7 @@ function defaults(): Omit<ResolvedEngineOptions, "nodeId"> {
     httpCompression: { threshold: 1024 },
     initialPacket: undefined,
     addTrailingSlash: true,
+    forwarding: undefined,
   };
 }
 
@@ -275,6 +281,7 @@ const ENGINE_KEYS = {
   nodeId: true,
   addTrailingSlash: true,
   maxFragments: true,
+  forwarding: true,
 } as const satisfies Record<keyof EngineOptions, true>;
 
 /** The keys `attach()` / `new Engine()` take: the engine's own plus engine.io's unsupported ones. */
@@ -407,6 +414,7 @@ export function resolveEngineOptions(
     initialPacket: o.initialPacket,
     nodeId,
     addTrailingSlash: bool("addTrailingSlash", o.addTrailingSlash ?? d.addTrailingSlash),
+    forwarding: o.forwarding,
   };
   return Object.freeze(resolved);
 }

@@ -16,6 +16,7 @@ import {
 } from "node:http";
 import type { Duplex } from "node:stream";
 import { type WebSocket, WebSocketServer } from "ws";
+import { Forwarder } from "../cluster/forwarder.js";
 import { ENGINE_ERROR_MESSAGES, EngineErrorCode } from "../errors.js";
 import { attachEngine } from "../http/attach.js";
 import { checkOrigin, corsHeaders, preflightHeaders } from "../http/cors.js";
@@ -101,6 +102,8 @@ export class Engine extends EventEmitter implements SessionHost, PollingContext,
     closes: {},
     connectionErrors: {},
   };
+  /** Session forwarding (option `forwarding`): serves other nodes' sessions through their owner. */
+  readonly forwarder: Forwarder | undefined;
   private readonly wss: WebSocketServer;
   private closed = false;
 
@@ -126,6 +129,7 @@ export class Engine extends EventEmitter implements SessionHost, PollingContext,
     this.wss.on("headers", (headers: string[], req: IncomingMessage) =>
       this.onWebSocketHeaders(headers, req),
     );
+    this.forwarder = this.opts.forwarding === undefined ? undefined : new Forwarder(this);
   }
 
   /** Number of open sessions. */
@@ -166,6 +170,7 @@ export class Engine extends EventEmitter implements SessionHost, PollingContext,
       });
       return;
     }
+    if (this.forwarder?.request(req, res) === true) return; // another node's session
     this.verify(req, false, (v) => {
       if (!v.ok) {
         this.refuse(req, res, v);
@@ -192,6 +197,7 @@ export class Engine extends EventEmitter implements SessionHost, PollingContext,
     // pending, or while a refusal is written) would be an uncaught exception
     // (engine.io's CVE-2022-41940).
     socket.on("error", ignoreSocketError);
+    if (this.forwarder?.upgrade(req, socket, head) === true) return; // another node's session
     this.verify(req, true, (v) => {
       if (!v.ok) {
         this.countError(req, v.code, v.message ?? ENGINE_ERROR_MESSAGES[v.code], v.context ?? {});
@@ -239,6 +245,7 @@ export class Engine extends EventEmitter implements SessionHost, PollingContext,
   close(): void {
     if (this.closed) return;
     this.closed = true;
+    void this.forwarder?.close();
     // Deliver what this engine has queued now, so every session closes behind its packets
     // at once (other engines' queues are theirs).
     this.outbox.drain();
@@ -251,6 +258,7 @@ export class Engine extends EventEmitter implements SessionHost, PollingContext,
   /** Accepts sessions again after {@link close}: `io.close(() => io.listen(port))`. */
   reopen(): void {
     this.closed = false;
+    void this.forwarder?.start();
   }
 
   /** Headers every response of a verified request carries (CORS + user hooks). */
