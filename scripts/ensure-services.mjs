@@ -25,6 +25,8 @@ const PYTHON_MODULES = {
   websocket: "python3-websocket",
   redis: "python3-redis",
   pika: "python3-pika",
+  flask_socketio: "python3-flask-socketio",
+  kombu: "python3-kombu",
 };
 
 const POLICY_RC_D = "/usr/sbin/policy-rc.d";

@@ -2,6 +2,9 @@
  * @switchyard/flask-bridge: python-socketio / Flask-SocketIO message-queue interop.
  * Explicit named exports only.
  */
+
+export type { FlaskBridgeEvents, FlaskBridgeStats } from "./bridge.js";
+export { createFlaskBridge, FlaskBridge } from "./bridge.js";
 export type { FlaskDeliveryOutcome } from "./deliver.js";
 export { deliverFlaskMessage } from "./deliver.js";
 export type {
@@ -23,5 +26,6 @@ export {
   FlaskMessageError,
   RESERVED_EVENT_NAMES,
 } from "./format.js";
+export type { FlaskBridgeOptions, ResolvedFlaskBridgeOptions } from "./options.js";
 export type { PickleDict, PickleLimits, PickleValue } from "./pickle.js";
 export { PICKLE_REFUSED, PickleRefusedError, PyTuple, readPickle } from "./pickle.js";

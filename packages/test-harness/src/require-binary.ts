@@ -61,6 +61,8 @@ export const PYTHON_MODULE_PACKAGES: Readonly<Record<string, string>> = {
   websocket: "python3-websocket",
   redis: "python3-redis",
   pika: "python3-pika",
+  flask_socketio: "python3-flask-socketio",
+  kombu: "python3-kombu",
 };
 
 function isExecutable(path: string): boolean {
