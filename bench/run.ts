@@ -117,7 +117,8 @@ async function main(): Promise<void> {
         ...ab.filter((i) => s.impls.includes(i)),
         ...s.impls.filter((i) => !ab.includes(i)),
       ];
-      for (const impl of order) {
+      const impls = arg("impls")?.split(",");
+      for (const impl of order.filter((i) => impls === undefined || impls.includes(i))) {
         const rec: RunRecord = {
           scenario: s.name,
           impl,

@@ -8,7 +8,7 @@ import { type ChildProcess, fork } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import type { ServerStats } from "../apps/control.js";
 
-export type Impl = "switchyard" | "socketio" | "bare-ws";
+export type Impl = "switchyard" | "socketio" | "bare-ws" | "socketio-bun";
 
 const here = (p: string) => fileURLToPath(new URL(p, import.meta.url));
 
@@ -146,10 +146,21 @@ function serverExecArgv(o: StartOptions): string[] {
   return args;
 }
 
+/**
+ * The Bun binary of the npm package `bun` (a devDependency of bench/), which runs
+ * `apps/socketio-bun.ts` (TypeScript natively, no tsx; Bun speaks Node's IPC channel).
+ */
+export function bunPath(): string {
+  return here("../node_modules/bun/bin/bun.exe");
+}
+
 export async function startServer(impl: Impl, o: StartOptions = {}): Promise<ServerHandle> {
   const file = here(`../apps/${impl}.ts`);
+  const onBun = impl === "socketio-bun";
+  if (onBun && o.cpuProfDir !== undefined) throw new Error("no --cpu-prof on Bun");
   const child = fork(file, [], {
-    execArgv: serverExecArgv(o),
+    ...(onBun ? { execPath: bunPath() } : {}),
+    execArgv: onBun ? [] : serverExecArgv(o),
     env: o.env === undefined ? process.env : { ...process.env, ...o.env },
     stdio: ["ignore", "inherit", "inherit", "ipc"],
   });

@@ -40,6 +40,7 @@ const IMPL_LABEL: Record<Impl, string> = {
   socketio: "socket.io 4.8",
   switchyard: "Switchyard",
   "bare-ws": "bare ws (ceiling)",
+  "socketio-bun": "socket.io 4.8 on Bun",
 };
 
 export function summarize(r: ResultsFile) {
@@ -78,6 +79,7 @@ export function renderTables(r: ResultsFile): string {
   for (const s of r.scenarios) {
     const byImpl = sum.get(s.name)!;
     const hasBare = s.impls.includes("bare-ws");
+    const hasBun = s.impls.includes("socketio-bun");
     const groups = [...new Set(s.metrics.map((m) => m.group))];
     for (const g of groups) {
       const defs = s.metrics.filter((m) => m.group === g);
@@ -87,8 +89,10 @@ export function renderTables(r: ResultsFile): string {
       if (!measured) continue; // e.g. many rooms, full mode only
       lines.push(`#### ${g}`, "");
       const head = ["figure", IMPL_LABEL.socketio, IMPL_LABEL.switchyard];
+      if (hasBun) head.push(IMPL_LABEL["socketio-bun"]);
       if (hasBare) head.push(IMPL_LABEL["bare-ws"]);
       head.push("Switchyard / socket.io");
+      if (hasBun) head.push("Switchyard / socket.io on Bun");
       if (hasBare) head.push("Switchyard / bare ws");
       lines.push(
         `| ${head.join(" | ")} |`,
@@ -100,8 +104,11 @@ export function renderTables(r: ResultsFile): string {
         const bw = byImpl.get("bare-ws")?.get(def.key);
         const label = def.unit === "" ? def.label : `${def.label} (${def.unit})`;
         const row = [label, cell(so), cell(sy)];
+        const sb = byImpl.get("socketio-bun")?.get(def.key);
+        if (hasBun) row.push(cell(sb));
         if (hasBare) row.push(cell(bw));
         row.push(def.better === "info" ? "" : `${fmt(ratio(sy, so))}×`);
+        if (hasBun) row.push(def.better === "info" ? "" : `${fmt(ratio(sy, sb))}×`);
         if (hasBare) row.push(def.better === "info" ? "" : `${fmt(ratio(sy, bw))}×`);
         lines.push(`| ${row.join(" | ")} |`);
       }
@@ -122,8 +129,8 @@ interface Target {
   what: string;
   scenario: string;
   metric: string;
-  /** ratio: Switchyard/socket.io; bare: Switchyard/bare ws; self: Switchyard's own figure. */
-  kind: "ratio" | "bare" | "self";
+  /** ratio: Switchyard/socket.io; bare: Switchyard/bare ws; bun: Switchyard/socket.io on Bun; self: Switchyard's own figure. */
+  kind: "ratio" | "bare" | "bun" | "self";
   op: "<=" | ">=";
   value: number;
   beside?: string;
@@ -223,6 +230,30 @@ export const TARGETS: Target[] = [
     beside: "poll.loadgenCpuPct",
   },
   {
+    what: "RSS per idle connection at 10k clients (issue 10: ≤ 5 KiB)",
+    scenario: "connections",
+    metric: "rssPerConn10k",
+    kind: "self",
+    op: "<=",
+    value: 5,
+  },
+  {
+    what: "server CPU per connection set-up (10k clients) vs socket.io on Bun",
+    scenario: "connections",
+    metric: "serverCpuPerConnUs",
+    kind: "bun",
+    op: "<=",
+    value: 1,
+  },
+  {
+    what: "server CPU per echo round trip vs socket.io on Bun",
+    scenario: "websocket",
+    metric: "echo.cpuPerRtUs",
+    kind: "bun",
+    op: "<=",
+    value: 1,
+  },
+  {
     what: "idle WebSocket clients held on one process (fd limit 20,000)",
     scenario: "connections",
     metric: "heldBig",
@@ -247,6 +278,9 @@ export function renderTargets(r: ResultsFile): string {
     } else if (t.kind === "bare") {
       measured = ratio(sy, byImpl.get("bare-ws")?.get(t.metric));
       goal = `≤ ${t.value}× bare ws`;
+    } else if (t.kind === "bun") {
+      measured = ratio(sy, byImpl.get("socketio-bun")?.get(t.metric));
+      goal = `≤ ${t.value}× socket.io on Bun`;
     } else {
       measured = sy?.median ?? Number.NaN;
       goal = `${t.op === "<=" ? "≤" : "≥"} ${fmt(t.value)}`;

@@ -37,7 +37,7 @@ const G_ROOMS = "Many rooms: 10k clients over 1,000 rooms, 64 B";
 export const connections: Scenario = {
   name: "connections",
   title: "Connections: storm, idle memory, many rooms",
-  impls: ["switchyard", "socketio", "bare-ws"],
+  impls: ["switchyard", "socketio", "socketio-bun", "bare-ws"],
   metrics: [
     ...stormMetrics(G_STORM),
     ...memMetrics(G_MEM, "10k", "10k"),

@@ -101,7 +101,7 @@ export async function runWebsocket(
 export const websocket: Scenario = {
   name: "websocket",
   title: "WebSocket traffic, 1,000 clients: echo, fan-out, REST",
-  impls: ["switchyard", "socketio", "bare-ws"],
+  impls: ["switchyard", "socketio", "socketio-bun", "bare-ws"],
   metrics: [
     ...echoMetrics("Echo acks: 100 clients, one in flight each, 32 B"),
     ...fanoutMetrics("Fan-out: 1,000 clients in one room, 64 B", "f64", true),
