@@ -20,13 +20,18 @@ import {
   type ClusterAdapterOptions,
   createAdapter,
   type ServerOptions,
+  type Socket,
 } from "@switchyard/server";
+import type { Socket as ClientSocket } from "socket.io-client";
 import {
+  client,
+  connected,
   listen,
   portOf,
   type Scope,
   startServer,
   type TestServer,
+  type TransportMode,
   waitFor,
 } from "../socketio/helpers.js";
 
@@ -168,4 +173,97 @@ export function get(
 export function assertUnknownSid(r: { status: number; body: string }): void {
   assert.equal(r.status, 400, r.body);
   assert.deepEqual(JSON.parse(r.body), { code: 1, message: "Session ID unknown" });
+}
+
+/** Answers `join` (room, ack) and `echo` (i, ack → { i, id, node }) on every node. */
+export function serveEcho(nodes: readonly FwdNode[]): void {
+  for (const n of nodes) {
+    n.io.on("connection", (socket: Socket) => {
+      socket.on("join", async (room: string, ack: (ok: boolean) => void) => {
+        await socket.join(room);
+        ack(true);
+      });
+      socket.on("echo", (i: number, ack: (r: unknown) => void) =>
+        ack({ i, id: socket.id, node: n.name }),
+      );
+    });
+  }
+}
+
+/**
+ * The round-robin case: 6 clients over `mode` through a balancer that sends every request
+ * to the next node. Every ack comes from the client's own socket on the node its sid
+ * names, broadcasts from every node reach each client exactly once and in order (per
+ * sender), and the traffic was spread and (except WebSocket-only) forwarded.
+ */
+export async function roundRobinScenario(
+  scope: Scope,
+  nodes: readonly FwdNode[],
+  mode: TransportMode,
+): Promise<void> {
+  serveEcho(nodes);
+  const lb = await startBalancer(
+    scope,
+    nodes.map((n) => n.port),
+  );
+  const clients: ClientSocket[] = [];
+  for (let i = 0; i < 6; i++) {
+    const c = client(scope, lb.url, { ...mode.opts });
+    await connected(c, 5000);
+    clients.push(c);
+  }
+  for (const c of clients) assert.equal(await c.timeout(3000).emitWithAck("join", "r"), true);
+  // Every ack comes from the client's own socket on its owner node.
+  for (const c of clients) {
+    const owners = new Set<string>();
+    for (let i = 0; i < 10; i++) {
+      const r = (await c.timeout(3000).emitWithAck("echo", i)) as {
+        i: number;
+        id: string;
+        node: string;
+      };
+      assert.equal(r.i, i);
+      assert.equal(r.id, c.id);
+      owners.add(r.node);
+    }
+    assert.equal(owners.size, 1);
+    assert.equal([...owners][0], c.io.engine.id.split("~")[0]);
+  }
+  if (mode.upgrade) {
+    await waitFor(() => clients.every((c) => c.io.engine.transport.name === "websocket"), 5000);
+  }
+  // Broadcasts from each node reach every client exactly once, in order.
+  const got = clients.map(() => [] as number[]);
+  for (const [k, c] of clients.entries()) c.on("tick", (i: number) => got[k]!.push(i));
+  const N = 30;
+  for (let i = 0; i < N; i++) nodes[i % nodes.length]!.io.to("r").emit("tick", i);
+  await waitFor(() => got.every((g) => g.length >= N), 5000);
+  // A last ack round trip per client: anything duplicated would have arrived by now.
+  for (const c of clients) await c.timeout(3000).emitWithAck("echo", -1);
+  const expected = Array.from({ length: N }, (_, i) => i);
+  // Order per sending node (the bus orders one publisher's messages).
+  for (const g of got) {
+    assert.equal(g.length, N);
+    for (let s = 0; s < nodes.length; s++) {
+      assert.deepEqual(
+        g.filter((i) => i % nodes.length === s),
+        expected.filter((i) => i % nodes.length === s),
+      );
+    }
+  }
+  // The balancer spread the traffic, and some of it was forwarded.
+  assert.ok(
+    lb.hits.every((h) => h > 0),
+    `hits ${lb.hits}`,
+  );
+  const forwarded = nodes.reduce((a, n) => {
+    const s = n.io.engine.forwarder!.stats;
+    return a + s.requests + s.upgrades;
+  }, 0);
+  // A WebSocket-only client has no sid on its one request: nothing to forward.
+  if (mode.name !== "websocket") assert.ok(forwarded > 0, "nothing was forwarded");
+  if (mode.name === "polling") {
+    const served = nodes.reduce((a, n) => a + n.io.engine.forwarder!.stats.listener.served, 0);
+    assert.ok(served >= clients.length * 10, `served ${served}`);
+  }
 }

@@ -7,7 +7,7 @@
  */
 import assert from "node:assert/strict";
 import { afterEach, describe, it } from "node:test";
-import { LocalHub, type Socket } from "@switchyard/server";
+import { LocalHub } from "@switchyard/server";
 import type { Socket as ClientSocket } from "socket.io-client";
 import { signForward } from "../../src/cluster/forward-auth.js";
 import { client, connected, Scope, TRANSPORT_MODES, waitFor } from "../socketio/helpers.js";
@@ -15,7 +15,9 @@ import {
   assertUnknownSid,
   type FwdNode,
   get,
+  roundRobinScenario,
   SECRET,
+  serveEcho,
   startBalancer,
   startNodes,
 } from "./helpers.js";
@@ -29,89 +31,10 @@ function localNodes(n = 3): Promise<FwdNode[]> {
   return startNodes(scope, buses);
 }
 
-function serveEcho(nodes: readonly FwdNode[]): void {
-  for (const n of nodes) {
-    n.io.on("connection", (socket: Socket) => {
-      socket.on("join", async (room: string, ack: (ok: boolean) => void) => {
-        await socket.join(room);
-        ack(true);
-      });
-      socket.on("echo", (i: number, ack: (r: unknown) => void) =>
-        ack({ i, id: socket.id, node: n.name }),
-      );
-    });
-  }
-}
-
 describe("session forwarding over LocalBus behind a round-robin balancer", () => {
   for (const mode of TRANSPORT_MODES) {
     it(`${mode.name}: one session per client, acks from it, broadcasts once and in order`, async () => {
-      const nodes = await localNodes();
-      serveEcho(nodes);
-      const lb = await startBalancer(
-        scope,
-        nodes.map((n) => n.port),
-      );
-      const clients: ClientSocket[] = [];
-      for (let i = 0; i < 6; i++) {
-        const c = client(scope, lb.url, { ...mode.opts });
-        await connected(c, 5000);
-        clients.push(c);
-      }
-      for (const c of clients) assert.equal(await c.timeout(3000).emitWithAck("join", "r"), true);
-      // Every ack comes from the client's own socket on its owner node.
-      for (const c of clients) {
-        const owners = new Set<string>();
-        for (let i = 0; i < 10; i++) {
-          const r = (await c.timeout(3000).emitWithAck("echo", i)) as {
-            i: number;
-            id: string;
-            node: string;
-          };
-          assert.equal(r.i, i);
-          assert.equal(r.id, c.id);
-          owners.add(r.node);
-        }
-        assert.equal(owners.size, 1);
-        assert.equal([...owners][0], c.io.engine.id.split("~")[0]);
-      }
-      if (mode.upgrade) {
-        await waitFor(() => clients.every((c) => c.io.engine.transport.name === "websocket"), 5000);
-      }
-      // Broadcasts from each node reach every client exactly once, in order.
-      const got = clients.map(() => [] as number[]);
-      for (const [k, c] of clients.entries()) c.on("tick", (i: number) => got[k]!.push(i));
-      const N = 30;
-      for (let i = 0; i < N; i++) nodes[i % nodes.length]!.io.to("r").emit("tick", i);
-      await waitFor(() => got.every((g) => g.length >= N), 5000);
-      // A last ack round trip per client: anything duplicated would have arrived by now.
-      for (const c of clients) await c.timeout(3000).emitWithAck("echo", -1);
-      const expected = Array.from({ length: N }, (_, i) => i);
-      // Order per sending node (the bus orders one publisher's messages).
-      for (const g of got) {
-        assert.equal(g.length, N);
-        for (let s = 0; s < nodes.length; s++) {
-          assert.deepEqual(
-            g.filter((i) => i % nodes.length === s),
-            expected.filter((i) => i % nodes.length === s),
-          );
-        }
-      }
-      // The balancer spread the traffic, and some of it was forwarded.
-      assert.ok(
-        lb.hits.every((h) => h > 0),
-        `hits ${lb.hits}`,
-      );
-      const forwarded = nodes.reduce((a, n) => {
-        const s = n.io.engine.forwarder!.stats;
-        return a + s.requests + s.upgrades;
-      }, 0);
-      // A WebSocket-only client has no sid on its one request: nothing to forward.
-      if (mode.name !== "websocket") assert.ok(forwarded > 0, "nothing was forwarded");
-      if (mode.name === "polling") {
-        const served = nodes.reduce((a, n) => a + n.io.engine.forwarder!.stats.listener.served, 0);
-        assert.ok(served >= clients.length * 10, `served ${served}`);
-      }
+      await roundRobinScenario(scope, await localNodes(), mode);
     });
   }
 });
