@@ -71,7 +71,10 @@ export class InternalListener {
   listen(): Promise<{ host: string; port: number }> {
     return new Promise((resolve, reject) => {
       this.server.once("error", reject);
-      this.server.listen(this.o.listen.port, this.o.listen.host, () => {
+      // exclusive: in a node:cluster worker, a shared listen (port 0 included) would hand
+      // this node's forwards to every worker round-robin; each node needs its own port.
+      const { port, host } = this.o.listen;
+      this.server.listen({ port, host, exclusive: true }, () => {
         this.server.off("error", reject);
         if (this.closed) this.server.close();
         const a = this.server.address() as AddressInfo;

@@ -13,6 +13,7 @@
  * it); `start` runs in the workers only.
  */
 import cluster, { type Worker } from "node:cluster";
+import { randomBytes } from "node:crypto";
 import { EventEmitter } from "node:events";
 import type { Server as HttpServer } from "node:http";
 import { availableParallelism } from "node:os";
@@ -98,6 +99,12 @@ export interface WorkerContext {
   readonly bus: Bus;
   /** node:cluster's worker id (1-based; a replacement gets a new one). */
   readonly id: number;
+  /**
+   * A random secret the primary made for this run, the same in every worker (replacements
+   * included): the cluster secret of session forwarding between the workers,
+   * `forwarding: { bus, secret }`, so polling and upgrading clients work across workers.
+   */
+  readonly secret: string;
 }
 
 /** Starts the server of one worker; it must listen (on the shared port) before resolving or soon after. */
@@ -117,6 +124,8 @@ export interface WorkersEvents {
 
 /** Tag of the helper's own IPC messages. */
 const TAG = "sy-workers";
+/** Environment variable carrying {@link WorkerContext.secret} to the workers (removed from their `process.env`). */
+const SECRET_ENV = "SWITCHYARD_WORKERS_SECRET";
 
 /** The primary's handle: the workers, their relay, and the drain. */
 export class WorkersPrimary extends EventEmitter<WorkersEvents> {
@@ -135,6 +144,7 @@ export class WorkersPrimary extends EventEmitter<WorkersEvents> {
   private stopping: Promise<void> | undefined;
   private markReady!: () => void;
   private isReady = false;
+  private readonly secret = randomBytes(32).toString("base64url");
 
   /** @internal Use {@link runWorkers}. */
   constructor(opts: ResolvedWorkers) {
@@ -172,7 +182,7 @@ export class WorkersPrimary extends EventEmitter<WorkersEvents> {
   }
 
   private fork(): void {
-    const w = cluster.fork();
+    const w = cluster.fork({ [SECRET_ENV]: this.secret });
     const pid = w.process.pid!;
     this.live.set(pid, w);
     this.relay.attach(w.process as unknown as IpcEndpoint);
@@ -315,6 +325,9 @@ function installPrimarySignals(primary: WorkersPrimary): void {
 
 async function startWorker(opts: ResolvedWorkers, start: StartWorker): Promise<WorkersWorker> {
   const id = cluster.worker?.id ?? 0;
+  const secret = process.env[SECRET_ENV] ?? randomBytes(32).toString("base64url");
+  // Not inherited by what the application spawns.
+  delete process.env[SECRET_ENV];
   const bus = opts.bus();
   let draining: Promise<void> | undefined;
   let server: DrainableServer | undefined;
@@ -331,7 +344,7 @@ async function startWorker(opts: ResolvedWorkers, start: StartWorker): Promise<W
     if (typeof m !== "object" || m === null || (m as { sy?: unknown }).sy !== TAG) return;
     if ((m as { t?: unknown }).t === "drain") void drain();
   });
-  server = await start({ bus, id });
+  server = await start({ bus, id, secret });
   const http = server.httpServer;
   if (http !== undefined && !http.listening) {
     await new Promise<void>((resolve, reject) => {

@@ -14,21 +14,31 @@ const handle = await runWorkers(
     shutdownTimeout: Number(process.env.SHUTDOWN_TIMEOUT ?? 5000),
     restartDelay: 50,
   },
-  ({ bus }) => {
+  async ({ bus, secret }) => {
     const http = createServer();
     const io = new Server(http, {
       adapter: createAdapter(bus, { heartbeatInterval: 300, requestsTimeout: 3000 }),
+      // Polling requests and upgrades that round-robin hands to another worker are
+      // forwarded to the session's owner.
+      forwarding: { bus, secret, announceInterval: 300 },
     });
     io.on("who", (cb: (pid: number) => void) => cb(process.pid));
+    const forwarded = (): number => io.engine.forwarder?.stats.requests ?? 0;
+    io.on("forwarded", (cb: (n: number) => void) => cb(forwarded()));
     io.on("connection", (socket) => {
       socket.on("pid", (ack: (pid: number) => void) => ack(process.pid));
       socket.on("shout", (id: string) => io.emit("heard", id));
       socket.on("count", async (ack: (n: number) => void) => ack((await io.fetchSockets()).length));
+      socket.on("forwarded", async (ack: (n: number) => void) => {
+        const others = (await io.serverSideEmitWithAck("forwarded")) as number[];
+        ack(others.reduce((sum, n) => sum + n, forwarded()));
+      });
       socket.on("ask", async (ack: (pids: unknown[]) => void) =>
         ack(await io.serverSideEmitWithAck("who")),
       );
     });
     http.listen(port, "127.0.0.1");
+    await io.engine.forwarder?.ready();
     return io;
   },
 );

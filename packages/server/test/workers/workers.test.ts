@@ -1,8 +1,9 @@
 /**
  * `runWorkers` as a real process tree: a primary forking 3 node:cluster workers that
- * share one port and an IPC bus, driven by real socket.io-client clients. Session
- * forwarding has not landed yet, so the clients are WebSocket-only (node:cluster's
- * round-robin would otherwise send a polling session's requests to several workers).
+ * share one port and an IPC bus, driven by real socket.io-client clients. node:cluster
+ * hands out connections round-robin, so a polling session's requests land on several
+ * workers: session forwarding (`forwarding: { bus, secret }` with the helper's secret)
+ * serves them at the owner; polling-only and polling → upgrade clients are checked too.
  *
  * Checked: connections spread over all 3 workers; a broadcast made on one worker reaches
  * every client exactly once; fetchSockets and serverSideEmitWithAck span the workers; a
@@ -37,9 +38,9 @@ let port = 0;
 let app: ManagedProcess | undefined;
 let clients: Client[] = [];
 
-function open(): Client {
+function open(transports: ("polling" | "websocket")[] = ["websocket"]): Client {
   const socket = connect(`http://127.0.0.1:${port}`, {
-    transports: ["websocket"],
+    transports,
     forceNew: true,
     reconnectionDelay: 50,
     reconnectionDelayMax: 300,
@@ -126,6 +127,52 @@ describe("runWorkers: 3 workers on one port over the IPC bus", () => {
       "one answer from each other worker",
     );
   });
+
+  for (const [name, transports] of [
+    ["polling only", ["polling"]],
+    ["polling, then upgrade", ["polling", "websocket"]],
+  ] as const) {
+    it(`serves ${name} clients across the workers (forwarding): one session each, broadcasts once`, async () => {
+      const wsClients = clients;
+      const mine: Client[] = [];
+      clients = [];
+      try {
+        const forwardedBefore = (await wsClients[0]!.socket
+          .timeout(4000)
+          .emitWithAck("forwarded")) as number;
+        for (let i = 0; i < 12; i++) mine.push(open([...transports]));
+        await waitFor(() => mine.every((c) => c.socket.connected), 15_000, "clients connected");
+        if (transports.length === 2) {
+          await waitFor(
+            () => mine.every((c) => c.socket.io.engine.transport.name === "websocket"),
+            10_000,
+            "every client upgraded",
+          );
+        }
+        // Every acked request of a client is answered by the same worker: its session's owner.
+        for (const c of mine) {
+          const pids = new Set<number>();
+          for (let k = 0; k < 4; k++) pids.add(await pidOf(c));
+          assert.equal(pids.size, 1, "one owner per session");
+        }
+        const owners = new Set(await Promise.all(mine.map(pidOf)));
+        assert.ok(owners.size >= 2, `sessions on ${owners.size} workers`);
+        mine[0]!.socket.emit("shout", `${name} 1`);
+        mine[0]!.socket.emit("shout", `${name} 2`);
+        const all = [...mine, ...wsClients];
+        await waitFor(() => all.every((c) => c.heard.includes(`${name} 2`)), 8000, "broadcasts");
+        for (const c of all) assert.deepEqual(c.heard, [`${name} 1`, `${name} 2`]);
+        const forwarded = (await wsClients[0]!.socket
+          .timeout(4000)
+          .emitWithAck("forwarded")) as number;
+        assert.ok(forwarded > forwardedBefore, "requests were forwarded between workers");
+        for (const c of mine) assert.deepEqual(c.disconnects, [], "no session lost");
+      } finally {
+        for (const c of mine) c.socket.close();
+        clients = wsClients;
+      }
+    });
+  }
 
   it("replaces a killed worker; its clients reconnect to live workers", async () => {
     const pids = await Promise.all(clients.map(pidOf));
