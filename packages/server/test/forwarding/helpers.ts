@@ -19,6 +19,7 @@ import {
   type Bus,
   type ClusterAdapterOptions,
   createAdapter,
+  type ForwardingOptions,
   type ServerOptions,
   type Socket,
 } from "@switchyard/server";
@@ -49,6 +50,7 @@ export async function startNodes(
   scope: Scope,
   buses: readonly Bus[],
   serverOpts: ServerOptions = {},
+  forwarding: Partial<ForwardingOptions> = {},
 ): Promise<FwdNode[]> {
   const nodes: FwdNode[] = [];
   for (const [i, bus] of buses.entries()) {
@@ -57,7 +59,7 @@ export async function startNodes(
       ...serverOpts,
       nodeId: name,
       adapter: createAdapter(bus, FAST),
-      forwarding: { bus, secret: SECRET, announceInterval: 500 },
+      forwarding: { bus, secret: SECRET, announceInterval: 500, ...forwarding },
     });
     await srv.io.engine.forwarder?.ready();
     nodes.push({ ...srv, name, bus });
