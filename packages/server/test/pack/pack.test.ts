@@ -1,5 +1,5 @@
 /**
- * What users install: `npm pack` of the four published packages, from a copy of their
+ * What users install: `npm pack` of the published packages, from a copy of their
  * sources without any build (so `prepack` must build, and the repo's own `dist`, if any,
  * plays no part and none is left in the repo), installed from the tarballs into a project
  * outside the monorepo (no workspace links) next to `socket.io-client` from the registry.
@@ -31,7 +31,7 @@ import {
 const REPO = new URL("../../../../", import.meta.url).pathname.replace(/\/$/, "");
 const FIXTURES = new URL("./fixtures/", import.meta.url).pathname;
 /** In dependency order: each `prepack` finds its references built by the previous ones. */
-const PUBLISHED = ["protocol", "server", "redis", "amqp"] as const;
+const PUBLISHED = ["protocol", "server", "redis", "amqp", "flask-bridge"] as const;
 type Published = (typeof PUBLISHED)[number];
 
 const work = mkdtempSync(join(tmpdir(), "switchyard-pack-"));
