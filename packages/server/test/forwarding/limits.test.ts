@@ -7,6 +7,8 @@ import { request as httpRequest } from "node:http";
 import { connect as netConnect } from "node:net";
 import { afterEach, describe, it } from "node:test";
 import { type Bus, LocalHub, Server } from "@switchyard/server";
+import { mac } from "../../src/cluster/forward-auth.js";
+import { DIRECTORY_CHANNEL } from "../../src/cluster/node-directory.js";
 import { client, connected, Scope, waitFor } from "../socketio/helpers.js";
 import { get, SECRET, serveEcho, startBalancer, startNodes } from "./helpers.js";
 
@@ -139,6 +141,58 @@ describe("forwarding limits and hostile upgrades", () => {
     assert.equal(nodes[0]!.io.engine.forwarder!.stats.upgrades, 1);
     assert.equal(nodes[1]!.io.engine.forwarder!.stats.listener.served, 1);
     assert.equal(nodes[1]!.io.engine.forwarder!.stats.upgrades, 0);
+  });
+
+  it("forged, replayed and malformed announcements on the bus never add a node", async () => {
+    const hub = new LocalHub();
+    const nodes = await startNodes(scope, [
+      scope.add(hub.bus(), (x) => x.close()),
+      scope.add(hub.bus(), (x) => x.close()),
+    ]);
+    const outsider = scope.add(hub.bus(), (x) => x.close());
+    const dir = nodes[0]!.io.engine.forwarder!.directory;
+    const now = String(Date.now());
+    const fields = (k: string, n: string, t: string) => [k, n, "127.0.0.1", "9", t];
+    const good = (t: string) =>
+      mac(Buffer.from(SECRET), ["announce", ...fields("hello", "evil", t)]);
+    const messages: unknown[] = [
+      { k: "hello", n: "evil", h: "127.0.0.1", p: 9, t: now, m: "AAAA" },
+      {
+        k: "hello",
+        n: "evil",
+        h: "127.0.0.1",
+        p: 9,
+        t: now,
+        m: mac(Buffer.from("x".repeat(32)), ["announce", ...fields("hello", "evil", now)]),
+      },
+      {
+        k: "hello",
+        n: "evil",
+        h: "127.0.0.1",
+        p: 9,
+        t: String(Date.now() - 120_000),
+        m: good(String(Date.now() - 120_000)),
+      },
+      { k: "hello", n: "../x", h: "127.0.0.1", p: 9, t: now, m: good(now) },
+      { k: "hello", n: "evil", h: "127.0.0.1", p: 70000, t: now, m: good(now) },
+      "not json",
+      "x".repeat(5000),
+    ];
+    for (const m of messages)
+      outsider.publish(
+        DIRECTORY_CHANNEL,
+        Buffer.from(typeof m === "string" ? m : JSON.stringify(m)),
+      );
+    await waitFor(() => dir.stats.refused >= messages.length, 3000);
+    assert.equal(dir.get("evil"), undefined);
+    assert.deepEqual(dir.peers(), ["n1"]);
+    // A sid naming it is still refused without a forward.
+    const r = await get(
+      nodes[0]!.port,
+      "/socket.io/?EIO=4&transport=polling&sid=evil~AAAAAAAAAAAAAAAAAAAA",
+    );
+    assert.equal(r.status, 400);
+    assert.equal(nodes[0]!.io.engine.forwarder!.stats.requests, 0);
   });
 
   it("the cookie option keeps working through forwarded requests", async () => {
