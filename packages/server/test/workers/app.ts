@@ -13,8 +13,10 @@ const handle = await runWorkers(
     workers: Number(process.env.WORKERS ?? 3),
     shutdownTimeout: Number(process.env.SHUTDOWN_TIMEOUT ?? 5000),
     restartDelay: 50,
+    maxRestarts: Number(process.env.MAX_RESTARTS ?? 10),
   },
   async ({ bus, secret }) => {
+    if (process.env.CRASH_ON_START === "1") throw new Error("this worker cannot start");
     const http = createServer();
     const io = new Server(http, {
       adapter: createAdapter(bus, { heartbeatInterval: 300, requestsTimeout: 3000 }),
@@ -39,13 +41,21 @@ const handle = await runWorkers(
     });
     http.listen(port, "127.0.0.1");
     await io.engine.forwarder?.ready();
-    return io;
+    if (process.env.SLOW_DRAIN !== "1") return io;
+    // A drain that does not finish by itself (for the second-signal test).
+    return {
+      engine: io.engine,
+      httpServer: io.httpServer,
+      close: () => new Promise<void>(() => {}),
+    };
   },
 );
 if (handle.isPrimary) {
   const say = (line: string): void => void process.stdout.write(`${line}\n`);
   handle.on("fork", (pid) => say(`fork ${pid}`));
   handle.on("online", (pid) => say(`online ${pid}`));
+  handle.on("give-up", () => say("give-up"));
+  process.on("SIGTERM", () => say("signal"));
   handle.on("exit", (pid, code, signal, replaced) =>
     say(`exit ${pid} ${code} ${signal} ${replaced}`),
   );
