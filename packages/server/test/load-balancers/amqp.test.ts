@@ -5,7 +5,7 @@
  */
 import { after, before } from "node:test";
 import { type RabbitServer, Scope, startRabbitMQ } from "@switchyard/test-harness";
-import { type LbNode, startNodes } from "./lb-helpers.js";
+import { type LbNode, SECRET, startNodes } from "./lb-helpers.js";
 import { ALL_BALANCERS, behind, type MatrixContext } from "./lb-suite.js";
 
 let rabbit: RabbitServer;
@@ -18,6 +18,7 @@ before(async () => {
     bus: "amqp",
     url: rabbit.url,
     exchange: `switchyard-lb-${process.pid}`,
+    secret: SECRET,
   });
 });
 after(() => suite.close());

@@ -119,7 +119,13 @@ export class LbNode {
   }
 }
 
-/** Starts `n` nodes (A, B, C, …) over one broker; each is stopped by `scope`. */
+/** A cluster secret for the tests' forwarding (≥ 16 bytes). */
+export const SECRET = "load-balancer-tests-cluster-secret";
+
+/**
+ * Starts `n` nodes (A, B, C, …) over one broker, each stopped by `scope`; with a
+ * `secret`, waits until their forwarding directories are complete.
+ */
 export async function startNodes(
   scope: Scope,
   n: number,
@@ -133,6 +139,17 @@ export async function startNodes(
     nodes.push(node);
   }
   await Promise.all(nodes.map((x) => x.ready()));
+  if (config.secret !== undefined) {
+    // Forwarding: every node has heard every other one before a client arrives.
+    await waitFor(
+      async () =>
+        (await Promise.all(nodes.map((x) => x.call<string[]>("peers")))).every(
+          (p) => p.length === n - 1,
+        ),
+      10_000,
+      "every node in every node's forwarding directory",
+    );
+  }
   return nodes;
 }
 
