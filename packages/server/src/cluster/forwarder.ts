@@ -211,59 +211,81 @@ export class Forwarder {
       method,
       url,
     );
-    const up = httpRequest({
-      host: owner.host,
-      port: owner.port,
-      method,
-      path: url,
-      headers,
-      agent: this.agentFor(owner),
-    });
     let open = true;
+    let timer: NodeJS.Timeout | undefined;
     const finish = () => {
       if (!open) return;
       open = false;
       this.active--;
       clearTimeout(timer);
     };
-    // Fails fast when the owner cannot be reached; a held GET may last a heartbeat.
-    const timer = setTimeout(
-      () => up.destroy(new Error("forward timed out")),
-      this.host.opts.pingInterval + this.host.opts.pingTimeout + this.options.connectTimeout,
-    );
-    up.on("socket", (s: Socket) => {
-      if (!s.connecting) return;
-      const t = setTimeout(
-        () => up.destroy(new Error("connect timed out")),
-        this.options.connectTimeout,
+    const agent = this.agentFor(owner);
+    const attempt = (retried: boolean) => {
+      const up = httpRequest({
+        host: owner.host,
+        port: owner.port,
+        method,
+        path: url,
+        headers,
+        agent,
+      });
+      // Fails fast when the owner cannot be reached; a held GET may last a heartbeat.
+      clearTimeout(timer);
+      timer = setTimeout(
+        () => up.destroy(new Error("forward timed out")),
+        this.host.opts.pingInterval + this.host.opts.pingTimeout + this.options.connectTimeout,
       );
-      s.once("connect", () => clearTimeout(t));
-      s.once("close", () => clearTimeout(t));
-    });
-    up.on("response", (ur) => {
-      res.writeHead(ur.statusCode ?? 502, responseHeaders(ur.headers));
-      ur.pipe(res);
-      ur.on("end", finish);
-      ur.on("aborted", () => res.destroy());
-      ur.on("error", () => res.destroy());
-    });
-    up.on("error", () => {
-      finish();
-      if (res.headersSent) {
-        res.destroy();
-        return;
+      up.on("socket", (s: Socket) => {
+        if (!s.connecting) return;
+        const t = setTimeout(
+          () => up.destroy(new Error("connect timed out")),
+          this.options.connectTimeout,
+        );
+        s.once("connect", () => clearTimeout(t));
+        s.once("close", () => clearTimeout(t));
+      });
+      up.on("response", (ur) => {
+        res.writeHead(ur.statusCode ?? 502, responseHeaders(ur.headers));
+        ur.pipe(res);
+        ur.on("end", finish);
+        ur.on("aborted", () => res.destroy());
+        ur.on("error", () => res.destroy());
+      });
+      up.on("error", (err: NodeJS.ErrnoException) => {
+        // The owner closed an idle kept-alive connection just as we reused it: it never
+        // read the request. A GET has no body to replay, so it is sent once more.
+        if (
+          !retried &&
+          open &&
+          method === "GET" &&
+          up.reusedSocket &&
+          err.code === "ECONNRESET" &&
+          !res.headersSent
+        ) {
+          attempt(true);
+          return;
+        }
+        finish();
+        if (res.headersSent) {
+          res.destroy();
+          return;
+        }
+        this.counters.failed++;
+        // The protocol's answer for a session this node cannot serve: the client drops
+        // the session and reconnects (to a live node).
+        sendEngineError(res, EngineErrorCode.UNKNOWN_SID, corsHeaders(this.host.opts.cors, req));
+      });
+      res.once("close", () => {
+        if (!res.writableFinished) up.destroy();
+      });
+      if (method === "GET") up.end();
+      else {
+        req.on("error", () => up.destroy());
+        req.pipe(up);
       }
-      this.counters.failed++;
-      // The protocol's answer for a session this node cannot serve: the client drops
-      // the session and reconnects (to a live node).
-      sendEngineError(res, EngineErrorCode.UNKNOWN_SID, corsHeaders(this.host.opts.cors, req));
-    });
-    res.on("close", () => {
-      if (!res.writableFinished) up.destroy();
-      finish();
-    });
-    req.on("error", () => up.destroy());
-    req.pipe(up);
+    };
+    res.once("close", finish);
+    attempt(false);
     return true;
   }
 
