@@ -1,10 +1,12 @@
 /**
  * The app the workers tests run as a real process tree: `runWorkers` with
- * `WORKERS` workers on `PORT`, linked by the default IPC bus. The primary reports on
+ * `WORKERS` workers on `PORT`, linked by the default IPC bus (or by Redis at `REDIS_URL`:
+ * several such processes are then "hosts" of one cluster). The primary reports on
  * stdout, one line per event (`fork <pid>`, `online <pid>`, `exit <pid> <code> <signal>
  * <replaced>`, `ready <pids>`), which the test reads.
  */
 import { createServer } from "node:http";
+import { RedisBus } from "@switchyard/redis";
 import { createAdapter, runWorkers, Server } from "@switchyard/server";
 
 const port = Number(process.env.PORT);
@@ -14,6 +16,10 @@ const handle = await runWorkers(
     shutdownTimeout: Number(process.env.SHUTDOWN_TIMEOUT ?? 5000),
     restartDelay: 50,
     maxRestarts: Number(process.env.MAX_RESTARTS ?? 10),
+    // Several hosts: every worker is a node of the Redis cluster instead of the IPC bus.
+    ...(process.env.REDIS_URL === undefined
+      ? {}
+      : { bus: () => new RedisBus({ url: process.env.REDIS_URL! }) }),
   },
   async ({ bus, secret }) => {
     if (process.env.CRASH_ON_START === "1") throw new Error("this worker cannot start");

@@ -17,7 +17,9 @@ import { fileURLToPath } from "node:url";
 import {
   freePort,
   type ManagedProcess,
+  type RedisServer,
   startProcess,
+  startRedis,
   waitFor,
   within,
 } from "@switchyard/test-harness";
@@ -283,5 +285,64 @@ describe("runWorkers: bounded restarts and a second signal", () => {
     const exit = await proc.waitForExit(5000);
     assert.deepEqual(exit, { code: 1, signal: null });
     await waitFor(() => proc!.leftovers().length === 0, 3000, "workers gone");
+  });
+});
+
+describe("runWorkers on several hosts: two primaries of 2 workers each over Redis", () => {
+  let redis: RedisServer | undefined;
+  const hosts: ManagedProcess[] = [];
+  const mine: ClientSocket[] = [];
+  after(async () => {
+    for (const c of mine) c.close();
+    for (const h of hosts) await h.stop({ graceMs: 2000 });
+    await redis?.stop();
+  });
+
+  it("broadcasts reach the clients of every worker of both hosts once; fetchSockets counts them all", async () => {
+    redis = await startRedis();
+    const ports: number[] = [];
+    for (const name of ["host-a", "host-b"]) {
+      const p = await freePort();
+      ports.push(p);
+      hosts.push(
+        await startProcess({
+          command: process.execPath,
+          args: ["--conditions=source", "--import", "tsx", APP],
+          cwd: ROOT,
+          name,
+          env: { PORT: String(p), WORKERS: "2", REDIS_URL: redis.url },
+        }),
+      );
+    }
+    for (const h of hosts) await h.waitForOutput(/^ready [\d,]+$/m, { timeoutMs: 30_000 });
+    const heard = new Map<ClientSocket, string[]>();
+    for (let i = 0; i < 16; i++) {
+      const c = connect(`http://127.0.0.1:${ports[i % 2]}`, {
+        transports: ["websocket"],
+        forceNew: true,
+      });
+      heard.set(c, []);
+      c.on("heard", (id: string) => heard.get(c)!.push(id));
+      mine.push(c);
+    }
+    await waitFor(() => mine.every((c) => c.connected), 15_000, "clients connected");
+    const pids = new Set(
+      await Promise.all(mine.map((c) => c.timeout(3000).emitWithAck("pid") as Promise<number>)),
+    );
+    // Half the clients on each host; round-robin spreads each half over that host's workers.
+    assert.ok(pids.size >= 2, `the clients are on ${pids.size} workers`);
+    await waitFor(
+      async () => (await mine[0]!.timeout(4000).emitWithAck("count")) === mine.length,
+      10_000,
+      "fetchSockets across hosts",
+    );
+    mine[1]!.emit("shout", "across 1");
+    mine[1]!.emit("shout", "across 2");
+    await waitFor(
+      () => mine.every((c) => heard.get(c)!.includes("across 2")),
+      5000,
+      "broadcast across hosts",
+    );
+    for (const c of mine) assert.deepEqual(heard.get(c), ["across 1", "across 2"]);
   });
 });
