@@ -23,7 +23,7 @@ before(async () => {
 });
 after(() => suite.close());
 
-const ctx: MatrixContext = { suite, nodes: () => nodes, perTransport: 50 };
+const ctx: MatrixContext = { suite, nodes: () => nodes, perTransport: 100 };
 for (const balancer of ALL_BALANCERS.filter(
   (b) => b.file === "haproxy.cfg" || b.file === "nginx.conf",
 )) {

@@ -36,7 +36,7 @@ export interface MatrixContext {
   /** Closed by the file's `after`: proxies are added to it. */
   suite: Scope;
   nodes(): readonly LbNode[];
-  /** Clients per transport case. @default 60 */
+  /** Clients per transport case. @default 150 */
   perTransport?: number;
 }
 
@@ -75,7 +75,7 @@ async function check(
 
 /** Registers the `describe` of one balancer. */
 export function behind(ctx: MatrixContext, b: Balancer): void {
-  const per = ctx.perTransport ?? 60;
+  const per = ctx.perTransport ?? 150;
   describe(b.title, () => {
     let proxy: Proxy;
     let scope: Scope | undefined;
@@ -110,14 +110,14 @@ export function behind(ctx: MatrixContext, b: Balancer): void {
     }
 
     if (b.nat === true) {
-      test("one NAT: 120 clients of every transport behind one address, 30 others", async () => {
+      test("one NAT: 240 clients of every transport behind one address, 60 others", async () => {
         scope = new Scope();
         const nat = "127.9.9.9";
         const groups: ClientGroup[] = [
-          { transport: "polling", count: 40, source: nat },
-          { transport: "upgrade", count: 40, source: nat },
-          { transport: "websocket", count: 40, source: nat },
-          { transport: "upgrade", count: 30, source: "distinct" },
+          { transport: "polling", count: 80, source: nat },
+          { transport: "upgrade", count: 80, source: nat },
+          { transport: "websocket", count: 80, source: nat },
+          { transport: "upgrade", count: 60, source: "distinct" },
         ];
         await check(scope, ctx, proxy, groups, b.withCredentials ?? false, b.maxShare ?? 0.4);
       });
