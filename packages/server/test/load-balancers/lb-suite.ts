@@ -21,6 +21,7 @@ import {
   deployFile,
   type LbNode,
   makeClients,
+  spread,
 } from "./lb-helpers.js";
 
 const TRANSPORTS = ["polling", "upgrade", "websocket"] as const;
@@ -62,7 +63,7 @@ async function check(
   groups: ClientGroup[],
   withCredentials: boolean,
   maxShare: number,
-): Promise<void> {
+): Promise<string> {
   const nodes = ctx.nodes();
   const clients = makeClients(scope, proxy.url, groups, { withCredentials });
   await allConnected(clients);
@@ -71,6 +72,8 @@ async function check(
   await assertBroadcasts(clients, nodes[0]!, 20);
   assertNoErrors(clients);
   assertSpread(clients, nodes.length, maxShare);
+  const per = spread(clients);
+  return `sessions per node: ${nodes.map((n) => `${n.name} ${per.get(n.name) ?? 0}`).join(", ")}`;
 }
 
 /** Registers the `describe` of one balancer. */
@@ -102,15 +105,17 @@ export function behind(ctx: MatrixContext, b: Balancer): void {
     });
 
     for (const transport of TRANSPORTS) {
-      test(`${per} ${transport} clients from distinct addresses`, async () => {
+      test(`${per} ${transport} clients from distinct addresses`, async (t) => {
         scope = new Scope();
         const groups: ClientGroup[] = [{ transport, count: per, source: "distinct" }];
-        await check(scope, ctx, proxy, groups, b.withCredentials ?? false, b.maxShare ?? 0.4);
+        t.diagnostic(
+          await check(scope, ctx, proxy, groups, b.withCredentials ?? false, b.maxShare ?? 0.4),
+        );
       });
     }
 
     if (b.nat === true) {
-      test("one NAT: 240 clients of every transport behind one address, 60 others", async () => {
+      test("one NAT: 240 clients of every transport behind one address, 60 others", async (t) => {
         scope = new Scope();
         const nat = "127.9.9.9";
         const groups: ClientGroup[] = [
@@ -119,7 +124,9 @@ export function behind(ctx: MatrixContext, b: Balancer): void {
           { transport: "websocket", count: 80, source: nat },
           { transport: "upgrade", count: 60, source: "distinct" },
         ];
-        await check(scope, ctx, proxy, groups, b.withCredentials ?? false, b.maxShare ?? 0.4);
+        t.diagnostic(
+          await check(scope, ctx, proxy, groups, b.withCredentials ?? false, b.maxShare ?? 0.4),
+        );
       });
     }
   });
