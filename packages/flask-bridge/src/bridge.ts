@@ -245,8 +245,9 @@ class RedisSource implements Transport {
       lazyConnect: true,
       connectionName: "switchyard-flask-bridge",
       retryStrategy: (times) => reconnectDelay(times, o.reconnectInitialDelay, o.reconnectMaxDelay),
-      // ioredis re-subscribes after a reconnect, before "ready".
-      autoResubscribe: true,
+      // Subscriptions are made on every "ready" here, so "up" means subscribed (ioredis'
+      // own re-subscription would run after "ready" without telling when it is done).
+      autoResubscribe: false,
       maxRetriesPerRequest: null,
     });
     this.sub.on("messageBuffer", (channel: Buffer, message: Buffer) => {
@@ -254,20 +255,18 @@ class RedisSource implements Transport {
     });
     this.sub.on("error", noop); // reported through "close" / "down"
     this.sub.on("close", () => bridge.markDown(undefined));
-    this.sub.on("ready", () => {
-      // After a reconnect ioredis has restored the subscriptions by now.
-      if (this.subscribed) bridge.markUp();
-    });
-    this.start().catch((err: Error) => bridge.markDown(err));
+    this.sub.on("ready", () => this.subscribe());
+    // A first connection that fails is retried by ioredis (retryStrategy); "ready" then subscribes.
+    this.sub.connect().catch((err: Error) => bridge.markDown(err));
   }
 
-  private subscribed = false;
-
-  private async start(): Promise<void> {
-    await this.sub.connect();
-    await this.sub.subscribe(...this.bridge.options.channels);
-    this.subscribed = true;
-    this.bridge.markUp();
+  private subscribe(): void {
+    this.sub.subscribe(...this.bridge.options.channels).then(
+      () => {
+        if (this.sub.status === "ready") this.bridge.markUp();
+      },
+      (err: Error) => this.bridge.markDown(err),
+    );
   }
 
   async close(): Promise<void> {

@@ -72,4 +72,33 @@ describe("Flask bridge over real Redis", { timeout: 120_000 }, () => {
         await raw.publish(channel, body);
       },
     ));
+  test("a bridge created while Redis is down subscribes once it is up", async (t) => {
+    t.mock.method(console, "warn", () => {});
+    await redis.kill();
+    const io = new Server();
+    const bridge = createFlaskBridge(io, {
+      url: redis.url,
+      channels: ["late"],
+      reconnectMaxDelay: 300,
+    });
+    t.after(async () => {
+      await bridge.close();
+      await io.close();
+    });
+    const downs: unknown[] = [];
+    bridge.on("down", (err) => downs.push(err));
+    await waitFor(() => downs.length > 0, 10_000, "down reported");
+    assert.equal(bridge.connected, false);
+    await redis.restart();
+    await bridge.ready();
+    let applied = 0;
+    bridge.on("message", (_msg, outcome) => {
+      if (outcome === "applied") applied++;
+    });
+    await raw.publish(
+      "late",
+      '{"method": "emit", "event": "x", "data": [1], "binary": false, "namespace": "/"}',
+    );
+    await waitFor(() => applied === 1, 5000, "the message applied");
+  });
 });
