@@ -264,6 +264,32 @@ CASES = [
 ]
 `;
 
+/** flask-socketio-queue.md §3: Debian 5.7.2, `SocketIO(message_queue=url).emit('tick', {'seq': 1}, namespace='/ws', to='r')`, 163 bytes. */
+const CAPTURE_572 = Buffer.from(
+  "80049598000000000000007d94288c066d6574686f64948c04656d697494" +
+    "8c056576656e74948c047469636b948c0464617461947d948c0373657194" +
+    "4b01738c096e616d657370616365948c032f7773948c04726f6f6d948c01" +
+    "72948c08736b69705f736964944e8c0863616c6c6261636b944e8c07686f" +
+    "73745f6964948c2030306361373431353865366434333939383963613034" +
+    "3036323861653933633594752e",
+  "hex",
+);
+
+describe("decodeFlaskMessage: the captured 5.7.2 pickle bytes", () => {
+  it("reads them with legacyPickle, refuses them without", () => {
+    assert.equal(CAPTURE_572.length, 163);
+    const m = ok(CAPTURE_572, { legacyPickle: "data-only" });
+    assert.ok(m.method === "emit");
+    assert.equal(m.event, "tick");
+    assert.equal(m.namespace, "/ws");
+    assert.deepEqual(m.rooms, ["r"]);
+    assert.deepEqual(m.skipSids, []);
+    assert.equal(m.hostId, "00ca74158e6d439989ca040628ae93c5");
+    assert.deepEqual(JSON.parse(JSON.stringify(m.args)), [{ seq: 1 }]);
+    refused(CAPTURE_572, "unsupported", /legacyPickle/);
+  });
+});
+
 describe("decodeFlaskMessage: pickle (5.7.2) from the real Python", () => {
   const fixtures = pythonPickles(PY, [4, 5]);
   const byName = (n: string) => {

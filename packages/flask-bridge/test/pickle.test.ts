@@ -196,6 +196,42 @@ describe("readPickle: hostile input", () => {
     assert.throws(() => readPickle(writePickle("x".repeat(100)), { maxBytes: 50 }), /exceed/);
   });
 
+  it("answers adversarial 1 MiB inputs quickly (bounded work, no hang)", () => {
+    const MiB = 1024 * 1024;
+    const build = (head: number[], body: number[], fill: number, tail: number[]) => {
+      const b = Buffer.alloc(MiB, 0);
+      Buffer.from([0x80, 4, ...head]).copy(b, 0);
+      let p = head.length + 2;
+      while (p + body.length + tail.length <= MiB) {
+        for (const x of body) b[p++] = x;
+        if (fill-- <= 0) break;
+      }
+      Buffer.from(tail).copy(b, MiB - tail.length);
+      return b.subarray(0, MiB);
+    };
+    const inputs = [
+      // a list of ~500k None: more values than maxValues
+      build([0x5d, 0x28], [0x4e], Number.POSITIVE_INFINITY, [0x65, 0x2e]),
+      // 350k nested EMPTY_LIST + APPEND pairs interleaved with MEMOIZE/BINGET
+      build([0x5d, 0x94], [0x68, 0x00, 0x61], Number.POSITIVE_INFINITY, [0x2e]),
+      // a dict with ~100k keys built from two memoized strings (expansion)
+      build(
+        [0x7d, 0x8c, 0x01, 0x61, 0x94, 0x30, 0x28],
+        [0x4a, 1, 2, 3, 4, 0x68, 0x00],
+        Number.POSITIVE_INFINITY,
+        [0x75, 0x2e],
+      ),
+      // MARKs and POP_MARKs
+      build([0x4e], [0x28, 0x31], Number.POSITIVE_INFINITY, [0x2e]),
+    ];
+    for (const input of inputs) {
+      const t0 = performance.now();
+      onlyOwnErrors(input);
+      const ms = performance.now() - t0;
+      assert.ok(ms < 3000, `took ${Math.round(ms)} ms`);
+    }
+  });
+
   it("refuses every truncation of a real message with its own error", () => {
     const [f] = pythonPickles(MESSAGES, [4]);
     assert.ok(f);
