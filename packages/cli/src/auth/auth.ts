@@ -1,0 +1,219 @@
+/**
+ * Connect-time auth for every namespace: a JWT (jose) and/or a connect webhook, claims and
+ * webhook `data` into `socket.data`, expiry disconnects, and the `switchyard:join` /
+ * `switchyard:leave` room requests. Refusals reach the client as `connect_error` with
+ * `err.data.code` (see codes.ts), are counted by code and logged once per interval per code.
+ */
+import type { Namespace, Socket } from "@switchyard/server";
+import type { Disposable, ServeContext } from "../context.js";
+import { ClientErrorCode as Code, CodeCounter, disconnectWithNotice, refusal } from "./codes.js";
+import { createVerifier, extractToken } from "./jwt.js";
+import { chargeEvent } from "./limits.js";
+import { forEachNamespace } from "./namespaces.js";
+import {
+  type Ack,
+  handleJoin,
+  handleLeave,
+  JOIN_EVENT,
+  LEAVE_EVENT,
+  type RoomDeps,
+} from "./rooms.js";
+import type { AuthConfig } from "./schema.js";
+import { WebhookClient, type WebhookResult } from "./webhook-client.js";
+
+/** Longest a timer may wait (setTimeout's limit); later expiries re-arm. */
+const MAX_TIMER = 2_147_483_647;
+
+/** What {@link installAuth} returns: counters for metrics and a close function. */
+export interface AuthHandle {
+  readonly stats: {
+    /** Connections admitted by auth. */
+    accepted: number;
+    /** Refusals (connect and room) by code. */
+    refusals: Record<string, number>;
+    /** Sockets disconnected because their token expired. */
+    expired: number;
+  };
+  /** The webhook clients (latency hooks for metrics). */
+  readonly webhooks: { connect?: WebhookClient; subscribe?: WebhookClient };
+  close(): void;
+}
+
+export async function installAuth(
+  ctx: ServeContext,
+  config: AuthConfig,
+): Promise<AuthHandle & Disposable> {
+  const log = ctx.log.child({ area: "auth" });
+  const counter = new CodeCounter();
+  const stats = { accepted: 0, refusals: counter.counts, expired: 0 };
+  const verify = config.jwt === undefined ? undefined : createVerifier(config.jwt);
+  const connectHook =
+    config.connectWebhook === undefined ? undefined : new WebhookClient(config.connectWebhook);
+  const subscribeHook =
+    config.rooms.webhook === undefined ? undefined : new WebhookClient(config.rooms.webhook);
+  const claimsBySocket = new WeakMap<Socket, Record<string, unknown>>();
+  const timers = new Set<NodeJS.Timeout>();
+
+  const refused = (code: string, detail: string, address?: string) => {
+    counter.add(code);
+    if (ctx.limiter(`auth:${code}`))
+      log.warn(
+        { code, detail, address },
+        "client refused (further ones this interval are only counted)",
+      );
+  };
+
+  const middleware = (socket: Socket, next: (err?: Error) => void) => {
+    authenticate(socket).then(next, (err: unknown) => {
+      refused(Code.BackendUnavailable, (err as Error).message);
+      next(refusal(Code.BackendUnavailable, "authentication failed"));
+    });
+  };
+
+  const authenticate = async (socket: Socket): Promise<Error | undefined> => {
+    const hs = socket.handshake;
+    let claims: Record<string, unknown> = {};
+    if (verify !== undefined && config.jwt !== undefined) {
+      const token = extractToken(hs.auth, hs.headers, config.jwt.header);
+      if (token === undefined) {
+        refused(Code.TokenMissing, "no token", hs.address);
+        return refusal(Code.TokenMissing, "authentication token missing");
+      }
+      const r = await verify(token);
+      if (!r.ok) {
+        refused(r.code, r.message, hs.address);
+        return refusal(r.code, r.message);
+      }
+      claims = { ...r.claims };
+    }
+    let data: Record<string, unknown> = { ...claims };
+    let rooms: string[] = [];
+    if (connectHook !== undefined) {
+      const { token: _omit, ...auth } = hs.auth as Record<string, unknown>;
+      const res: WebhookResult = await connectHook.post({
+        namespace: socket.nsp.name,
+        address: hs.address,
+        headers: hs.headers,
+        query: hs.query,
+        auth,
+        claims: verify === undefined ? null : claims,
+      });
+      if (!res.ok) {
+        const code =
+          res.reason === "timeout"
+            ? Code.BackendTimeout
+            : res.reason === "busy"
+              ? Code.BackendBusy
+              : Code.BackendUnavailable;
+        refused(code, res.detail, hs.address);
+        return refusal(code, "authentication backend unavailable");
+      }
+      const body = res.body as
+        | { allow?: unknown; data?: unknown; rooms?: unknown; reason?: unknown }
+        | undefined;
+      if (typeof body !== "object" || body === null || typeof body.allow !== "boolean") {
+        refused(
+          Code.BackendUnavailable,
+          "connect webhook answer lacks a boolean allow",
+          hs.address,
+        );
+        return refusal(Code.BackendUnavailable, "authentication backend answered badly");
+      }
+      if (!body.allow) {
+        refused(Code.Denied, "denied by the connect webhook", hs.address);
+        const reason =
+          typeof body.reason === "string" ? body.reason.slice(0, 200) : "connection refused";
+        return refusal(Code.Denied, reason);
+      }
+      if (typeof body.data === "object" && body.data !== null && !Array.isArray(body.data)) {
+        data = { ...data, ...(body.data as Record<string, unknown>) };
+      }
+      if (Array.isArray(body.rooms))
+        rooms = body.rooms.filter(
+          (r): r is string => typeof r === "string" && r !== "" && r.length <= 256,
+        );
+    }
+    claimsBySocket.set(socket, claims);
+    if (verify !== undefined || connectHook !== undefined) socket.data = data;
+    if (rooms.length > 0) await socket.join(rooms);
+    stats.accepted++;
+    return undefined;
+  };
+
+  const armExpiry = (socket: Socket) => {
+    const exp = claimsBySocket.get(socket)?.exp;
+    if (typeof exp !== "number" || config.jwt?.disconnectOnExpiry !== true) return;
+    const arm = () => {
+      const left = exp * 1000 + config.jwt!.clockToleranceSec * 1000 - Date.now();
+      const timer = setTimeout(
+        () => {
+          timers.delete(timer);
+          if (left > MAX_TIMER) {
+            arm();
+            return;
+          }
+          stats.expired++;
+          counter.add(Code.TokenExpired);
+          if (ctx.limiter("auth:expired"))
+            log.info({ code: Code.TokenExpired, sid: socket.id }, "token expired; disconnecting");
+          disconnectWithNotice(socket, Code.TokenExpired, "token expired");
+        },
+        Math.max(0, Math.min(left, MAX_TIMER)),
+      );
+      timer.unref();
+      timers.add(timer);
+      socket.once("disconnect", () => {
+        clearTimeout(timer);
+        timers.delete(timer);
+      });
+    };
+    arm();
+  };
+
+  const roomDeps: RoomDeps = {
+    cfg: config.rooms,
+    claimsOf: (s) => claimsBySocket.get(s) ?? {},
+    webhook: subscribeHook,
+    refused: (code, detail) => refused(code, detail),
+  };
+
+  const onConnection = (socket: Socket) => {
+    armExpiry(socket);
+    socket.use((args, next) => {
+      const ev = args[0];
+      if (ev !== JOIN_EVENT && ev !== LEAVE_EVENT) {
+        next();
+        return;
+      }
+      if (!chargeEvent(socket, args)) return;
+      const last = args[args.length - 1];
+      const ack = typeof last === "function" ? (last as Ack) : undefined;
+      const room = args.length > (ack === undefined ? 1 : 2) ? args[1] : undefined;
+      const run =
+        ev === JOIN_EVENT
+          ? handleJoin(roomDeps, socket, room, ack)
+          : handleLeave(socket, room, ack);
+      run.catch((err: unknown) => {
+        if (ctx.limiter("auth:room-error")) log.error({ err }, "room request failed");
+      });
+    });
+  };
+
+  const setup = (nsp: Namespace) => {
+    if (verify !== undefined || connectHook !== undefined) nsp.use(middleware as never);
+    nsp.on("connection", onConnection);
+  };
+  const stop = forEachNamespace(ctx.io, ctx.config.namespaces, setup);
+
+  return {
+    stats,
+    webhooks: { connect: connectHook, subscribe: subscribeHook },
+    close() {
+      stop();
+      for (const t of timers) clearTimeout(t);
+      timers.clear();
+      connectHook?.close();
+      subscribeHook?.close();
+    },
+  };
+}
