@@ -46,6 +46,8 @@ export interface RunningServer {
   readonly log: Logger;
   /** The bound address (the real port when `listen.port` was 0). */
   readonly address: { host: string; port: number };
+  /** The context the areas were installed with (`route`, `onDrain`, `limiter`…), for embedders. */
+  readonly context: ServeContext;
   /** Whether `/readyz` answers 200 now. */
   readonly ready: boolean;
   /**
@@ -353,6 +355,7 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
     bus,
     log,
     address,
+    context: ctx,
     get ready() {
       return listening && !draining && (bus === undefined || bus.healthy);
     },
