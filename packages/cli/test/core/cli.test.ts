@@ -1,0 +1,235 @@
+// The `switchyard` command end to end: spawned from source (`node --conditions=source
+// --import tsx packages/cli/src/main.ts …`), real socket.io-client, real signals.
+import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
+import { writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { after, afterEach, describe, test } from "node:test";
+import { fileURLToPath } from "node:url";
+import {
+  freePort,
+  httpStatus,
+  type ManagedProcess,
+  makeTempDir,
+  startProcess,
+  within,
+} from "@switchyard/test-harness";
+import { pino } from "pino";
+import { type Socket as ClientSocket, io as ioc } from "socket.io-client";
+import { installSignals } from "../../src/index.ts";
+
+const root = fileURLToPath(new URL("../../../../", import.meta.url));
+const MAIN = join(root, "packages/cli/src/main.ts");
+const NODE_ARGS = ["--conditions=source", "--import", "tsx", MAIN];
+const dir = makeTempDir("cli-e2e");
+const procs: ManagedProcess[] = [];
+const clients: ClientSocket[] = [];
+
+after(() => dir.remove());
+afterEach(async () => {
+  for (const c of clients.splice(0)) c.close();
+  await Promise.allSettled(procs.splice(0).map((p) => p.stop({ graceMs: 3000 })));
+});
+
+/** Runs the command to completion (bounded). */
+function run(
+  args: readonly string[],
+  env: Record<string, string> = {},
+): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return within(
+    new Promise((resolve, reject) => {
+      const child = spawn(process.execPath, [...NODE_ARGS, ...args], {
+        cwd: root,
+        env: { ...process.env, ...env },
+        stdio: ["ignore", "pipe", "pipe"],
+      });
+      let stdout = "";
+      let stderr = "";
+      child.stdout.on("data", (d: Buffer) => {
+        stdout += d.toString();
+      });
+      child.stderr.on("data", (d: Buffer) => {
+        stderr += d.toString();
+      });
+      child.once("error", reject);
+      child.once("close", (code) => resolve({ code, stdout, stderr }));
+      setTimeout(() => child.kill("SIGKILL"), 25_000).unref();
+    }),
+    30_000,
+    `switchyard ${args.join(" ")}`,
+  );
+}
+
+async function serve(args: readonly string[], port: number): Promise<ManagedProcess> {
+  const p = await startProcess({
+    command: process.execPath,
+    args: [...NODE_ARGS, "serve", "--host", "127.0.0.1", "--port", String(port), ...args],
+    cwd: root,
+    name: "switchyard serve",
+    env: { SWITCHYARD_LOG_FORMAT: "json" },
+    ready: async () => (await httpStatus(`http://127.0.0.1:${port}/readyz`)) === 200,
+    readyTimeoutMs: 30_000,
+  });
+  procs.push(p);
+  return p;
+}
+
+function connect(port: number, transports: string[] = ["websocket"]): Promise<ClientSocket> {
+  const c = ioc(`http://127.0.0.1:${port}`, { reconnection: false, transports });
+  clients.push(c);
+  return within(
+    new Promise((resolve, reject) => {
+      c.once("connect", () => resolve(c));
+      c.once("connect_error", reject);
+    }),
+    10_000,
+    "client connect",
+  );
+}
+
+describe("switchyard: commands and configuration errors", () => {
+  test("--help, --version, no command, unknown command", async () => {
+    const help = await run(["--help"]);
+    assert.equal(help.code, 0);
+    assert.match(help.stdout, /Usage: switchyard serve/);
+    const version = await run(["--version"]);
+    assert.equal(version.code, 0);
+    assert.match(version.stdout, /^\d+\.\d+\.\d+\n$/);
+    const none = await run([]);
+    assert.equal(none.code, 2);
+    assert.match(none.stderr, /Usage:/);
+    const unknown = await run(["serv"]);
+    assert.equal(unknown.code, 2);
+    assert.equal(unknown.stderr, 'switchyard: unknown command "serv" (the command is "serve")\n');
+  });
+
+  test("a bad configuration fails with one line and status 2, never a stack trace", async () => {
+    const file = join(dir.path, "typo.json");
+    writeFileSync(file, JSON.stringify({ listen: { prot: 1 } }));
+    const r = await run(["serve", "--config", file]);
+    assert.equal(r.code, 2);
+    assert.equal(r.stderr.split("\n").length, 2, `one line: ${r.stderr}`);
+    assert.match(
+      r.stderr,
+      /^switchyard: config: unknown key "listen\.prot" \(from file .*typo\.json\) — did you mean "listen\.port"\?\n$/,
+    );
+    const env = await run(["serve"], { SWITCHYARD_BUS: "redis//nope" });
+    assert.equal(env.code, 2);
+    assert.match(
+      env.stderr,
+      /^switchyard: config: "bus" \(from env SWITCHYARD_BUS\): expected "memory" or a URL/,
+    );
+    assert.doesNotMatch(env.stderr + env.stdout, /\n\s+at /);
+  });
+
+  test("--print-config: the effective configuration, secrets masked", async () => {
+    const file = join(dir.path, "print.json");
+    writeFileSync(file, JSON.stringify({ listen: { port: 1000 }, engine: { pingInterval: 1000 } }));
+    const r = await run(
+      [
+        "serve",
+        "-c",
+        file,
+        "--print-config",
+        "--engine.ping-interval",
+        "2000",
+        "--forwarding.secret",
+        "supersecretsupersecret",
+      ],
+      { SWITCHYARD_PORT: "2000", SWITCHYARD_BUS: "redis://:hunter22@127.0.0.1:6379" },
+    );
+    assert.equal(r.code, 0, r.stderr);
+    const printed = JSON.parse(r.stdout) as Record<string, Record<string, unknown>>;
+    assert.equal(printed.listen?.port, 2000);
+    assert.equal(printed.engine?.pingInterval, 2000);
+    assert.equal(printed.forwarding?.secret, "***");
+    assert.equal(printed.bus, "redis://:***@127.0.0.1:6379");
+    assert.doesNotMatch(r.stdout, /hunter22|supersecret/);
+  });
+});
+
+describe("switchyard serve: run and drain", () => {
+  test("serves clients; SIGTERM drains (clients see transport close) and exits 0", async () => {
+    const port = await freePort();
+    const p = await serve([], port);
+    const c = await connect(port);
+    const reason = new Promise<string>((resolve) => c.once("disconnect", (r) => resolve(r)));
+    process.kill(p.pid, "SIGTERM");
+    assert.equal(await within(reason, 10_000, "disconnect"), "transport close");
+    const exit = await p.waitForExit(10_000);
+    assert.deepEqual(exit, { code: 0, signal: null });
+    const lines = p
+      .stdout()
+      .split("\n")
+      .filter((l) => l !== "")
+      .map((l) => JSON.parse(l) as { msg: string });
+    const msgs = lines.map((l) => l.msg);
+    assert.ok(msgs.includes(`switchyard listening on http://127.0.0.1:${port}`), msgs.join("|"));
+    assert.ok(msgs.includes("signal received: draining"));
+    assert.ok(msgs.includes("drained: exiting"));
+  });
+
+  test("--workers 2: polling and WebSocket clients across workers; SIGTERM exits 0", async () => {
+    const port = await freePort();
+    const p = await serve(["--workers", "2", "--shutdown-timeout", "5000"], port);
+    await p.waitForOutput(/workers ready/, { timeoutMs: 30_000 });
+    const ws = await Promise.all([1, 2, 3, 4].map(() => connect(port)));
+    const polling = await Promise.all([1, 2, 3, 4].map(() => connect(port, ["polling"])));
+    // Polling sessions connect only when their requests, spread round-robin over the
+    // workers, reach the session's owner: the workers forward to each other.
+    assert.equal(polling.filter((c) => c.connected).length, 4);
+    const pids = new Set(
+      p
+        .stdout()
+        .split("\n")
+        .filter((l) => l.includes("listening"))
+        .map((l) => (JSON.parse(l) as { pid: number }).pid),
+    );
+    assert.equal(pids.size, 2, "two workers listening");
+    const reasons = (list: ClientSocket[]) =>
+      Promise.all(
+        list.map((c) => new Promise<string>((resolve) => c.once("disconnect", (r) => resolve(r)))),
+      );
+    const wsReasons = reasons(ws);
+    const pollingReasons = reasons(polling);
+    process.kill(p.pid, "SIGTERM");
+    const exit = await p.waitForExit(15_000);
+    assert.deepEqual(exit, { code: 0, signal: null });
+    for (const r of await within(wsReasons, 10_000, "WebSocket disconnects")) {
+      assert.equal(r, "transport close");
+    }
+    // A polling request forwarded through a worker that is exiting may fail first:
+    // "transport error" is as reconnectable as "transport close" (never "io server disconnect").
+    for (const r of await within(pollingReasons, 10_000, "polling disconnects")) {
+      assert.ok(r === "transport close" || r === "transport error", r);
+    }
+  });
+});
+
+describe("signals", () => {
+  test("a second signal exits at once with status 1", async () => {
+    const codes: number[] = [];
+    let exited: (code: number) => void = () => {};
+    const first = new Promise<number>((resolve) => {
+      exited = resolve;
+    });
+    const remove = installSignals(
+      { drain: () => new Promise<boolean>(() => {}) },
+      pino({ level: "silent" }),
+      (code) => {
+        codes.push(code);
+        exited(code);
+      },
+    );
+    try {
+      process.kill(process.pid, "SIGTERM");
+      await new Promise((r) => setImmediate(r));
+      assert.deepEqual(codes, [], "the first signal drains, it does not exit");
+      process.kill(process.pid, "SIGINT");
+      assert.equal(await within(first, 5000, "exit"), 1);
+      assert.deepEqual(codes, [1]);
+    } finally {
+      remove();
+    }
+  });
+});
