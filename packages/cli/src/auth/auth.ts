@@ -6,7 +6,13 @@
  */
 import type { Namespace, Socket } from "@switchyard/server";
 import type { Disposable, ServeContext } from "../context.js";
-import { ClientErrorCode as Code, CodeCounter, disconnectWithNotice, refusal } from "./codes.js";
+import {
+  ackError,
+  ClientErrorCode as Code,
+  CodeCounter,
+  disconnectWithNotice,
+  refusal,
+} from "./codes.js";
 import { createVerifier, extractToken } from "./jwt.js";
 import { chargeEvent } from "./limits.js";
 import { forEachNamespace } from "./namespaces.js";
@@ -23,6 +29,9 @@ import { WebhookClient, type WebhookResult } from "./webhook-client.js";
 
 /** Longest a timer may wait (setTimeout's limit); later expiries re-arm. */
 const MAX_TIMER = 2_147_483_647;
+
+/** The event a connected client sends a fresh token with: `(token, ack)`. */
+export const REFRESH_EVENT = "switchyard:refresh";
 
 /** What {@link installAuth} returns: counters for metrics and a close function. */
 export interface AuthHandle {
@@ -140,34 +149,86 @@ export async function installAuth(
     return undefined;
   };
 
+  const expiryTimers = new WeakMap<Socket, NodeJS.Timeout>();
+
+  /** (Re)arms the expiry timer of `socket` from its current claims' `exp`. */
   const armExpiry = (socket: Socket) => {
+    const old = expiryTimers.get(socket);
+    if (old !== undefined) {
+      clearTimeout(old);
+      timers.delete(old);
+      expiryTimers.delete(socket);
+    }
     const exp = claimsBySocket.get(socket)?.exp;
-    if (typeof exp !== "number" || config.jwt?.disconnectOnExpiry !== true) return;
-    const arm = () => {
-      const left = exp * 1000 + config.jwt!.clockToleranceSec * 1000 - Date.now();
-      const timer = setTimeout(
-        () => {
-          timers.delete(timer);
-          if (left > MAX_TIMER) {
-            arm();
-            return;
-          }
-          stats.expired++;
-          counter.add(Code.TokenExpired);
-          if (ctx.limiter("auth:expired"))
-            log.info({ code: Code.TokenExpired, sid: socket.id }, "token expired; disconnecting");
-          disconnectWithNotice(socket, Code.TokenExpired, "token expired");
-        },
-        Math.max(0, Math.min(left, MAX_TIMER)),
-      );
-      timer.unref();
-      timers.add(timer);
-      socket.once("disconnect", () => {
-        clearTimeout(timer);
+    if (typeof exp !== "number" || config.jwt?.disconnectOnExpiry !== true || socket.disconnected)
+      return;
+    const left = exp * 1000 + config.jwt.clockToleranceSec * 1000 - Date.now();
+    const timer = setTimeout(
+      () => {
         timers.delete(timer);
-      });
-    };
-    arm();
+        expiryTimers.delete(socket);
+        if (left > MAX_TIMER) {
+          armExpiry(socket);
+          return;
+        }
+        stats.expired++;
+        counter.add(Code.TokenExpired);
+        if (ctx.limiter("auth:expired"))
+          log.info({ code: Code.TokenExpired, sid: socket.id }, "token expired; disconnecting");
+        disconnectWithNotice(socket, Code.TokenExpired, "token expired");
+      },
+      Math.max(0, Math.min(left, MAX_TIMER)),
+    );
+    timer.unref();
+    timers.add(timer);
+    expiryTimers.set(socket, timer);
+  };
+
+  const clearExpiry = (socket: Socket) => {
+    const timer = expiryTimers.get(socket);
+    if (timer === undefined) return;
+    clearTimeout(timer);
+    timers.delete(timer);
+    expiryTimers.delete(socket);
+  };
+
+  /**
+   * `switchyard:refresh` (token, ack): a connected client hands a fresh token before the old
+   * one expires. It must verify like a connect token and keep the same `sub`; then its claims
+   * replace the old ones in socket.data and the expiry timer follows the new `exp`.
+   */
+  const refresh = async (socket: Socket, token: unknown, ack: Ack | undefined) => {
+    const reply = ack ?? (() => {});
+    if (verify === undefined) {
+      reply(ackError(Code.TokenInvalid, "this server does not use JWTs"));
+      return;
+    }
+    if (typeof token !== "string" || token === "") {
+      refused(Code.TokenMissing, "refresh without a token");
+      reply(ackError(Code.TokenMissing, "token missing"));
+      return;
+    }
+    const r = await verify(token);
+    if (!r.ok) {
+      refused(r.code, r.message, socket.handshake.address);
+      reply(ackError(r.code, r.message));
+      return;
+    }
+    const before = claimsBySocket.get(socket) ?? {};
+    if (before.sub !== r.claims.sub) {
+      refused(Code.TokenClaimMismatch, "refresh changed sub", socket.handshake.address);
+      reply(ackError(Code.TokenClaimMismatch, "the new token has another sub"));
+      return;
+    }
+    if (socket.disconnected) return;
+    const data = (
+      typeof socket.data === "object" && socket.data !== null ? socket.data : {}
+    ) as Record<string, unknown>;
+    for (const k of Object.keys(before)) delete data[k];
+    socket.data = { ...data, ...r.claims };
+    claimsBySocket.set(socket, { ...r.claims });
+    armExpiry(socket);
+    reply({ ok: true, exp: r.claims.exp ?? null });
   };
 
   const roomDeps: RoomDeps = {
@@ -179,22 +240,26 @@ export async function installAuth(
 
   const onConnection = (socket: Socket) => {
     armExpiry(socket);
+    socket.once("disconnect", () => clearExpiry(socket));
     socket.use((args, next) => {
       const ev = args[0];
-      if (ev !== JOIN_EVENT && ev !== LEAVE_EVENT) {
+      if (ev !== JOIN_EVENT && ev !== LEAVE_EVENT && ev !== REFRESH_EVENT) {
         next();
         return;
       }
       if (!chargeEvent(socket, args)) return;
       const last = args[args.length - 1];
       const ack = typeof last === "function" ? (last as Ack) : undefined;
-      const room = args.length > (ack === undefined ? 1 : 2) ? args[1] : undefined;
+      const arg = args.length > (ack === undefined ? 1 : 2) ? args[1] : undefined;
       const run =
         ev === JOIN_EVENT
-          ? handleJoin(roomDeps, socket, room, ack)
-          : handleLeave(socket, room, ack);
+          ? handleJoin(roomDeps, socket, arg, ack)
+          : ev === LEAVE_EVENT
+            ? handleLeave(socket, arg, ack)
+            : refresh(socket, arg, ack);
       run.catch((err: unknown) => {
-        if (ctx.limiter("auth:room-error")) log.error({ err }, "room request failed");
+        if (ctx.limiter("auth:request-error"))
+          log.error({ err, event: ev }, "client request failed");
       });
     });
   };

@@ -33,7 +33,13 @@ export class TokenBucket {
   }
 }
 
-const eventBuckets = new WeakMap<Socket, TokenBucket>();
+interface EventLimit {
+  bucket: TokenBucket;
+  /** What the installation that set the limit does when it is exceeded. */
+  exceeded(socket: Socket): void;
+}
+
+const eventLimits = new WeakMap<Socket, EventLimit>();
 const charged = new WeakSet<unknown[]>();
 
 /**
@@ -42,16 +48,14 @@ const charged = new WeakSet<unknown[]>();
  * without a bucket (limits not installed or off) always pass.
  */
 export function chargeEvent(socket: Socket, args: unknown[]): boolean {
-  const bucket = eventBuckets.get(socket);
-  if (bucket === undefined) return true;
+  const limit = eventLimits.get(socket);
+  if (limit === undefined) return true;
   if (charged.has(args)) return socket.connected;
   charged.add(args);
-  if (bucket.take(1)) return true;
-  overLimit?.(socket);
+  if (limit.bucket.take(1)) return true;
+  limit.exceeded(socket);
   return false;
 }
-
-let overLimit: ((socket: Socket) => void) | undefined;
 
 /** What {@link installLimits} returns: counters for metrics and a close function. */
 export interface LimitsHandle {
@@ -75,7 +79,7 @@ export async function installLimits(
     { bucket: TokenBucket; sockets: Set<Socket>; tripped: boolean }
   >();
 
-  const onEventLimit = (socket: Socket) => {
+  const exceeded = (socket: Socket) => {
     stats.eventLimitDisconnects++;
     counter.add(ClientErrorCode.RateLimited);
     if (ctx.limiter("limits:events")) {
@@ -90,11 +94,13 @@ export async function installLimits(
       `more than ${config.eventsPerSecond} events/s`,
     );
   };
-  overLimit = onEventLimit;
 
   const setup = (socket: Socket) => {
     if (config.eventsPerSecond > 0) {
-      eventBuckets.set(socket, new TokenBucket(config.eventsPerSecond, config.eventsBurst));
+      eventLimits.set(socket, {
+        bucket: new TokenBucket(config.eventsPerSecond, config.eventsBurst),
+        exceeded,
+      });
       socket.use((args, next) => {
         if (chargeEvent(socket, args)) next();
       });
@@ -146,7 +152,6 @@ export async function installLimits(
     stats,
     close() {
       stop();
-      if (overLimit === onEventLimit) overLimit = undefined;
     },
   };
 }

@@ -4,7 +4,7 @@ import { existingNamespace } from "@switchyard/server/internal";
 
 /**
  * Calls `fn` once for the main namespace, for each namespace named in
- * `config.namespaces` (strings or `{ name }` objects) that already exists, and for every
+ * `config.namespaces.names` (or a plain list) that already exists, and for every
  * namespace created afterwards (`new_namespace`, which also fires for the children of
  * pattern namespaces). Returns a function that stops watching for new ones.
  */
@@ -29,14 +29,13 @@ export function forEachNamespace(
   return () => io.off("new_namespace", listener);
 }
 
+/** Names from `namespaces` as serve's config has it (`{ names: [...] }`), or a plain list. */
 function declaredNames(declared: unknown): string[] {
-  const list = Array.isArray(declared)
-    ? declared
-    : typeof declared === "object" &&
-        declared !== null &&
-        Array.isArray((declared as { declared?: unknown }).declared)
-      ? (declared as { declared: unknown[] }).declared
-      : [];
+  let list: unknown = declared;
+  if (typeof declared === "object" && declared !== null && !Array.isArray(declared)) {
+    list = (declared as { names?: unknown }).names;
+  }
+  if (!Array.isArray(list)) return [];
   const out: string[] = [];
   for (const entry of list) {
     if (typeof entry === "string") out.push(entry);

@@ -11,7 +11,7 @@ import { afterEach, beforeEach, describe, test } from "node:test";
 import { makeTempDir } from "@switchyard/test-harness";
 import { exportJWK, SignJWT } from "jose";
 import type { Socket as ClientSocket } from "socket.io-client";
-import { installAuth } from "../../src/auth/auth.js";
+import { installAuth, REFRESH_EVENT } from "../../src/auth/auth.js";
 import { ClientErrorCode, DISCONNECT_NOTICE_EVENT } from "../../src/auth/codes.js";
 import { authSchema } from "../../src/auth/schema.js";
 import { client, connected, next, refusedCode, startContext, type TestContext } from "./context.js";
@@ -137,6 +137,47 @@ describe("JWT with a shared secret (HS*)", () => {
     assert.equal((await notice)[0].code, ClientErrorCode.TokenExpired);
     assert.equal((await gone)[0], "io server disconnect");
     assert.equal(h.stats.expired, 1);
+  });
+});
+
+describe("token refresh", () => {
+  test("switchyard:refresh extends the session; another sub or a bad token is an ack error", async () => {
+    const h = await install({ jwt: { secret: SECRET, clockToleranceSec: 0 } });
+    let server: { data: Record<string, unknown> } | undefined;
+    t.ctx.io.on("connection", (sk) => {
+      server = sk;
+    });
+    const s = client(t.url, opened, {
+      auth: { token: await hs({ sub: "r", exp: now() + 2, v: 1 }) },
+    });
+    let noticed = false;
+    s.on(DISCONNECT_NOTICE_EVENT, () => {
+      noticed = true;
+    });
+    await connected(s);
+    type Answer = { ok?: true; error?: { code: string } };
+    const other = (await s
+      .timeout(3000)
+      .emitWithAck(REFRESH_EVENT, await hs({ sub: "x", exp: now() + 60 }))) as Answer;
+    assert.equal(other.error?.code, ClientErrorCode.TokenClaimMismatch);
+    const expired = (await s
+      .timeout(3000)
+      .emitWithAck(REFRESH_EVENT, await hs({ sub: "r", exp: now() - 5 }))) as Answer;
+    assert.equal(expired.error?.code, ClientErrorCode.TokenExpired);
+    const fresh = (await s
+      .timeout(3000)
+      .emitWithAck(REFRESH_EVENT, await hs({ sub: "r", exp: now() + 60, v: 2 }))) as Answer;
+    assert.equal(fresh.ok, true);
+    assert.equal(server?.data.v, 2);
+    // Past the first token's exp (2 s, whole seconds): still connected, no notice.
+    const gone = next(s, "disconnect", 3500).then(
+      () => true,
+      () => false,
+    );
+    assert.equal(await gone, false);
+    assert.equal(s.connected, true);
+    assert.equal(noticed, false);
+    assert.equal(h.stats.expired, 0);
   });
 });
 
