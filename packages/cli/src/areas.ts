@@ -3,7 +3,17 @@
  * keyed by its name in the configuration) and an installer run once the server exists.
  */
 import type { z } from "zod";
+import {
+  SECRET_PATHS as AUTH_SECRET_PATHS,
+  authSchema,
+  clientEventsSchema,
+  installAuth,
+  installClientEvents,
+  installLimits,
+  limitsSchema,
+} from "./auth/index.js";
 import type { Installer } from "./context.js";
+import { installMetrics, metricsSchema } from "./metrics/index.js";
 
 /** One area: its configuration section and its installer. */
 export interface Area {
@@ -13,10 +23,26 @@ export interface Area {
   readonly install: Installer<never>;
 }
 
-/** Installed in this order (auth before client events before the API…), disposed in reverse. */
-export const AREAS: readonly Area[] = [];
+/**
+ * Installed in this order, disposed in reverse: metrics first (the others record into
+ * it), then who may connect (auth), what a connection may send (limits), where its events
+ * go (clientEvents).
+ */
+export const AREAS: readonly Area[] = [
+  { key: "metrics", schema: metricsSchema, install: installMetrics as Installer<never> },
+  { key: "auth", schema: authSchema, install: installAuth as Installer<never> },
+  { key: "limits", schema: limitsSchema, install: installLimits as Installer<never> },
+  {
+    key: "clientEvents",
+    schema: clientEventsSchema,
+    install: installClientEvents as Installer<never>,
+  },
+];
 
 /** The areas' sections by key. */
 export const AREA_SCHEMAS: Readonly<Record<string, z.ZodType>> = Object.fromEntries(
   AREAS.map((a) => [a.key, a.schema]),
 );
+
+/** Dotted configuration paths whose whole value is secret (masked by --print-config). */
+export const AREA_SECRET_PATHS: readonly string[] = [...AUTH_SECRET_PATHS];

@@ -8,6 +8,7 @@ import { readFileSync } from "node:fs";
 import { resolve } from "node:path";
 import { nearest } from "@switchyard/server/internal";
 import type { z } from "zod";
+import { AREA_SECRET_PATHS } from "../areas.js";
 import { type Config, configSchema } from "./schema.js";
 
 /** A configuration error: one line for the user, exit status 2. */
@@ -303,6 +304,9 @@ export function describeIssue(issue: z.core.$ZodIssue, origins: Origins): string
 
 // ——— --print-config ———
 
+/** Paths the areas declare secret as a whole (webhook headers…). */
+const SECRET_PATHS = new Set(AREA_SECRET_PATHS);
+
 /** Keys whose values are secrets (masked by --print-config and in logs). */
 const SECRET_KEY = /(secret|password|passphrase|token|privatekey|apikey|adminkey|^key|keys)$/i;
 
@@ -310,14 +314,30 @@ const SECRET_KEY = /(secret|password|passphrase|token|privatekey|apikey|adminkey
  * A copy of `value` with secrets masked: values of secret-named keys (`secret`,
  * `adminKey`, `keys`…) and the password part of URLs (`redis://user:***@host`).
  */
-export function maskSecrets(value: unknown, key = ""): unknown {
+export function maskSecrets(value: unknown, key = "", path = key): unknown {
+  if (SECRET_PATHS.has(path)) return maskAll(value);
   const secret = SECRET_KEY.test(key) && !/public/i.test(key);
   if (typeof value === "string") return secret ? "***" : maskUrl(value);
   if (Array.isArray(value)) {
-    return value.map((v) => (secret && typeof v === "string" ? "***" : maskSecrets(v, "")));
+    return value.map((v) => (secret && typeof v === "string" ? "***" : maskSecrets(v, "", path)));
   }
   if (typeof value === "object" && value !== null) {
-    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, maskSecrets(v, k)]));
+    return Object.fromEntries(
+      Object.entries(value).map(([k, v]) => [
+        k,
+        maskSecrets(v, k, path === "" ? k : `${path}.${k}`),
+      ]),
+    );
+  }
+  return value;
+}
+
+/** Every string inside `value` masked (a secret section such as webhook headers). */
+function maskAll(value: unknown): unknown {
+  if (typeof value === "string") return "***";
+  if (Array.isArray(value)) return value.map(maskAll);
+  if (typeof value === "object" && value !== null) {
+    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, maskAll(v)]));
   }
   return value;
 }

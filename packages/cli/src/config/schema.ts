@@ -167,11 +167,16 @@ export const coreSchema = {
     .prefault({}),
 };
 
-/** Each area's section: optional when the area's schema does not accept `undefined` itself. */
+/**
+ * Each area's section. A section whose schema has a default for everything is on by
+ * default (installed with its defaults); one with required keys is off until configured.
+ */
 function areaSections(): Record<string, z.ZodType> {
   const out: Record<string, z.ZodType> = {};
   for (const [key, schema] of Object.entries(AREA_SCHEMAS)) {
-    out[key] = schema.safeParse(undefined).success ? schema : schema.optional();
+    if (schema.safeParse(undefined).success) out[key] = schema;
+    else if (schema.safeParse({}).success) out[key] = schema.prefault({});
+    else out[key] = schema.optional();
   }
   return out;
 }

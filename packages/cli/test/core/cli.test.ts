@@ -14,6 +14,7 @@ import {
   startProcess,
   within,
 } from "@switchyard/test-harness";
+import { SignJWT } from "jose";
 import { pino } from "pino";
 import { type Socket as ClientSocket, io as ioc } from "socket.io-client";
 import { installSignals } from "../../src/index.ts";
@@ -203,6 +204,62 @@ describe("switchyard serve: run and drain", () => {
     for (const r of await within(pollingReasons, 10_000, "polling disconnects")) {
       assert.ok(r === "transport close" || r === "transport error", r);
     }
+  });
+});
+
+describe("switchyard serve: the areas are wired", () => {
+  test("auth (JWT from env), limits and /metrics from one command", async () => {
+    const port = await freePort();
+    const secret = "0123456789abcdef0123456789abcdef";
+    const p = await startProcess({
+      command: process.execPath,
+      args: [...NODE_ARGS, "serve", "--host", "127.0.0.1", "--port", String(port)],
+      cwd: root,
+      name: "switchyard serve (auth)",
+      env: {
+        SWITCHYARD_LOG_FORMAT: "json",
+        SWITCHYARD_AUTH__JWT: JSON.stringify({ secret, algorithms: ["HS256"] }),
+      },
+      ready: async () => (await httpStatus(`http://127.0.0.1:${port}/readyz`)) === 200,
+      readyTimeoutMs: 30_000,
+    });
+    procs.push(p);
+    // No token: refused with the stable code.
+    const bare = ioc(`http://127.0.0.1:${port}`, {
+      reconnection: false,
+      transports: ["websocket"],
+    });
+    clients.push(bare);
+    const err = await within(
+      new Promise<Error & { data?: { code?: string } }>((resolve, reject) => {
+        bare.once("connect", () => reject(new Error("connected without a token")));
+        bare.once("connect_error", resolve);
+      }),
+      10_000,
+      "refusal",
+    );
+    assert.equal(err.data?.code, "SY_ERR_AUTH_TOKEN_MISSING");
+    // A valid token: connected, claims in socket.data are the server's business.
+    const token = await new SignJWT({ sub: "u1" })
+      .setProtectedHeader({ alg: "HS256" })
+      .setExpirationTime("5m")
+      .sign(new TextEncoder().encode(secret));
+    const ok = ioc(`http://127.0.0.1:${port}`, {
+      reconnection: false,
+      transports: ["websocket"],
+      auth: { token },
+    });
+    clients.push(ok);
+    await within(
+      new Promise<void>((resolve, reject) => {
+        ok.once("connect", () => resolve());
+        ok.once("connect_error", reject);
+      }),
+      10_000,
+      "connect with a token",
+    );
+    const metrics = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+    assert.match(metrics, /^switchyard_/m, "the metrics area answers on the shared port");
   });
 });
 
