@@ -1,13 +1,17 @@
 /**
- * The inbound bridge: reads python-socketio's message queue (Redis channel or RabbitMQ
+ * The bridge: reads python-socketio's message queue (Redis channel or RabbitMQ
  * fanout exchange, every namespace on one channel) and applies each message to this
  * node's local sockets. Each Switchyard node runs its own bridge and handles only its
  * own sockets, as Flask-SocketIO nodes do, so a message reaches every client once.
+ * In peer mode (`mode: "peer"`) the node is also a member of the Flask-SocketIO cluster:
+ * its broadcasts, acks, disconnects and room closes are published on the same transport
+ * (peer.ts), and the same receive path hands Python nodes' messages to the peer adapters.
  * Anything unreadable is dropped and counted; nothing from the bus can crash the node.
  */
 import { randomBytes } from "node:crypto";
 import { EventEmitter } from "node:events";
-import type { Server } from "@switchyard/server";
+import type { AdapterConstructor, Server } from "@switchyard/server";
+import { InvalidOptionError, MemoryAdapter } from "@switchyard/server";
 import { reconnectDelay } from "@switchyard/server/internal";
 import amqp, { type Channel, type ChannelModel } from "amqplib";
 import { Redis } from "ioredis";
@@ -23,6 +27,8 @@ import {
   type ResolvedFlaskBridgeOptions,
   resolveFlaskBridgeOptions,
 } from "./options.js";
+import { type PeerHost, PeerState, peerAdapterClass, SWITCHYARD_HOST_PREFIX } from "./peer.js";
+import { encodePeerMessage, type PeerMessage } from "./peer-message.js";
 
 /** Counters of a {@link FlaskBridge}. Every message received ends in exactly one of the others. */
 export interface FlaskBridgeStats {
@@ -46,6 +52,20 @@ export interface FlaskBridgeStats {
   tooLarge: number;
   /** Dropped: local delivery threw (e.g. an argument the packet encoder refused). */
   failed: number;
+  /** Peer mode: own messages coming back, dropped. */
+  echoes: number;
+  /** Peer mode with a clustered `base`: other Switchyard nodes' messages, dropped (they arrive on the Switchyard bus). */
+  switchyardPeers: number;
+  /** Peer mode: `callback` messages (Python clients' acks) matched to this node's broadcasts. */
+  acks: number;
+  /** Peer mode: messages published on the Python channel (first of `channels`). */
+  published: number;
+  /** Peer mode: publications refused because the Python layout cannot express them (nothing was published). */
+  refused: number;
+  /** Peer mode: published in a shape Python nodes read differently (e.g. `except()` of rooms), reported once per kind. */
+  degraded: number;
+  /** Peer mode: publications lost because the broker was unreachable. */
+  unsent: number;
 }
 
 /** Events of a {@link FlaskBridge}. */
@@ -60,6 +80,10 @@ export interface FlaskBridgeEvents {
   close: [];
   /** A message was read and handed to local delivery. */
   message: [msg: FlaskMessage, outcome: FlaskDeliveryOutcome];
+  /** Peer mode: a publication the Python layout cannot express was refused (once per kind). */
+  refused: [text: string];
+  /** Peer mode: a publication Python nodes read differently was sent anyway (once per kind). */
+  degraded: [text: string];
 }
 
 const PICKLE_WARNING =
@@ -68,14 +92,18 @@ const PICKLE_WARNING =
   'or opt in with legacyPickle: "data-only" (a restricted, data-only reader). Counted in stats.unsupported.';
 
 interface Transport {
+  /** Peer mode: publishes `body` on `channel`; false if it could not be handed to the broker. */
+  publish(channel: string, body: Buffer): boolean;
   close(): Promise<void>;
 }
 
 /**
  * Reads the python-socketio / Flask-SocketIO message queue into the local sockets of
- * `io`. Create one per Switchyard node: `createFlaskBridge(io, { url })`.
+ * `io`. Create one per Switchyard node: `createFlaskBridge(io, { url })`; or, as a peer
+ * of Flask-SocketIO nodes, `createFlaskBridge({ url, mode: "peer", pythonSocketIO })` and
+ * `new Server(http, { adapter: bridge.adapter })`.
  */
-export class FlaskBridge extends EventEmitter<FlaskBridgeEvents> {
+export class FlaskBridge extends EventEmitter<FlaskBridgeEvents> implements PeerHost {
   /** The validated options. */
   readonly options: ResolvedFlaskBridgeOptions;
   /** Counters; see {@link FlaskBridgeStats}. */
@@ -90,8 +118,21 @@ export class FlaskBridge extends EventEmitter<FlaskBridgeEvents> {
     reservedEvent: 0,
     tooLarge: 0,
     failed: 0,
+    echoes: 0,
+    switchyardPeers: 0,
+    acks: 0,
+    published: 0,
+    refused: 0,
+    degraded: 0,
+    unsent: 0,
   };
-  private readonly io: Server;
+  /** This node's `host_id` on the Python channel (32 hex digits). */
+  readonly hostId: string;
+  private readonly io: Server | undefined;
+  private readonly peer: PeerState | undefined;
+  private readonly peerAdapter: AdapterConstructor | undefined;
+  private readonly clustered: boolean;
+  private readonly reported = new Set<string>();
   private readonly decodeOptions: FlaskDecodeOptions;
   private readonly transport: Transport;
   private isUp = false;
@@ -99,16 +140,43 @@ export class FlaskBridge extends EventEmitter<FlaskBridgeEvents> {
   private warnedPickle = false;
   private warnedDown = false;
 
-  constructor(io: Server, options: FlaskBridgeOptions) {
+  constructor(io: Server | undefined, options: FlaskBridgeOptions) {
     super();
     this.options = resolveFlaskBridgeOptions(options);
+    const peer = this.options.mode === "peer";
+    if (peer === (io !== undefined)) {
+      throw new InvalidOptionError(
+        "mode",
+        peer
+          ? "createFlaskBridge(options) without a server in peer mode (pass bridge.adapter to new Server(…, { adapter }))"
+          : 'createFlaskBridge(io, options) with a server unless mode is "peer"',
+        this.options.mode,
+      );
+    }
     this.io = io;
+    this.hostId = SWITCHYARD_HOST_PREFIX + randomBytes(12).toString("hex");
+    this.clustered = this.options.base !== MemoryAdapter;
+    if (peer) {
+      this.peer = new PeerState(this.options.ackTimeoutMs);
+      this.peerAdapter = peerAdapterClass(this.options.base, this.peer, this);
+    }
     this.decodeOptions = {
       legacyPickle: this.options.legacyPickle,
       binaryLayout: this.options.binaryLayout,
       maxMessageBytes: this.options.maxMessageBytes,
     };
     this.transport = this.options.broker === "redis" ? new RedisSource(this) : new AmqpSource(this);
+  }
+
+  /**
+   * Peer mode: the adapter class to pass as `new Server(http, { adapter })` (a subclass
+   * of `base`). Throws in subscribe mode.
+   */
+  get adapter(): AdapterConstructor {
+    if (this.peerAdapter === undefined) {
+      throw new Error('bridge.adapter exists in peer mode only (mode: "peer")');
+    }
+    return this.peerAdapter;
   }
 
   /** Whether the bridge currently reads every channel. */
@@ -140,6 +208,7 @@ export class FlaskBridge extends EventEmitter<FlaskBridgeEvents> {
     this.closed = true;
     this.isUp = false;
     this.emit("close");
+    this.peer?.close();
     await this.transport.close();
   }
 
@@ -156,7 +225,11 @@ export class FlaskBridge extends EventEmitter<FlaskBridgeEvents> {
     }
     let outcome: FlaskDeliveryOutcome;
     try {
-      outcome = deliverFlaskMessage(this.io, r.message);
+      if (this.peer !== undefined) {
+        const o = this.receivePeer(r.message, this.peer);
+        if (o === undefined) return;
+        outcome = o;
+      } else outcome = deliverFlaskMessage(this.io as Server, r.message);
     } catch (err) {
       this.stats.failed++;
       this.emit(
@@ -171,6 +244,72 @@ export class FlaskBridge extends EventEmitter<FlaskBridgeEvents> {
     else if (outcome === "not-here") this.stats.notLocal++;
     else this.stats.ignored++;
     if (this.listenerCount("message") > 0) this.emit("message", r.message, outcome);
+  }
+
+  /** Peer mode: echoes, other Switchyard nodes and acks; the rest to the peer adapters. */
+  private receivePeer(msg: FlaskMessage, peer: PeerState): FlaskDeliveryOutcome | undefined {
+    if (msg.method === "callback") {
+      if (msg.hostId === this.hostId && peer.onCallback(msg)) {
+        this.stats.acks++;
+        return undefined;
+      }
+      return "ignored";
+    }
+    if (msg.hostId === this.hostId) {
+      this.stats.echoes++;
+      return undefined;
+    }
+    if (this.clustered && msg.hostId?.startsWith(SWITCHYARD_HOST_PREFIX)) {
+      this.stats.switchyardPeers++;
+      return undefined;
+    }
+    return peer.deliver(msg, this) ? "applied" : "not-here";
+  }
+
+  /** @internal Publishes through the one encoder; refusals are counted and reported once per kind. */
+  publish(msg: PeerMessage): boolean {
+    if (this.closed || this.peer === undefined) return false;
+    const version = this.options.pythonSocketIO ?? "5.15";
+    const channel = this.options.channels[0] as string;
+    const out = encodePeerMessage(msg, version);
+    if (!out.ok) {
+      this.stats.refused++;
+      this.reportOnce(
+        `refused:${out.reason.replace(/\d+/g, "N")}`,
+        `not published to the python-socketio ${version} nodes on "${channel}": ${out.reason}`,
+        "refused",
+      );
+      return false;
+    }
+    if (!this.transport.publish(channel, out.bytes)) {
+      this.stats.unsent++;
+      return false;
+    }
+    this.stats.published++;
+    return true;
+  }
+
+  /** @internal A shape Python nodes read differently: published anyway, reported once. */
+  degraded(kind: string, text: string): void {
+    this.stats.degraded++;
+    this.reportOnce(`degraded:${kind}`, text, "degraded");
+  }
+
+  /** @internal Registers a broadcast-with-acks sent to Python nodes under ack id `id`. */
+  expectAcks(
+    id: number,
+    count: (n: number) => void,
+    ack: (...args: unknown[]) => void,
+    timeoutMs: number | undefined,
+  ): void {
+    this.peer?.expectAcks(id, count, ack, timeoutMs);
+  }
+
+  private reportOnce(key: string, text: string, event: "refused" | "degraded"): void {
+    if (this.reported.has(key)) return;
+    this.reported.add(key);
+    console.warn(`[switchyard] flask-bridge peer: ${text}`);
+    this.emit(event, text);
   }
 
   private drop(err: FlaskMessageError): void {
@@ -228,15 +367,28 @@ export class FlaskBridge extends EventEmitter<FlaskBridgeEvents> {
   }
 }
 
-/** Creates a {@link FlaskBridge} for `io` (the form a config file maps to: `flaskSocketIO: {…}`). */
-export function createFlaskBridge(io: Server, options: FlaskBridgeOptions): FlaskBridge {
-  return new FlaskBridge(io, options);
+/**
+ * Creates a {@link FlaskBridge}: `createFlaskBridge(io, { url })` reads Python publishers
+ * into the sockets of `io`; `createFlaskBridge({ url, mode: "peer", pythonSocketIO })`
+ * makes the node a peer of Flask-SocketIO nodes (then `new Server(http, { adapter:
+ * bridge.adapter })`). The options are the form a config file maps to.
+ */
+export function createFlaskBridge(io: Server, options: FlaskBridgeOptions): FlaskBridge;
+export function createFlaskBridge(options: FlaskBridgeOptions & { mode: "peer" }): FlaskBridge;
+export function createFlaskBridge(
+  ioOrOptions: Server | FlaskBridgeOptions,
+  options?: FlaskBridgeOptions,
+): FlaskBridge {
+  if (options === undefined) return new FlaskBridge(undefined, ioOrOptions as FlaskBridgeOptions);
+  return new FlaskBridge(ioOrOptions as Server, options);
 }
 
 // ——— Redis: SUBSCRIBE <channel>, as python-socketio's RedisManager listener ———
 
 class RedisSource implements Transport {
   private readonly sub: Redis;
+  /** Peer mode: a second connection (a subscribed one cannot PUBLISH). */
+  private readonly pub: Redis | undefined;
 
   constructor(private readonly bridge: FlaskBridge) {
     const o = bridge.options;
@@ -256,6 +408,15 @@ class RedisSource implements Transport {
     this.sub.on("error", noop); // reported through "close" / "down"
     this.sub.on("close", () => bridge.markDown(undefined));
     this.sub.on("ready", () => this.subscribe());
+    if (o.mode === "peer") {
+      this.pub = new Redis(o.url, {
+        connectionName: "switchyard-flask-peer",
+        retryStrategy: (times) =>
+          reconnectDelay(times, o.reconnectInitialDelay, o.reconnectMaxDelay),
+        maxRetriesPerRequest: 1,
+      });
+      this.pub.on("error", noop); // the subscriber reports outages
+    }
     // A first connection that fails is retried by ioredis (retryStrategy); "ready" then subscribes.
     this.sub.connect().catch((err: Error) => bridge.markDown(err));
   }
@@ -269,8 +430,17 @@ class RedisSource implements Transport {
     );
   }
 
+  publish(channel: string, body: Buffer): boolean {
+    const pub = this.pub;
+    if (pub === undefined || pub.status === "end") return false;
+    // Order is kept: one connection, commands in order (queued while reconnecting).
+    pub.publish(channel, body).catch(() => this.bridge.stats.unsent++);
+    return true;
+  }
+
   async close(): Promise<void> {
     this.sub.disconnect();
+    this.pub?.disconnect();
   }
 }
 
@@ -278,6 +448,7 @@ class RedisSource implements Transport {
 
 class AmqpSource implements Transport {
   private conn: ChannelModel | undefined;
+  private ch: Channel | undefined;
   private timer: NodeJS.Timeout | undefined;
   private attempt = 0;
 
@@ -344,9 +515,11 @@ class AmqpSource implements Transport {
       );
       if (this.bridge.isClosed) throw new Error("closed");
       this.conn = conn;
+      this.ch = ch;
       conn.on("close", (err?: Error) => {
         if (this.conn !== conn) return;
         this.conn = undefined;
+        this.ch = undefined;
         this.bridge.markDown(err);
         this.retry();
       });
@@ -356,7 +529,22 @@ class AmqpSource implements Transport {
     }
   }
 
+  publish(exchange: string, body: Buffer): boolean {
+    const ch = this.ch;
+    if (ch === undefined) return false;
+    // application/json: kombu hands python-socketio an already-parsed dict (every version reads it).
+    ch.publish(exchange, "", body, {
+      contentType: "application/json",
+      contentEncoding: "utf-8",
+      deliveryMode: 2,
+      priority: 0,
+      headers: {},
+    });
+    return true;
+  }
+
   async close(): Promise<void> {
+    this.ch = undefined;
     if (this.timer !== undefined) clearTimeout(this.timer);
     this.timer = undefined;
     const conn = this.conn;

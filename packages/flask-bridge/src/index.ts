@@ -27,5 +27,11 @@ export {
   RESERVED_EVENT_NAMES,
 } from "./format.js";
 export type { FlaskBridgeOptions, ResolvedFlaskBridgeOptions } from "./options.js";
+export type { PeerEncoding, PeerMessage, PythonSocketIOVersion } from "./peer-message.js";
+export {
+  encodePeerMessage,
+  MAX_PEER_MESSAGE_BYTES,
+  PYTHON_SOCKETIO_VERSIONS,
+} from "./peer-message.js";
 export type { PickleDict, PickleLimits, PickleValue } from "./pickle.js";
 export { PICKLE_REFUSED, PickleRefusedError, PyTuple, readPickle } from "./pickle.js";

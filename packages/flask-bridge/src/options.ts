@@ -3,14 +3,28 @@
  * validated once at construction (unknown keys refused with a did-you-mean), then frozen.
  * A plain object, so the standalone server can take it from its config file as is.
  */
-import { InvalidOptionError } from "@switchyard/server";
+import { type AdapterConstructor, InvalidOptionError, MemoryAdapter } from "@switchyard/server";
 import { checkOptionKeys, type OptionKeys, positiveInt } from "@switchyard/server/internal";
+import { PYTHON_SOCKETIO_VERSIONS, type PythonSocketIOVersion } from "./peer-message.js";
 
 /** Options of {@link FlaskBridge}. */
 export interface FlaskBridgeOptions {
   /** Broker URL: `redis://` / `rediss://` (Redis pub/sub, as python-socketio's `RedisManager`) or `amqp://` / `amqps://` (RabbitMQ, as its `KombuManager`). Required. */
   url: string;
-  /** Channels (Redis) or fanout exchanges (RabbitMQ) to read: Flask-SocketIO's default and python-socketio's. @default ["flask-socketio", "socketio"] */
+  /**
+   * `"subscribe"`: read the channels and deliver to this node's sockets (Python publishers
+   * reach Switchyard clients). `"peer"`: also publish this node's broadcasts, acks,
+   * disconnects and room closes for the Python nodes (a member of a Flask-SocketIO
+   * cluster); pass `bridge.adapter` as the server's `adapter`. @default "subscribe"
+   */
+  mode?: "subscribe" | "peer";
+  /** Peer mode (required there): the python-socketio version of the Python nodes, deciding the JSON layout published: `"5.7"` (≤ 5.13, Debian's 5.7.2), `"5.14"` (5.14.0–5.15.0) or `"5.15"` (5.15.1+). */
+  pythonSocketIO?: PythonSocketIOVersion;
+  /** Peer mode: the adapter class this node uses otherwise (`createAdapter(bus)` for a Switchyard cluster beside the Python nodes). @default MemoryAdapter */
+  base?: AdapterConstructor;
+  /** Peer mode: how long a broadcast with acks waits for Python replies without `timeout()`, in ms. @default 30000 */
+  ackTimeoutMs?: number;
+  /** Channels (Redis) or fanout exchanges (RabbitMQ) to read: Flask-SocketIO's default and python-socketio's. Peer mode publishes on the first. @default ["flask-socketio", "socketio"] (peer mode: ["flask-socketio"]) */
   channels?: string[];
   /** `"data-only"` reads the pickle bodies of python-socketio < 5.14 (Debian's 5.7.2) with a restricted, data-opcodes-only reader; `false` drops them (counted, reported once). @default false */
   legacyPickle?: false | "data-only";
@@ -32,6 +46,10 @@ export interface FlaskBridgeOptions {
 export interface ResolvedFlaskBridgeOptions {
   readonly url: string;
   readonly broker: "redis" | "amqp";
+  readonly mode: "subscribe" | "peer";
+  readonly pythonSocketIO: PythonSocketIOVersion | undefined;
+  readonly base: AdapterConstructor;
+  readonly ackTimeoutMs: number;
   readonly channels: readonly string[];
   readonly legacyPickle: false | "data-only";
   readonly binaryLayout: "arguments" | "single";
@@ -44,6 +62,10 @@ export interface ResolvedFlaskBridgeOptions {
 
 const KEYS: OptionKeys = {
   url: true,
+  mode: true,
+  pythonSocketIO: true,
+  base: true,
+  ackTimeoutMs: true,
   channels: true,
   legacyPickle: true,
   binaryLayout: true,
@@ -73,7 +95,31 @@ export function resolveFlaskBridgeOptions(opts: unknown): ResolvedFlaskBridgeOpt
   if (broker === undefined) {
     throw new InvalidOptionError("url", "a redis://, rediss://, amqp:// or amqps:// URL", o.url);
   }
-  const channels = o.channels ?? ["flask-socketio", "socketio"];
+  const mode = o.mode ?? "subscribe";
+  if (mode !== "subscribe" && mode !== "peer") {
+    throw new InvalidOptionError("mode", '"subscribe" or "peer"', mode);
+  }
+  const peer = mode === "peer";
+  if (
+    peer
+      ? !PYTHON_SOCKETIO_VERSIONS.includes(o.pythonSocketIO as PythonSocketIOVersion)
+      : o.pythonSocketIO !== undefined
+  ) {
+    throw new InvalidOptionError(
+      "pythonSocketIO",
+      peer
+        ? `one of ${PYTHON_SOCKETIO_VERSIONS.map((v) => `"${v}"`).join(", ")} (required with mode: "peer")`
+        : 'absent unless mode is "peer"',
+      o.pythonSocketIO,
+    );
+  }
+  if (!peer && (o.base !== undefined || o.ackTimeoutMs !== undefined)) {
+    const key = o.base !== undefined ? "base" : "ackTimeoutMs";
+    throw new InvalidOptionError(key, 'absent unless mode is "peer"', o[key]);
+  }
+  const base = o.base ?? MemoryAdapter;
+  if (typeof base !== "function") throw new InvalidOptionError("base", "an adapter class", base);
+  const channels = o.channels ?? (peer ? ["flask-socketio"] : ["flask-socketio", "socketio"]);
   if (
     !Array.isArray(channels) ||
     channels.length === 0 ||
@@ -101,6 +147,10 @@ export function resolveFlaskBridgeOptions(opts: unknown): ResolvedFlaskBridgeOpt
   const resolved: ResolvedFlaskBridgeOptions = {
     url: o.url,
     broker,
+    mode,
+    pythonSocketIO: o.pythonSocketIO,
+    base,
+    ackTimeoutMs: positiveInt("ackTimeoutMs", o.ackTimeoutMs ?? 30_000),
     channels: Object.freeze([...channels]),
     legacyPickle,
     binaryLayout,

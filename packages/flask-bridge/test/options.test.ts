@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { after, describe, it } from "node:test";
-import { InvalidOptionError, Server } from "@switchyard/server";
+import { InvalidOptionError, MemoryAdapter, Server } from "@switchyard/server";
 import { createFlaskBridge, decodeFlaskMessage, deliverFlaskMessage } from "../src/index.js";
 import { resolveFlaskBridgeOptions } from "../src/options.js";
 
@@ -10,6 +10,10 @@ describe("flask bridge options", () => {
     assert.deepEqual(o, {
       url: "redis://127.0.0.1:6379",
       broker: "redis",
+      mode: "subscribe",
+      pythonSocketIO: undefined,
+      base: MemoryAdapter,
+      ackTimeoutMs: 30000,
       channels: ["flask-socketio", "socketio"],
       legacyPickle: false,
       binaryLayout: "arguments",
@@ -21,6 +25,66 @@ describe("flask bridge options", () => {
     });
     assert.ok(Object.isFrozen(o) && Object.isFrozen(o.channels));
     assert.equal(resolveFlaskBridgeOptions({ url: "amqps://h/vhost" }).broker, "amqp");
+    const peer = resolveFlaskBridgeOptions({
+      url: "redis://127.0.0.1:6379",
+      mode: "peer",
+      pythonSocketIO: "5.7",
+    });
+    assert.deepEqual(peer.channels, ["flask-socketio"]);
+    assert.equal(peer.pythonSocketIO, "5.7");
+  });
+
+  it("peer mode: pythonSocketIO required there and only there; no io, and an adapter", () => {
+    const refuses = (fn: () => unknown, re: RegExp) =>
+      assert.throws(
+        fn,
+        (err: unknown) => err instanceof InvalidOptionError && re.test(err.message),
+      );
+    refuses(
+      () => resolveFlaskBridgeOptions({ url: "redis://x", mode: "peer" }),
+      /"pythonSocketIO" must be one of "5.7", "5.14", "5.15"/,
+    );
+    refuses(
+      () => resolveFlaskBridgeOptions({ url: "redis://x", mode: "peer", pythonSocketIO: "5.16" }),
+      /"pythonSocketIO"/,
+    );
+    refuses(
+      () => resolveFlaskBridgeOptions({ url: "redis://x", pythonSocketIO: "5.7" }),
+      /"pythonSocketIO" must be absent unless mode is "peer"/,
+    );
+    refuses(() => resolveFlaskBridgeOptions({ url: "redis://x", base: MemoryAdapter }), /"base"/);
+    refuses(() => resolveFlaskBridgeOptions({ url: "redis://x", mode: "both" }), /"mode"/);
+    refuses(
+      () =>
+        resolveFlaskBridgeOptions({
+          url: "redis://x",
+          mode: "peer",
+          pythonSocketIO: "5.7",
+          ackTimeoutMs: 0,
+        }),
+      /"ackTimeoutMs"/,
+    );
+    refuses(
+      () =>
+        resolveFlaskBridgeOptions({
+          url: "redis://x",
+          mode: "peer",
+          pythonSocketIO: "5.7",
+          base: 1,
+        }),
+      /"base"/,
+    );
+    const io = new Server();
+    after(() => io.close());
+    refuses(
+      () =>
+        createFlaskBridge(io, { url: "redis://127.0.0.1:1", mode: "peer", pythonSocketIO: "5.7" }),
+      /without a server in peer mode/,
+    );
+    refuses(
+      () => createFlaskBridge({ url: "redis://127.0.0.1:1" } as never),
+      /with a server unless mode is "peer"/,
+    );
   });
 
   it("refuses unknown keys with a did-you-mean, and wrong values naming the option", () => {

@@ -96,14 +96,3 @@ export type {
   WorkersWorker,
 } from "./cluster/workers.js";
 export { runWorkers, WorkersPrimary } from "./cluster/workers.js";
-
-// ——— Flask-SocketIO peer (mixed clusters) ———
-
-export type { FlaskPeerOptions, FlaskPeerStats } from "./flask-peer/flask-peer.js";
-export { FlaskPeer } from "./flask-peer/flask-peer.js";
-export type {
-  PeerEncoding,
-  PeerMessage,
-  PythonSocketIOVersion,
-} from "./flask-peer/peer-message.js";
-export { encodePeerMessage } from "./flask-peer/peer-message.js";

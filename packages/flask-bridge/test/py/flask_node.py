@@ -1,7 +1,8 @@
 """A Flask-SocketIO node (Debian 5.3 / python-socketio 5.7.2, threading, long-polling) on a message queue.
-argv: port url channel
-Its manager publishes JSON instead of pickle (the subclass of the migration guide): a
-Switchyard peer reads JSON only; 5.7.2 nodes read both."""
+argv: port url channel [mode]
+mode "pickle" (default): the stock manager, publishing pickle (a Switchyard peer reads it
+with legacyPickle: "data-only"); "json": the JSON-publishing subclass of the migration
+guide (what 5.14+ publishes; 5.7.2 nodes read both)."""
 import json
 import sys
 
@@ -16,8 +17,12 @@ class JsonRedisManager(socketio.RedisManager):
 
 
 port, url, channel = int(sys.argv[1]), sys.argv[2], sys.argv[3]
+mode = sys.argv[4] if len(sys.argv) > 4 else "pickle"
 app = Flask(__name__)
-sio = SocketIO(app, async_mode="threading", client_manager=JsonRedisManager(url, channel=channel))
+if mode == "json":
+    sio = SocketIO(app, async_mode="threading", client_manager=JsonRedisManager(url, channel=channel))
+else:
+    sio = SocketIO(app, async_mode="threading", message_queue=url, channel=channel)
 NS = "/ws"
 
 

@@ -10,7 +10,7 @@ import {
   encodePeerMessage,
   type PeerMessage,
   type PythonSocketIOVersion,
-} from "../../src/flask-peer/peer-message.js";
+} from "../src/peer-message.js";
 
 const HOST = "5791c4a0".padEnd(32, "0");
 const VERSIONS: PythonSocketIOVersion[] = ["5.7", "5.14", "5.15"];
