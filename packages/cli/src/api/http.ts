@@ -33,6 +33,8 @@ export interface ApiHttpDeps {
   readonly limiter: (key: string) => boolean;
   readonly document: Record<string, unknown>;
   readonly stats: ApiHttpStats;
+  /** Records one answer in the metrics area, when installed (route template, method, status, seconds). */
+  readonly observe?: (route: string, method: string, status: number, seconds: number) => void;
 }
 
 const ROUTES_BY_PATH = new Map<string, ApiRoute>(API_ROUTES.map((r) => [API_PREFIX + r.path, r]));
@@ -177,12 +179,15 @@ function namespaceParam(url: URL): string {
 export function createApiHandler(
   deps: ApiHttpDeps,
 ): (req: http.IncomingMessage, res: http.ServerResponse) => Promise<void> {
-  const count = (route: string, status: number): void => {
-    const k = `${route} ${status}`;
-    deps.stats.requests[k] = (deps.stats.requests[k] ?? 0) + 1;
-  };
   return async (req, res) => {
+    const started = performance.now();
     let routeName = "unknown";
+    let template = "unknown";
+    const count = (route: string, status: number): void => {
+      const k = `${route} ${status}`;
+      deps.stats.requests[k] = (deps.stats.requests[k] ?? 0) + 1;
+      deps.observe?.(template, req.method ?? "?", status, (performance.now() - started) / 1000);
+    };
     try {
       const url = new URL(req.url ?? "/", "http://localhost");
       const route = ROUTES_BY_PATH.get(url.pathname);
@@ -194,6 +199,7 @@ export function createApiHandler(
         );
       }
       routeName = route.operationId;
+      template = API_PREFIX + route.path;
       if (req.method !== route.method) {
         const e = new ApiError(
           405,

@@ -4,6 +4,7 @@
  * API keys, and the same write operations over the broker channel.
  */
 import type { ServeContext } from "../context.js";
+import { metricsFor } from "../metrics/index.js";
 import { type ApiBrokerStats, idempotencyChannel, startBrokerApi } from "./broker.js";
 import type { ApiConfig } from "./config.js";
 import { type ApiHttpStats, createApiHandler } from "./http.js";
@@ -98,6 +99,8 @@ export async function installApi(ctx: ServeContext, config: ApiConfig): Promise<
       limiter: ctx.limiter,
       document,
       stats: stats.http,
+      observe: (route, method, status, seconds) =>
+        metricsFor(ctx.io)?.observeApiRequest(route, method, status, seconds),
     }),
   );
   log.info(

@@ -6,6 +6,7 @@ import { after, afterEach, before, describe, test } from "node:test";
 import { waitFor as harnessWaitFor } from "@switchyard/test-harness";
 import { API_ROUTES, apiSchema } from "../../src/api/index.ts";
 import { KeyRing } from "../../src/api/keys.ts";
+import { SwitchyardMetrics } from "../../src/metrics/index.ts";
 import {
   ALL_KEY,
   Clients,
@@ -431,6 +432,35 @@ describe("api: one node", () => {
     assert.equal(JSON.parse(streamed.body).error.code, "SY_API_BODY_TOO_LARGE");
     const ok = await call(node, "POST", "/api/v1/publish", { key: ALL_KEY, body: { event: "e" } });
     assert.equal(ok.status, 200);
+  });
+});
+
+describe("api: metrics", () => {
+  test("requests are counted in the metrics area by route template, method and status", async () => {
+    const node = await startNode({});
+    const metrics = new SwitchyardMetrics(node.io, { defaultMetrics: false });
+    try {
+      await call(node, "GET", "/api/v1/rooms", { key: READ_KEY });
+      await call(node, "GET", "/api/v1/rooms", { key: PUBLISH_KEY });
+      await call(node, "POST", "/api/v1/publish", { key: PUBLISH_KEY, body: { event: "e" } });
+      const { body } = await metrics.render();
+      const line = (route: string, method: string, status: number) =>
+        body
+          .split("\n")
+          .find(
+            (l) =>
+              l.startsWith("switchyard_api_requests_total{") &&
+              l.includes(`route="${route}"`) &&
+              l.includes(`method="${method}"`) &&
+              l.includes(`status="${status}"`),
+          );
+      assert.match(line("/api/v1/rooms", "GET", 200) ?? "", / 1$/);
+      assert.match(line("/api/v1/rooms", "GET", 403) ?? "", / 1$/);
+      assert.match(line("/api/v1/publish", "POST", 200) ?? "", / 1$/);
+    } finally {
+      metrics.close();
+      await node.close();
+    }
   });
 });
 
