@@ -16,6 +16,7 @@ import {
 import { createVerifier, extractToken } from "./jwt.js";
 import { chargeEvent } from "./limits.js";
 import { forEachNamespace } from "./namespaces.js";
+import { reportPolicyDisconnect, reportRefusal, webhookObserver } from "./report.js";
 import {
   type Ack,
   handleJoin,
@@ -60,6 +61,8 @@ export async function installAuth(
     config.connectWebhook === undefined ? undefined : new WebhookClient(config.connectWebhook);
   const subscribeHook =
     config.rooms.webhook === undefined ? undefined : new WebhookClient(config.rooms.webhook);
+  if (connectHook !== undefined) connectHook.onLatency = webhookObserver(ctx.io, "connect");
+  if (subscribeHook !== undefined) subscribeHook.onLatency = webhookObserver(ctx.io, "subscribe");
   const claimsBySocket = new WeakMap<Socket, Record<string, unknown>>();
   const timers = new Set<NodeJS.Timeout>();
 
@@ -73,13 +76,20 @@ export async function installAuth(
   };
 
   const middleware = (socket: Socket, next: (err?: Error) => void) => {
-    authenticate(socket).then(next, (err: unknown) => {
-      refused(Code.BackendUnavailable, (err as Error).message);
-      next(refusal(Code.BackendUnavailable, "authentication failed"));
-    });
+    authenticate(socket).then(
+      (err) => {
+        if (err !== undefined) reportRefusal(ctx.io, err.data.code);
+        next(err);
+      },
+      (err: unknown) => {
+        refused(Code.BackendUnavailable, (err as Error).message);
+        reportRefusal(ctx.io, Code.BackendUnavailable);
+        next(refusal(Code.BackendUnavailable, "authentication failed"));
+      },
+    );
   };
 
-  const authenticate = async (socket: Socket): Promise<Error | undefined> => {
+  const authenticate = async (socket: Socket): Promise<ReturnType<typeof refusal> | undefined> => {
     const hs = socket.handshake;
     let claims: Record<string, unknown> = {};
     if (verify !== undefined && config.jwt !== undefined) {
@@ -173,6 +183,7 @@ export async function installAuth(
         }
         stats.expired++;
         counter.add(Code.TokenExpired);
+        reportPolicyDisconnect(ctx.io, Code.TokenExpired);
         if (ctx.limiter("auth:expired"))
           log.info({ code: Code.TokenExpired, sid: socket.id }, "token expired; disconnecting");
         disconnectWithNotice(socket, Code.TokenExpired, "token expired");

@@ -16,6 +16,7 @@ import type { Disposable, ServeContext } from "../context.js";
 import { ackError, type ClientErrorCode, ClientErrorCode as Code, CodeCounter } from "./codes.js";
 import { chargeEvent } from "./limits.js";
 import { forEachNamespace } from "./namespaces.js";
+import { webhookObserver } from "./report.js";
 import type { ClientEventsConfig } from "./schema.js";
 import { WebhookClient, type WebhookResult } from "./webhook-client.js";
 
@@ -73,6 +74,7 @@ export async function installClientEvents(
   if (config.webhook === undefined) return { stats, webhook: undefined, close() {} };
   const log = ctx.log.child({ area: "client-events" });
   const hook = new WebhookClient(config.webhook);
+  hook.onLatency = webhookObserver(ctx.io, "events");
   const all = config.events.includes("*");
   const names = new Set(config.events);
   const pendingBySocket = new WeakMap<Socket, number>();

@@ -8,6 +8,7 @@ import type { Session, Socket } from "@switchyard/server";
 import type { Disposable, ServeContext } from "../context.js";
 import { ClientErrorCode, CodeCounter, disconnectWithNotice } from "./codes.js";
 import { forEachNamespace } from "./namespaces.js";
+import { reportPolicyDisconnect } from "./report.js";
 import type { LimitsConfig } from "./schema.js";
 
 /** A token bucket refilled continuously at `rate` per second up to `burst`. */
@@ -82,6 +83,7 @@ export async function installLimits(
   const exceeded = (socket: Socket) => {
     stats.eventLimitDisconnects++;
     counter.add(ClientErrorCode.RateLimited);
+    reportPolicyDisconnect(ctx.io, ClientErrorCode.RateLimited);
     if (ctx.limiter("limits:events")) {
       log.warn(
         { code: ClientErrorCode.RateLimited, sid: socket.id, address: socket.handshake.address },
@@ -125,6 +127,7 @@ export async function installLimits(
           s.tripped = true;
           stats.byteLimitDisconnects++;
           counter.add(ClientErrorCode.ByteRateLimited);
+          reportPolicyDisconnect(ctx.io, ClientErrorCode.ByteRateLimited);
           if (ctx.limiter("limits:bytes")) {
             log.warn(
               { code: ClientErrorCode.ByteRateLimited, address: socket.handshake.address },
