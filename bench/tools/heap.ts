@@ -3,7 +3,12 @@
  * the server with no client and one with N idle clients (default 2,000), self sizes
  * summed per constructor, the difference divided by N.
  *
- *   node --conditions=source --import tsx tools/heap.ts [switchyard|socketio|bare-ws] [--n=2000] [--write-md]
+ *   node --conditions=source --import tsx tools/heap.ts [switchyard|socketio|bare-ws] [--n=2000] [--write-md] [--retainers]
+ *
+ * `--retainers` also prints, per connection, which object holds what: every node keyed by
+ * its constructor and its first (non-weak) retainer's constructor and edge name, e.g.
+ * "(array) <- object: Session.buffer" — where the generic `(array)` / `(string)` /
+ * `object: Object` rows come from.
  */
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
@@ -14,9 +19,70 @@ import { replaceBlock } from "../lib/report.js";
 const here = (p: string) => fileURLToPath(new URL(p, import.meta.url));
 
 interface Snapshot {
-  snapshot: { meta: { node_fields: string[]; node_types: [string[]] } };
+  snapshot: {
+    meta: {
+      node_fields: string[];
+      node_types: [string[]];
+      edge_fields: string[];
+      edge_types: [string[]];
+    };
+  };
   nodes: number[];
+  edges: number[];
   strings: string[];
+}
+
+function nodeKey(type: string, name: string): string {
+  return type === "object" || type === "closure" || type === "native"
+    ? `${type}: ${name}`
+    : `(${type})`;
+}
+
+/** Self size and count per "what <- retainer.edge" (see `--retainers`). */
+function byRetainer(file: string): Map<string, { size: number; count: number }> {
+  const s = JSON.parse(readFileSync(file, "utf8")) as Snapshot;
+  const m = s.snapshot.meta;
+  const f = m.node_fields;
+  const width = f.length;
+  const iType = f.indexOf("type");
+  const iName = f.indexOf("name");
+  const iSize = f.indexOf("self_size");
+  const iEdges = f.indexOf("edge_count");
+  const ef = m.edge_fields;
+  const eWidth = ef.length;
+  const eType = ef.indexOf("type");
+  const eName = ef.indexOf("name_or_index");
+  const eTo = ef.indexOf("to_node");
+  const types = m.node_types[0];
+  const etypes = m.edge_types[0];
+  const count = s.nodes.length / width;
+  // First non-weak retainer of each node: [retainer node index, edge name].
+  const retainer = new Int32Array(count).fill(-1);
+  const retEdge: string[] = new Array(count);
+  let e = 0;
+  for (let n = 0; n < count; n++) {
+    const edges = s.nodes[n * width + iEdges]!;
+    for (let k = 0; k < edges; k++, e += eWidth) {
+      const to = s.edges[e + eTo]! / width;
+      const et = etypes[s.edges[e + eType]!]!;
+      if (et === "weak" || retainer[to] !== -1) continue;
+      retainer[to] = n;
+      const nm = s.edges[e + eName]!;
+      retEdge[to] = et === "element" || et === "hidden" ? `[${et}]` : String(s.strings[nm]);
+    }
+  }
+  const key = (n: number) =>
+    nodeKey(types[s.nodes[n * width + iType]!]!, s.strings[s.nodes[n * width + iName]!]!);
+  const out = new Map<string, { size: number; count: number }>();
+  for (let n = 0; n < count; n++) {
+    const r = retainer[n]!;
+    const k = `${key(n)} <- ${r === -1 ? "?" : `${key(r)}.${retEdge[n]}`}`;
+    const x = out.get(k) ?? { size: 0, count: 0 };
+    x.size += s.nodes[n * width + iSize]!;
+    x.count++;
+    out.set(k, x);
+  }
+  return out;
 }
 
 /** Self size and count per `type:name` ("object:Session", "(string)", …). */
@@ -32,10 +98,7 @@ function bySelfSize(file: string): Map<string, { size: number; count: number }> 
   for (let i = 0; i < s.nodes.length; i += width) {
     const type = types[s.nodes[i + iType]!]!;
     const name = s.strings[s.nodes[i + iName]!]!;
-    const key =
-      type === "object" || type === "closure" || type === "native"
-        ? `${type}: ${name}`
-        : `(${type})`;
+    const key = nodeKey(type, name);
     const e = out.get(key) ?? { size: 0, count: 0 };
     e.size += s.nodes[i + iSize]!;
     e.count++;
@@ -67,6 +130,21 @@ async function main(): Promise<void> {
     const after = await server.heapSnapshot(`${dir}/${impl}-${n}.heapsnapshot`);
     const a = bySelfSize(before);
     const b = bySelfSize(after);
+    if (process.argv.includes("--retainers")) {
+      const ra = byRetainer(before);
+      const rb = byRetainer(after);
+      const rows = [...rb.entries()]
+        .map(([k, v]) => {
+          const o = ra.get(k) ?? { size: 0, count: 0 };
+          return { k, bytes: (v.size - o.size) / n, count: (v.count - o.count) / n };
+        })
+        .filter((x) => x.bytes > 4)
+        .sort((x, y) => y.bytes - x.bytes);
+      console.log("| bytes / conn | objects / conn | what <- held by |\n|---:|---:|---|");
+      for (const x of rows.slice(0, 60))
+        console.log(`| ${x.bytes.toFixed(0)} | ${x.count.toFixed(2)} | \`${x.k}\` |`);
+      console.log("");
+    }
     rmSync(before);
     rmSync(after);
     const rows = [...b.entries()]

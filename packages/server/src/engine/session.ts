@@ -64,8 +64,6 @@ export class Session
 {
   /** Session id (carries the owning node's id). */
   readonly id: string;
-  /** Engine.IO protocol revision. */
-  readonly protocol = 4;
   /** The request that opened the session. */
   readonly request: IncomingMessage;
   readonly remoteAddress: string;
@@ -82,7 +80,11 @@ export class Session
   sink: SessionSink | undefined = undefined;
 
   private readonly host: SessionHost;
-  private buffer: OutboundPacket[] = [];
+  /**
+   * Packets waiting for the transport. {@link NO_PACKETS} (shared, never written to) while
+   * there are none: a WebSocket session writes straight through and never needs an array.
+   */
+  private buffer: OutboundPacket[] = NO_PACKETS;
   private bufferedBytes = 0;
   private upgrade: Upgrade | undefined;
   private flushScheduled = false;
@@ -108,16 +110,17 @@ export class Session
     this.upgraded = transport.name === "websocket";
   }
 
+  /** Engine.IO protocol revision. */
+  get protocol(): 4 {
+    return 4;
+  }
+
   /** Builds the open packet (+ the initial packet) and starts the heartbeat. */
   open(upgrades: readonly string[]): OutboundPacket[] {
     const o = this.host.opts;
-    const handshake = JSON.stringify({
-      sid: this.id,
-      upgrades,
-      pingInterval: o.pingInterval,
-      pingTimeout: o.pingTimeout,
-      maxPayload: o.maxHttpBufferSize,
-    });
+    // The bytes JSON.stringify gives for { sid, upgrades, pingInterval, pingTimeout,
+    // maxPayload } (numbers print alike in both), without an object per handshake.
+    const handshake = `{"sid":${JSON.stringify(this.id)},"upgrades":${upgrades.length === 0 ? "[]" : JSON.stringify(upgrades)},"pingInterval":${JSON.stringify(o.pingInterval)},"pingTimeout":${JSON.stringify(o.pingTimeout)},"maxPayload":${JSON.stringify(o.maxHttpBufferSize)}}`;
     const packets = [new OutboundPacket("open", handshake)];
     if (o.initialPacket !== undefined) packets.push(new OutboundPacket("message", o.initialPacket));
     this.readyState = "open";
@@ -183,7 +186,8 @@ export class Session
       t.sendOne(packet, compress);
       return false;
     }
-    this.buffer.push(packet);
+    if (this.buffer === NO_PACKETS) this.buffer = [packet];
+    else this.buffer.push(packet);
     this.bufferedBytes += packet.byteLength;
     // Without a waiting GET there is nothing to flush into: the next GET flushes.
     if (this.flushScheduled || !t.writable) return false;
@@ -225,7 +229,7 @@ export class Session
     // A closing session does not move: its goodbye goes out on the transport it has.
     this.cancelUpgrade();
     if (discard) {
-      this.buffer = [];
+      this.buffer = NO_PACKETS;
       this.bufferedBytes = 0;
     }
     if (this.transport.name === "websocket") {
@@ -384,7 +388,7 @@ export class Session
       return;
     }
     const packets = this.buffer;
-    this.buffer = [];
+    this.buffer = NO_PACKETS;
     this.bufferedBytes = 0;
     t.send(packets, true);
   }
@@ -421,7 +425,7 @@ export class Session
     if (this.closeTimer !== undefined) clearTimeout(this.closeTimer);
     this.cancelUpgrade();
     this.transport.destroy();
-    this.buffer = [];
+    this.buffer = NO_PACKETS;
     this.bufferedBytes = 0;
     this.host.onSessionClosed(this, reason, description);
     this.sink?.onSessionClose(reason, description);
@@ -441,6 +445,8 @@ function toMessageData(data: MessageData): string | Buffer {
   throw new TypeError("message data must be a string, a Buffer, a typed array or an ArrayBuffer");
 }
 
+/** The empty buffer of every session with nothing queued (replaced, never pushed to). */
+const NO_PACKETS: OutboundPacket[] = [];
 const CLOSE_ONLY: readonly OutboundPacket[] = [CLOSE];
 const NOOP_CLOSE: readonly OutboundPacket[] = [NOOP, CLOSE];
 

@@ -4,7 +4,7 @@
  * response as one string so the engine can write it together with the first frames.
  * Connections that negotiate permessage-deflate are handed to `ws` instead.
  */
-import { createHash } from "node:crypto";
+import { hash } from "node:crypto";
 import type { IncomingMessage } from "node:http";
 import type { Duplex } from "node:stream";
 import { endRawResponse } from "../http/respond.js";
@@ -83,9 +83,8 @@ export function acceptResponse(
   protocol: string | undefined,
   extraLines: readonly string[],
 ): string {
-  const accept = createHash("sha1")
-    .update(key + GUID)
-    .digest("base64");
+  // One-shot hash (Node ≥ 20.12): no Hash object and stream state per handshake.
+  const accept = hash("sha1", key + GUID, "base64");
   let head = `HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ${accept}\r\n`;
   if (protocol !== undefined) head += `Sec-WebSocket-Protocol: ${protocol}\r\n`;
   for (const line of extraLines) head += `${line}\r\n`;
