@@ -2,12 +2,6 @@
  * The client side of `switchyard serve`: who may connect (JWT, connect webhook), which rooms
  * they may join, client events forwarded to the backend, and per-connection rate limits.
  */
-import type { Area } from "../areas.js";
-import { installAuth } from "./auth.js";
-import { installClientEvents } from "./client-events.js";
-import { installLimits } from "./limits.js";
-import { authSchema, clientEventsSchema, limitsSchema } from "./schema.js";
-
 export type { AuthHandle } from "./auth.js";
 export { installAuth, REFRESH_EVENT } from "./auth.js";
 export type { ClientEventsHandle } from "./client-events.js";
@@ -19,14 +13,3 @@ export { JOIN_EVENT, LEAVE_EVENT } from "./rooms.js";
 export type { AuthConfig, ClientEventsConfig, LimitsConfig } from "./schema.js";
 export { authSchema, clientEventsSchema, limitsSchema, SECRET_PATHS } from "./schema.js";
 export type { WebhookStats } from "./webhook-client.js";
-
-/**
- * The three areas of this directory in the order serve should install them: auth (connect
- * middleware and room requests), limits, then client events. (Over-limit events are refused
- * whatever the order: every handler here charges the same per-socket bucket once.)
- */
-export const CLIENT_AREAS: readonly Area[] = [
-  { key: "auth", schema: authSchema, install: installAuth },
-  { key: "limits", schema: limitsSchema, install: installLimits },
-  { key: "clientEvents", schema: clientEventsSchema, install: installClientEvents },
-];
