@@ -48,6 +48,9 @@ export const dashboardSchema = z
       });
   });
 
+/** Dotted configuration paths of this section that are secrets (masked by --print-config). */
+export const DASHBOARD_SECRET_PATHS: readonly string[] = ["dashboard.adminKey"];
+
 /** The resolved `dashboard` section. */
 export type DashboardConfig = z.output<typeof dashboardSchema>;
 
@@ -101,6 +104,7 @@ export async function installDashboard(
     roomsLimit: config.roomsLimit,
     bus: ctx.bus,
   });
+  sampler.stats.addConfiguredNamespaces(ctx.config);
   const html = dashboardHtml(base);
   // Bad keys per remote address in the current minute (cleared each minute, so bounded by
   // the addresses of one minute).

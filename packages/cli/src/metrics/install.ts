@@ -102,6 +102,7 @@ export async function installMetrics(
     eventLoopMonitoringPrecision: config.eventLoopMonitoringPrecision,
     webhookBuckets: config.webhookBuckets,
   });
+  metrics.stats.addConfiguredNamespaces(ctx.config);
   const handler = (req: http.IncomingMessage, res: http.ServerResponse): Promise<void> =>
     answer(metrics, req, res);
   if (config.port === undefined) {

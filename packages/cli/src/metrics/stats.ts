@@ -127,6 +127,16 @@ export class ServerStatsReader {
     this.namespaces.set(name, this.io.of(name) as unknown as AnyNamespace);
   }
 
+  /**
+   * Adds the namespaces serve declared before the installers ran (`config.namespaces.names`,
+   * read structurally so this area does not depend on the core's config type).
+   */
+  addConfiguredNamespaces(config: unknown): void {
+    const names = (config as { namespaces?: { names?: unknown } } | undefined)?.namespaces?.names;
+    if (!Array.isArray(names)) return;
+    for (const name of names) if (typeof name === "string") this.addNamespace(name);
+  }
+
   /** Counts an error by its stable code and keeps it in the recent list. */
   reportError(code: string, message: string): void {
     if (this.closed) return;

@@ -16,7 +16,7 @@ export interface TestContext {
 
 /** Starts a Server with a route table on a free loopback port. */
 export async function startContext(
-  opts: { bus?: Bus; server?: ServerOptions } = {},
+  opts: { bus?: Bus; server?: ServerOptions; namespaces?: string[] } = {},
 ): Promise<TestContext> {
   const routes: { method: RouteMethod; prefix: string; handler: RouteHandler }[] = [];
   // Routes are the server's own request listener; io (attached after) answers its path
@@ -40,6 +40,7 @@ export async function startContext(
     });
   });
   const io = new Server(httpServer, opts.server ?? {});
+  for (const name of opts.namespaces ?? []) io.of(name);
   const seen = new Set<string>();
   const ctx: ServeContext = {
     io,
@@ -55,7 +56,11 @@ export async function startContext(
       routes.push({ method, prefix, handler });
     },
     onDrain: () => {},
-    config: { listen: { host: "127.0.0.1", port: 0, path: "/socket.io" } },
+    config: {
+      listen: { host: "127.0.0.1", port: 0, path: "/socket.io" },
+      // As serve.ts: declared namespaces exist before the installers run.
+      namespaces: { names: opts.namespaces ?? ["/"] },
+    },
   };
   await new Promise<void>((resolve) => httpServer.listen(0, "127.0.0.1", resolve));
   const { port } = httpServer.address() as AddressInfo;
