@@ -144,7 +144,10 @@ async function startFlaskBridge(
     bridge = mod.createFlaskBridge(io, options);
   } catch (err) {
     throw new ConfigError(
-      `config: ${(err as Error).message.replace(/option "([^"]+)"/g, 'key "flaskBridge.$1"')}`,
+      `config: ${(err as Error).message
+        .replace(/unknown option "([^"]+)"/, 'unknown key "flaskBridge.$1"')
+        .replace(/did you mean "([^"]+)"/, 'did you mean "flaskBridge.$1"')
+        .replace(/^option "([^"]+)"/, '"flaskBridge.$1"')}`,
     );
   }
   const flog = log.child({ area: "flask-bridge" });

@@ -3,7 +3,13 @@
 import assert from "node:assert/strict";
 import { Writable } from "node:stream";
 import { after, afterEach, describe, test } from "node:test";
-import { type RedisServer, startRedis, waitFor, within } from "@switchyard/test-harness";
+import {
+  type RedisServer,
+  redisCommand,
+  startRedis,
+  waitFor,
+  within,
+} from "@switchyard/test-harness";
 import { pino } from "pino";
 import { type Socket as ClientSocket, io as ioc } from "socket.io-client";
 import { ConfigError, type RunningServer, startServer, validateConfig } from "../../src/index.ts";
@@ -185,7 +191,7 @@ describe("serve: Redis bus", () => {
   });
 
   test("two servers on one Redis: a broadcast reaches the other's clients; /readyz follows the bus", async () => {
-    redis = await startRedis();
+    redis ??= await startRedis();
     const lines: Record<string, unknown>[] = [];
     const log = pino(
       { level: "info" },
@@ -231,5 +237,53 @@ describe("serve: Redis bus", () => {
     await redis.restart();
     await waitFor(() => a.ready, 15_000, "a ready again");
     assert.equal((await getJson(url(a, "/readyz"))).status, 200);
+  });
+
+  test("flaskBridge: a python-socketio publish on Redis reaches the clients", async () => {
+    redis ??= await startRedis();
+    const r = redis;
+    const s = await start({ flaskBridge: { url: r.url } });
+    const c = client(s);
+    await connected(c);
+    let received: unknown;
+    c.on("from-flask", (x: unknown) => {
+      received = x;
+    });
+    const body = JSON.stringify({
+      method: "emit",
+      event: "from-flask",
+      data: { ok: 1 },
+      namespace: "/",
+      room: null,
+      skip_sid: null,
+      callback: null,
+      host_id: "py",
+    });
+    let last = 0;
+    await waitFor(
+      async () => {
+        if (received === undefined && Date.now() - last >= 100) {
+          last = Date.now();
+          await redisCommand(r.port, ["PUBLISH", "flask-socketio", body]);
+        }
+        return received !== undefined;
+      },
+      10_000,
+      "the bridged emit",
+    );
+    assert.deepEqual(received, { ok: 1 });
+  });
+
+  test("flaskBridge: a bad bridge option is a one-line error naming the key", async () => {
+    const c = validateConfig({
+      listen: { host: "127.0.0.1", port: 0 },
+      flaskBridge: { url: "redis://127.0.0.1:1", chanels: ["x"] },
+    });
+    await assert.rejects(startServer(c, { log: silent }), (err: unknown) => {
+      assert.ok(err instanceof ConfigError);
+      assert.match(err.message, /"flaskBridge\.chanels"/);
+      assert.match(err.message, /did you mean "flaskBridge\.channels"/);
+      return true;
+    });
   });
 });
