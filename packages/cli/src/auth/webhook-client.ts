@@ -25,7 +25,7 @@ export type WebhookResult =
       ms: number;
     };
 
-/** Calls counted by outcome; `latencyMs` keeps the last 256 latencies for metrics. */
+/** Calls counted by outcome, and the pool's current occupancy. */
 export interface WebhookStats {
   calls: number;
   ok: number;
@@ -65,6 +65,7 @@ export class WebhookClient {
     if (this.stats.inFlight >= this.#target.maxConcurrent) {
       if (this.#waiting.length >= this.#target.maxQueued) {
         this.stats.busy++;
+        this.onLatency?.(0, "busy");
         return { ok: false, reason: "busy", detail: "too many webhook calls in flight", ms: 0 };
       }
       this.stats.queued++;
