@@ -50,7 +50,8 @@ export function toJson(value: unknown, depth = 0): unknown {
   if (value instanceof ArrayBuffer) return { $binary: Buffer.from(value).toString("base64") };
   if (Array.isArray(value)) return value.map((v) => toJson(v, depth + 1));
   if (typeof value === "object" && value !== null) {
-    const out: Record<string, unknown> = {};
+    // A null prototype: a "__proto__" key from a client stays a plain key.
+    const out: Record<string, unknown> = Object.create(null);
     for (const [k, v] of Object.entries(value)) out[k] = toJson(v, depth + 1);
     return out;
   }

@@ -140,6 +140,25 @@ describe("JWT with a shared secret (HS*)", () => {
   });
 });
 
+describe("every namespace is guarded", () => {
+  test("declared before the install (from config), created later, and children of a pattern", async () => {
+    t.ctx.io.of("/declared");
+    t.ctx.config.namespaces = { names: ["/", "/declared"] };
+    t.ctx.io.of(/^\/dyn-\w+$/);
+    await install({ jwt: { secret: SECRET } });
+    t.ctx.io.of("/later");
+    const token = await hs({ sub: "n" });
+    for (const nsp of ["/", "/declared", "/later", "/dyn-a"]) {
+      assert.equal(
+        await refusedCode(client(t.url, opened, {}, nsp)),
+        ClientErrorCode.TokenMissing,
+        nsp,
+      );
+      await connected(client(t.url, opened, { auth: { token } }, nsp));
+    }
+  });
+});
+
 describe("token refresh", () => {
   test("switchyard:refresh extends the session; another sub or a bad token is an ack error", async () => {
     const h = await install({ jwt: { secret: SECRET, clockToleranceSec: 0 } });
