@@ -11,9 +11,10 @@
  * SY_ERR_BACKEND_TIMEOUT / _BUSY / _UNAVAILABLE. Webhook calls are bounded (in flight,
  * queued, per socket) and time out, so a slow or dead backend never stalls other clients.
  */
-import type { Socket } from "@switchyard/server";
+import { randomUUID } from "node:crypto";
+import type { Bus, Socket } from "@switchyard/server";
 import type { Disposable, ServeContext } from "../context.js";
-import { ackError, type ClientErrorCode, ClientErrorCode as Code, CodeCounter } from "./codes.js";
+import { ackError, ClientErrorCode, ClientErrorCode as Code, CodeCounter } from "./codes.js";
 import { chargeEvent } from "./limits.js";
 import { forEachNamespace } from "./namespaces.js";
 import { webhookObserver } from "./report.js";
@@ -35,7 +36,13 @@ interface Pending {
 
 /** What {@link installClientEvents} returns: counters for metrics and a close function. */
 export interface ClientEventsHandle {
-  readonly stats: { forwarded: number; acked: number; refusals: Record<string, number> };
+  readonly stats: {
+    forwarded: number;
+    acked: number;
+    /** Bus replies dropped: too large, not JSON, no string `id`. */
+    badReplies: number;
+    refusals: Record<string, number>;
+  };
   readonly webhook: WebhookClient | undefined;
   close(): void;
 }
@@ -71,11 +78,16 @@ export async function installClientEvents(
   config: ClientEventsConfig,
 ): Promise<ClientEventsHandle & Disposable> {
   const counter = new CodeCounter();
-  const stats = { forwarded: 0, acked: 0, refusals: counter.counts };
-  if (config.webhook === undefined) return { stats, webhook: undefined, close() {} };
+  const stats = { forwarded: 0, acked: 0, badReplies: 0, refusals: counter.counts };
+  if (config.webhook === undefined && config.bus === undefined) {
+    return { stats, webhook: undefined, close() {} };
+  }
+  if (config.bus !== undefined && ctx.bus === undefined) {
+    throw new Error('clientEvents.bus: needs a cluster bus (bus: "redis://…" or "amqp://…")');
+  }
   const log = ctx.log.child({ area: "client-events" });
-  const hook = new WebhookClient(config.webhook);
-  hook.onLatency = webhookObserver(ctx.io, "events");
+  const hook = config.webhook === undefined ? undefined : new WebhookClient(config.webhook);
+  if (hook !== undefined) hook.onLatency = webhookObserver(ctx.io, "events");
   const all = config.events.includes("*");
   const names = new Set(config.events);
   const pendingBySocket = new WeakMap<Socket, number>();
@@ -111,7 +123,13 @@ export async function installClientEvents(
     settle(p, ackError(code, `event webhook: ${detail}`));
   };
 
+  const viaBus =
+    config.bus === undefined || ctx.bus === undefined
+      ? undefined
+      : await busSender(ctx.bus, config.bus, settle, fail, () => stats.badReplies++);
+
   const sendOne = async (p: Pending) => {
+    if (hook === undefined) return;
     const res = await hook.post(p.body);
     if (res.ok) settle(p, res.body);
     else fail(p, failCode(res), res.detail);
@@ -122,7 +140,7 @@ export async function installClientEvents(
     batchTimer = undefined;
     const items = batch;
     batch = [];
-    if (items.length === 0) return;
+    if (items.length === 0 || hook === undefined) return;
     const res = await hook.post({ events: items.map((p) => p.body) });
     if (!res.ok) {
       for (const p of items) fail(p, failCode(res), res.detail);
@@ -164,6 +182,10 @@ export async function installClientEvents(
         socket: { id: socket.id, nsp: socket.nsp.name, data: toJson(socket.data ?? null) },
       },
     };
+    if (viaBus !== undefined) {
+      viaBus.send(p);
+      return;
+    }
     if (config.batchSize <= 1) {
       void sendOne(p);
       return;
@@ -195,7 +217,78 @@ export async function installClientEvents(
       closed = true;
       stop();
       if (batchTimer !== undefined) clearTimeout(batchTimer);
-      hook.close();
+      hook?.close();
+      viaBus?.close();
+    },
+  };
+}
+
+/**
+ * Events over the cluster bus: each is published as JSON
+ * `{ v: 1, id, replyTo, event, args, ack, socket }` on `channel`; when the client asked for
+ * an ack, the backend publishes `{ id, …answer }` on `replyTo` (this node's own channel)
+ * within `replyTimeoutMs`, the answer read as a webhook's. At-most-once like the bus.
+ */
+async function busSender(
+  bus: Bus,
+  cfg: NonNullable<ClientEventsConfig["bus"]>,
+  settle: (p: Pending, answer: unknown) => void,
+  fail: (p: Pending, code: ClientErrorCode, detail: string) => void,
+  bad: () => void,
+): Promise<{ send(p: Pending): void; close(): void }> {
+  const replyTo = `${cfg.channel}#reply#${randomUUID()}`;
+  const waiting = new Map<string, { p: Pending; timer: NodeJS.Timeout }>();
+  let seq = 0;
+  await bus.subscribe(replyTo, (_channel, payload) => {
+    if (payload.length > cfg.maxReplyBytes) {
+      bad();
+      return;
+    }
+    let msg: unknown;
+    try {
+      msg = JSON.parse(payload.toString("utf8"));
+    } catch {
+      bad();
+      return;
+    }
+    if (
+      typeof msg !== "object" ||
+      msg === null ||
+      typeof (msg as { id?: unknown }).id !== "string"
+    ) {
+      bad();
+      return;
+    }
+    const { id, ...answer } = msg as { id: string };
+    const w = waiting.get(id);
+    if (w === undefined) return; // late (timed out) or not ours
+    waiting.delete(id);
+    clearTimeout(w.timer);
+    settle(w.p, answer);
+  });
+  return {
+    send(p) {
+      const id = String(++seq);
+      if (p.ack !== undefined) {
+        const timer = setTimeout(() => {
+          waiting.delete(id);
+          fail(p, ClientErrorCode.BackendTimeout, `no reply within ${cfg.replyTimeoutMs} ms`);
+        }, cfg.replyTimeoutMs);
+        timer.unref();
+        waiting.set(id, { p, timer });
+      }
+      bus.publish(
+        cfg.channel,
+        Buffer.from(
+          JSON.stringify({ v: 1, id, replyTo: p.ack === undefined ? null : replyTo, ...p.body }),
+        ),
+      );
+      if (p.ack === undefined) settle(p, undefined);
+    },
+    close() {
+      for (const w of waiting.values()) clearTimeout(w.timer);
+      waiting.clear();
+      void bus.unsubscribe(replyTo).catch(() => {});
     },
   };
 }

@@ -168,6 +168,24 @@ export const clientEventsSchema = z
   .strictObject({
     /** The backend URL events are POSTed to. @default — (no forwarding) */
     webhook: webhookSchema.optional(),
+    /**
+     * Or: publish events on the cluster bus (`bus: redis://` / `amqp://`) for a backend that
+     * consumes the broker; it answers on the message's `replyTo` channel. @default —
+     */
+    bus: z
+      .strictObject({
+        /** Channel (Redis) / routing key (RabbitMQ) events are published on. @default "switchyard:client-events" */
+        channel: z.string().min(1).max(200).default("switchyard:client-events"),
+        /** Milliseconds to wait for the backend's reply to an event that asked for an ack. @default 3000 */
+        replyTimeoutMs: z.int().min(1).max(120_000).default(3000),
+        /** Largest reply accepted, in bytes. @default 65536 */
+        maxReplyBytes: z
+          .int()
+          .min(2)
+          .max(16 * 1024 * 1024)
+          .default(65_536),
+      })
+      .optional(),
     /** Event names forwarded; `"*"` forwards every non-reserved event. @default ["*"] */
     events: z.array(z.string().min(1)).min(1).default(["*"]),
     /** Events per POST: 1 sends `{ event, … }`, more sends `{ events: [ … ] }` batches. @default 1 */
@@ -176,6 +194,10 @@ export const clientEventsSchema = z
     batchDelayMs: z.int().min(0).max(10_000).default(10),
     /** Events of one socket waiting for the backend at most; beyond, acked SY_ERR_BACKEND_BUSY. @default 16 */
     maxPendingPerSocket: z.int().min(1).max(10_000).default(16),
+  })
+  .refine((v) => v.webhook === undefined || v.bus === undefined, {
+    message: "either webhook or bus, not both",
+    path: ["bus"],
   })
   .prefault({});
 
