@@ -59,6 +59,13 @@ mixedCluster({
           contentEncoding: "utf-8",
         });
       },
+      tap: async (channel, onBody) => {
+        // The exchange as kombu declares it (fanout, not durable), an exclusive queue of our own.
+        await ch.assertExchange(channel, "fanout", { durable: false, autoDelete: false });
+        const { queue } = await ch.assertQueue("", { exclusive: true });
+        await ch.bindQueue(queue, channel, "");
+        await ch.consume(queue, (m) => m && onBody(m.content), { noAck: true });
+      },
       stop: async () => {
         await conn.close().catch(() => {});
         await rabbit.stop();

@@ -10,6 +10,7 @@ mixedCluster({
   async start() {
     const redis = await startRedis();
     const raw = new Redis(redis.url);
+    const sub = new Redis(redis.url);
     return {
       url: redis.url,
       waitListeners: (channel, n) =>
@@ -28,7 +29,14 @@ mixedCluster({
       publishRaw: async (channel, body) => {
         await raw.publish(channel, body);
       },
+      tap: async (channel, onBody) => {
+        sub.on("messageBuffer", (ch: Buffer, body: Buffer) => {
+          if (ch.toString() === channel) onBody(body);
+        });
+        await sub.subscribe(channel);
+      },
       stop: async () => {
+        sub.disconnect();
         raw.disconnect();
         await redis.stop();
       },

@@ -39,6 +39,8 @@ export interface MixedBroker {
     waitListeners(channel: string, n: number): Promise<void>;
     /** Publishes raw bytes on the channel as a foreign publisher would. */
     publishRaw(channel: string, body: Buffer): Promise<void>;
+    /** Records every body published on the channel from now on (a listener of its own). */
+    tap(channel: string, onBody: (body: Buffer) => void): Promise<void>;
     stop(): Promise<void>;
   }>;
 }
@@ -47,6 +49,7 @@ export function mixedCluster(broker: MixedBroker): void {
   describe(`mixed cluster on real ${broker.name}`, { timeout: 180_000 }, () => {
     const MODULES = ["flask_socketio", ...broker.modules];
     let bus: Awaited<ReturnType<MixedBroker["start"]>>;
+    const tapped: Buffer[] = [];
     const pythons: ManagedProcess[] = [];
     const servers: { io: Server; peer: FlaskBridge; url: string }[] = [];
     const clients: ClientSocket[] = [];
@@ -129,6 +132,7 @@ export function mixedCluster(broker: MixedBroker): void {
 
     before(async () => {
       bus = await broker.start();
+      await bus.tap(CHANNEL, (body) => tapped.push(body));
       const ports = await freePorts(2);
       for (const port of ports) {
         const p = await startPython(
@@ -164,7 +168,7 @@ export function mixedCluster(broker: MixedBroker): void {
       br = await client(B.url, false);
       for (const c of [ar, br, pr, qr]) await join(c, "r");
       // The Python listeners subscribe on their first client connect.
-      await bus.waitListeners(CHANNEL, 4);
+      await bus.waitListeners(CHANNEL, 5); // 2 Python nodes, 2 Switchyard nodes, the tap
     });
 
     after(async () => {
@@ -342,6 +346,34 @@ export function mixedCluster(broker: MixedBroker): void {
           received(c, "after").map(([d]) => d),
           [0, 1, 2, 3, 4],
         );
+    });
+    test("everything on the channel is a Python pickle or a JSON object with a method; all Switchyard output got there", async () => {
+      const published = A.peer.stats.published + B.peer.stats.published;
+      await waitFor(
+        () => tapped.filter((b) => b[0] !== 0x80).length >= published,
+        10000,
+        () => `${tapped.filter((b) => b[0] !== 0x80).length} JSON bodies tapped of ${published}`,
+      );
+      const methods = new Set([
+        "emit",
+        "callback",
+        "disconnect",
+        "close_room",
+        "enter_room",
+        "leave_room",
+      ]);
+      let json = 0;
+      for (const body of tapped) {
+        if (body[0] === 0x80) continue;
+        json++;
+        const text = body.toString("utf8");
+        // Switchyard writes `{"method":"…`, Python's json.dumps `{"method": "…`.
+    assert.match(text, /^\{"method": ?"/, text.slice(0, 80));
+        const msg = JSON.parse(text) as { method: unknown };
+        assert.ok(msg !== null && typeof msg === "object" && !Array.isArray(msg));
+        assert.ok(methods.has(msg.method as string), text.slice(0, 80));
+      }
+      assert.ok(json >= published && published > 0, `${json} JSON bodies, ${published} published`);
     });
   });
 }
