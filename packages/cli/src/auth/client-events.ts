@@ -1,5 +1,6 @@
 /**
  * Client → backend events: events clients emit are POSTed to `clientEvents.webhook.url`
+ * (or published on the cluster bus, `clientEvents.bus`: see {@link busSender})
  * and the backend's answer becomes the client's ack, so a Flask view can play the role of
  * `@socketio.on("message")`.
  *
@@ -118,9 +119,9 @@ export async function installClientEvents(
     if (ctx.limiter(`client-events:${code}`))
       log.warn(
         { code, detail },
-        "event webhook failed (further ones this interval are only counted)",
+        "forwarding a client event failed (further ones this interval are only counted)",
       );
-    settle(p, ackError(code, `event webhook: ${detail}`));
+    settle(p, ackError(code, `backend: ${detail}`));
   };
 
   const viaBus =
