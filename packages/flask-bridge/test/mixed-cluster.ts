@@ -368,7 +368,7 @@ export function mixedCluster(broker: MixedBroker): void {
         json++;
         const text = body.toString("utf8");
         // Switchyard writes `{"method":"…`, Python's json.dumps `{"method": "…`.
-    assert.match(text, /^\{"method": ?"/, text.slice(0, 80));
+        assert.match(text, /^\{"method": ?"/, text.slice(0, 80));
         const msg = JSON.parse(text) as { method: unknown };
         assert.ok(msg !== null && typeof msg === "object" && !Array.isArray(msg));
         assert.ok(methods.has(msg.method as string), text.slice(0, 80));
