@@ -9,6 +9,7 @@ import { runWorkers } from "@switchyard/server";
 import { ConfigError, loadConfig, maskSecrets } from "./config/load.js";
 import type { Config } from "./config/schema.js";
 import { createLogger } from "./log.js";
+import { type MetricsConfig, startPrimaryMetrics } from "./metrics/index.js";
 import { busFactory, startServer } from "./serve.js";
 import { installSignals } from "./shutdown.js";
 import { CLI_VERSION } from "./version.js";
@@ -152,6 +153,9 @@ async function serve(config: Config): Promise<number> {
       if (node.isPrimary) {
         await node.ready;
         log.info({ workers: config.workers, pids: node.pids }, "workers ready");
+        // The workers' metrics, aggregated, on metrics.port (the shared port is theirs).
+        const metrics = await startPrimaryMetrics(config.metrics as MetricsConfig);
+        if (metrics !== undefined) log.info(metrics.address, "workers' metrics aggregated");
       }
       return 0;
     }

@@ -6,6 +6,11 @@ import http from "node:http";
 import { z } from "zod";
 import type { ServeContext } from "../context.js";
 import { SwitchyardMetrics } from "./metrics.js";
+import { isClusterWorker, shareWithPrimary } from "./workers.js";
+
+/** What a worker's shared-port `/metrics` answers with `--workers` (one worker's numbers would mislead). */
+const WORKERS_HINT =
+  "with --workers, set metrics.port: the primary serves the workers' metrics aggregated there";
 
 const PATH = /^\/[A-Za-z0-9._~\-/]*$/;
 
@@ -105,6 +110,16 @@ export async function installMetrics(
   metrics.stats.addConfiguredNamespaces(ctx.config);
   const handler = (req: http.IncomingMessage, res: http.ServerResponse): Promise<void> =>
     answer(metrics, req, res);
+  if (isClusterWorker()) {
+    // --workers: the primary serves every worker's series, aggregated, on metrics.port.
+    shareWithPrimary(metrics.registry);
+    // The shared port reaches one worker at random: say where the metrics are instead.
+    ctx.route("*", config.path, (_req, res) => {
+      res.writeHead(503, { "content-type": "application/json" });
+      res.end(JSON.stringify({ error: { code: "metrics_on_primary", message: WORKERS_HINT } }));
+    });
+    return { metrics, address: undefined, close: async () => metrics.close() };
+  }
   if (config.port === undefined) {
     ctx.route("*", config.path, handler);
     log.info({ path: config.path }, "metrics on the shared port");

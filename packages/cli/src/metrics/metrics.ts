@@ -62,11 +62,14 @@ function readGauge(
   help: string,
   labelNames: readonly string[],
   read: () => Iterable<Sample>,
+  /** How `--workers` aggregates it across workers. @default "sum" */
+  aggregator: "sum" | "max" | "min" = "sum",
 ): void {
   new Gauge({
     name,
     help,
     labelNames,
+    aggregator,
     registers: [registry],
     collect(this: Gauge<string>) {
       this.reset();
@@ -220,9 +223,14 @@ export class SwitchyardMetrics {
 
     // ——— cluster ———
     if (bus !== undefined) {
-      readGauge(r, `${p}bus_up`, "1 while the bus reaches its broker.", [], () => [
-        [{}, bus.healthy ? 1 : 0],
-      ]);
+      readGauge(
+        r,
+        `${p}bus_up`,
+        "1 while the bus reaches its broker.",
+        [],
+        () => [[{}, bus.healthy ? 1 : 0]],
+        "min",
+      );
       mirrorCounter(
         r,
         `${p}bus_messages_total`,
@@ -263,6 +271,7 @@ export class SwitchyardMetrics {
         stats
           .clusterAdapters()
           .map(({ namespace, adapter }) => [{ namespace }, 1 + adapter.liveNodes().size] as const),
+      "max",
     );
     mirrorCounter(
       r,

@@ -1,0 +1,102 @@
+/**
+ * `switchyard serve --workers 2 --metrics.port P` end to end (spawned from source): the
+ * primary serves both workers' series aggregated — connections made over the shared port,
+ * spread over the workers, add up on one scrape — and a worker's shared-port /metrics says
+ * where the metrics are instead of answering with one worker's numbers.
+ */
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import { afterEach, test } from "node:test";
+import { fileURLToPath } from "node:url";
+import {
+  freePort,
+  httpStatus,
+  type ManagedProcess,
+  startProcess,
+  within,
+} from "@switchyard/test-harness";
+import { type Socket as ClientSocket, io as ioc } from "socket.io-client";
+import { parseExposition, until } from "./serve-context.js";
+
+const root = fileURLToPath(new URL("../../../../", import.meta.url));
+const MAIN = join(root, "packages/cli/src/main.ts");
+
+const procs: ManagedProcess[] = [];
+const clients: ClientSocket[] = [];
+afterEach(async () => {
+  for (const c of clients.splice(0)) c.close();
+  await Promise.allSettled(procs.splice(0).map((p) => p.stop({ graceMs: 5000 })));
+});
+
+function connect(port: number): Promise<ClientSocket> {
+  const c = ioc(`http://127.0.0.1:${port}`, { reconnection: false, transports: ["websocket"] });
+  clients.push(c);
+  return within(
+    new Promise((resolve, reject) => {
+      c.once("connect", () => resolve(c));
+      c.once("connect_error", reject);
+    }),
+    10_000,
+    "client connect",
+  );
+}
+
+test("--workers 2: the primary serves the workers' metrics aggregated on metrics.port", async () => {
+  const port = await freePort();
+  const metricsPort = await freePort();
+  const p = await startProcess({
+    command: process.execPath,
+    args: [
+      "--conditions=source",
+      "--import",
+      "tsx",
+      MAIN,
+      "serve",
+      "--host",
+      "127.0.0.1",
+      "--port",
+      String(port),
+      "--workers",
+      "2",
+      "--metrics.port",
+      String(metricsPort),
+      "--shutdown-timeout",
+      "5000",
+    ],
+    cwd: root,
+    name: "switchyard serve --workers 2",
+    env: { SWITCHYARD_LOG_FORMAT: "json" },
+    ready: async () => (await httpStatus(`http://127.0.0.1:${port}/readyz`)) === 200,
+    readyTimeoutMs: 30_000,
+  });
+  procs.push(p);
+  await p.waitForOutput(/workers' metrics aggregated/, { timeoutMs: 30_000 });
+
+  const scrape = async () => {
+    const res = await fetch(`http://127.0.0.1:${metricsPort}/metrics`, {
+      signal: AbortSignal.timeout(8000),
+    });
+    assert.equal(res.status, 200);
+    return parseExposition(await res.text());
+  };
+  const ws = 'switchyard_connections{transport="websocket"}';
+  assert.equal((await scrape()).get(ws), 0);
+
+  // 6 connections over the shared port, spread round-robin over the two workers.
+  for (let i = 0; i < 6; i++) await connect(port);
+  await until(async () => (await scrape()).get(ws) === 6, 10_000, "6 connections summed");
+  const s = await scrape();
+  assert.equal(s.get('switchyard_sockets{namespace="/"}'), 6);
+  assert.ok((s.get("switchyard_handshakes_total") ?? 0) >= 6);
+  assert.ok(s.has("nodejs_eventloop_lag_seconds"), "default metrics aggregated too");
+
+  // A worker's /metrics on the shared port refuses to answer for one worker.
+  const shared = await fetch(`http://127.0.0.1:${port}/metrics`);
+  assert.equal(shared.status, 503);
+  const body = (await shared.json()) as { error: { code: string; message: string } };
+  assert.equal(body.error.code, "metrics_on_primary");
+  assert.match(body.error.message, /metrics\.port/);
+
+  process.kill(p.pid, "SIGTERM");
+  assert.deepEqual(await p.waitForExit(15_000), { code: 0, signal: null });
+});
