@@ -3,6 +3,7 @@
  * keyed by its name in the configuration) and an installer run once the server exists.
  */
 import type { z } from "zod";
+import { apiSchema, installApi } from "./api/index.js";
 import {
   SECRET_PATHS as AUTH_SECRET_PATHS,
   authSchema,
@@ -13,6 +14,7 @@ import {
   limitsSchema,
 } from "./auth/index.js";
 import type { Installer } from "./context.js";
+import { DASHBOARD_SECRET_PATHS, dashboardSchema, installDashboard } from "./dashboard/index.js";
 import { installMetrics, metricsSchema } from "./metrics/index.js";
 
 /** One area: its configuration section and its installer. */
@@ -26,7 +28,7 @@ export interface Area {
 /**
  * Installed in this order, disposed in reverse: metrics first (the others record into
  * it), then who may connect (auth), what a connection may send (limits), where its events
- * go (clientEvents).
+ * go (clientEvents), the backends' API, and the dashboard.
  */
 export const AREAS: readonly Area[] = [
   { key: "metrics", schema: metricsSchema, install: installMetrics as Installer<never> },
@@ -37,6 +39,8 @@ export const AREAS: readonly Area[] = [
     schema: clientEventsSchema,
     install: installClientEvents as Installer<never>,
   },
+  { key: "api", schema: apiSchema, install: installApi as Installer<never> },
+  { key: "dashboard", schema: dashboardSchema, install: installDashboard as Installer<never> },
 ];
 
 /** The areas' sections by key. */
@@ -45,4 +49,7 @@ export const AREA_SCHEMAS: Readonly<Record<string, z.ZodType>> = Object.fromEntr
 );
 
 /** Dotted configuration paths whose whole value is secret (masked by --print-config). */
-export const AREA_SECRET_PATHS: readonly string[] = [...AUTH_SECRET_PATHS];
+export const AREA_SECRET_PATHS: readonly string[] = [
+  ...AUTH_SECRET_PATHS,
+  ...DASHBOARD_SECRET_PATHS,
+];

@@ -43,7 +43,9 @@ export interface ServeContext {
   /**
    * Registers an HTTP route on the shared port, answered before socket.io's handler.
    * `pathPrefix` matches the request path exactly or followed by "/" or "?" (so
-   * "/api/v1" matches "/api/v1/publish" but not "/api/v10"). Longer prefixes win.
+   * "/api/v1" matches "/api/v1/publish" but not "/api/v10"). Longer prefixes win. Paths
+   * under the Socket.IO path are the engine's. Registering the same method and prefix twice
+   * throws.
    */
   route(method: RouteMethod, pathPrefix: string, handler: RouteHandler): void;
   /** Registers a function run when the server starts draining (SIGTERM/SIGINT), before close. */

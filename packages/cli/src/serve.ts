@@ -247,6 +247,9 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
     route(method, pathPrefix, handler) {
       if (!pathPrefix.startsWith("/"))
         throw new Error(`route prefix must start with /: ${pathPrefix}`);
+      if (routes.some((r) => r.method === method && r.prefix === pathPrefix)) {
+        throw new Error(`route ${method} ${pathPrefix} is already registered`);
+      }
       routes.push({ method, prefix: pathPrefix, handler });
       routes.sort((a, b) => b.prefix.length - a.prefix.length);
     },

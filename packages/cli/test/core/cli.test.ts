@@ -263,6 +263,53 @@ describe("switchyard serve: the areas are wired", () => {
   });
 });
 
+describe("switchyard serve: API and dashboard wired", () => {
+  test("a backend publishes over /api/v1 with a key; the dashboard refuses a wrong key", async () => {
+    const port = await freePort();
+    const apiKey = "backend-key-0123456789abcdef";
+    const adminKey = "admin-key-0123456789abcdef";
+    const file = join(dir.path, "api.json");
+    writeFileSync(
+      file,
+      JSON.stringify({
+        api: { keys: [{ name: "backend", key: apiKey, scopes: ["publish", "read"] }] },
+        dashboard: { enabled: true, adminKey },
+      }),
+    );
+    await serve(["-c", file], port);
+    const base = `http://127.0.0.1:${port}`;
+    const c = await connect(port);
+    const got = new Promise<unknown>((resolve) => c.once("price", (x: unknown) => resolve(x)));
+    const res = await fetch(`${base}/api/v1/publish`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${apiKey}`, "content-type": "application/json" },
+      body: JSON.stringify({ event: "price", data: { symbol: "ACME", price: 12.5 } }),
+    });
+    assert.ok(res.status >= 200 && res.status < 300, `publish: ${res.status} ${await res.text()}`);
+    assert.deepEqual(await within(got, 5000, "published event"), { symbol: "ACME", price: 12.5 });
+    const bad = await fetch(`${base}/api/v1/publish`, {
+      method: "POST",
+      headers: { authorization: "Bearer wrong", "content-type": "application/json" },
+      body: JSON.stringify({ event: "price", data: 1 }),
+    });
+    assert.equal(bad.status, 401);
+    await bad.text();
+    const doc = await fetch(`${base}/api/v1/openapi.json`);
+    assert.equal(((await doc.json()) as { openapi?: string }).openapi, "3.1.0");
+    // The page is static; its data needs the admin key.
+    const page = await fetch(`${base}/dashboard/api/snapshot`, {
+      headers: { authorization: "Bearer nope" },
+    });
+    assert.equal(page.status, 401);
+    await page.text();
+    const snap = await fetch(`${base}/dashboard/api/snapshot`, {
+      headers: { authorization: `Bearer ${adminKey}` },
+    });
+    assert.equal(snap.status, 200);
+    await snap.json();
+  });
+});
+
 describe("signals", () => {
   test("a second signal exits at once with status 1", async () => {
     const codes: number[] = [];

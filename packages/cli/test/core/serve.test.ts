@@ -86,9 +86,9 @@ describe("serve: health, readiness and routes", () => {
     const s = await start();
     const lines: string[] = [];
     const { context } = s;
-    context.route("GET", "/api", (_q, r) => void r.end("api"));
-    context.route("GET", "/api/v1", (_q, r) => void r.end("v1"));
-    context.route("POST", "/api/v1/publish", (_q, r) => void r.end("publish"));
+    context.route("GET", "/x", (_q, r) => void r.end("x"));
+    context.route("GET", "/x/v1", (_q, r) => void r.end("v1"));
+    context.route("POST", "/x/v1/publish", (_q, r) => void r.end("publish"));
     context.route("GET", "/boom", () => {
       lines.push("boom");
       throw new Error("handler bug");
@@ -97,11 +97,12 @@ describe("serve: health, readiness and routes", () => {
       const r = await fetch(url(s, p), init);
       return `${r.status} ${await r.text()}`;
     };
-    assert.equal(await text("/api/v1/rooms?x=1"), "200 v1");
-    assert.equal(await text("/api/v10"), "200 api", "/api/v1 does not match /api/v10");
-    assert.equal(await text("/api/v1/publish", { method: "POST" }), "200 publish");
-    assert.equal(await text("/api/v1/publish"), "200 v1", "GET falls to the GET route");
+    assert.equal(await text("/x/v1/rooms?x=1"), "200 v1");
+    assert.equal(await text("/x/v10"), "200 x", "/x/v1 does not match /x/v10");
+    assert.equal(await text("/x/v1/publish", { method: "POST" }), "200 publish");
+    assert.equal(await text("/x/v1/publish"), "200 v1", "GET falls to the GET route");
     assert.match(await text("/boom"), /^500 .*"internal"/);
+    assert.throws(() => context.route("GET", "/x", () => {}), /already registered/);
     assert.deepEqual(lines, ["boom"]);
     // The server still serves after a handler failure.
     assert.equal((await getJson(url(s, "/healthz"))).status, 200);
