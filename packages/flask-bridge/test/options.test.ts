@@ -81,6 +81,9 @@ describe("flask bridge options", () => {
         createFlaskBridge(io, { url: "redis://127.0.0.1:1", mode: "peer", pythonSocketIO: "5.7" }),
       /without a server in peer mode/,
     );
+    const subscriber = createFlaskBridge(io, { url: "redis://127.0.0.1:1" });
+    after(() => subscriber.close());
+    assert.throws(() => subscriber.adapter, /peer mode only/);
     refuses(
       () => createFlaskBridge({ url: "redis://127.0.0.1:1" } as never),
       /with a server unless mode is "peer"/,
