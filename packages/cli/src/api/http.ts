@@ -109,6 +109,10 @@ function readBody(req: http.IncomingMessage, limit: number): Promise<Buffer> {
     req.on("data", onData);
     req.on("end", () => resolve(Buffer.concat(chunks)));
     req.on("error", reject);
+    // An aborted upload settles too (after "end" this is a no-op).
+    req.on("close", () =>
+      reject(new ApiError(400, ApiErrorCode.INVALID_BODY, "request body aborted before its end")),
+    );
   });
 }
 

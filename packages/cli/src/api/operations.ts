@@ -4,7 +4,7 @@
  * broker every node receives the message, so each applies it to its own sockets only
  * (`local`).
  */
-import type { Namespace, Server } from "@switchyard/server";
+import { type Namespace, type Server, SwitchyardError } from "@switchyard/server";
 import { existingNamespace } from "@switchyard/server/internal";
 import { ApiError, ApiErrorCode } from "./errors.js";
 import type { IdempotencyWindow } from "./idempotency.js";
@@ -84,7 +84,15 @@ export class ApiOperations {
     if (req.except !== undefined && req.except.length > 0) op = op.except(req.except);
     if (req.volatile) op = op.volatile;
     const args = req.args ?? (req.data === undefined ? [] : [req.data]);
-    op.emit(req.event, ...args);
+    try {
+      op.emit(req.event, ...args);
+    } catch (err) {
+      // The encoder refuses what it cannot send (e.g. too deep): the caller's data is at fault.
+      if (err instanceof SwitchyardError) {
+        throw new ApiError(400, ApiErrorCode.INVALID_BODY, `data: ${err.message}`, "data");
+      }
+      throw err;
+    }
     this.stats.published++;
     return { duplicate: false };
   }

@@ -14,6 +14,21 @@ export const RESERVED_EVENTS: ReadonlySet<string> = new Set([
   "removeListener",
 ]);
 
+/** Deepest nesting of published data (the server's encoder refuses 1000 levels). */
+export const MAX_DEPTH = 500;
+
+/** Whether `value` nests at most `max` arrays/objects deep (iterative: no recursion on input). */
+export function nestsWithin(value: unknown, max: number): boolean {
+  const stack: [unknown, number][] = [[value, 0]];
+  for (let item = stack.pop(); item !== undefined; item = stack.pop()) {
+    const [v, depth] = item;
+    if (typeof v !== "object" || v === null) continue;
+    if (depth >= max) return false;
+    for (const child of Array.isArray(v) ? v : Object.values(v)) stack.push([child, depth + 1]);
+  }
+  return true;
+}
+
 const namespace = z
   .string()
   .min(1)
@@ -57,6 +72,10 @@ export const publishRequest = z
   .refine((p) => p.data === undefined || p.args === undefined, {
     message: "data and args together (give one)",
     path: ["args"],
+  })
+  .refine((p) => nestsWithin(p.args ?? p.data, MAX_DEPTH), {
+    message: `nests deeper than ${MAX_DEPTH} levels`,
+    path: ["data"],
   });
 /** A validated publish. */
 export type PublishRequest = z.output<typeof publishRequest>;

@@ -375,6 +375,16 @@ describe("api: one node", () => {
           "args",
         ],
         [
+          "data nested too deep",
+          await call(node, "POST", "/api/v1/publish", {
+            ...k,
+            body: `{"event":"e","data":${"[".repeat(1500)}${"]".repeat(1500)}}`,
+          }),
+          400,
+          "SY_API_INVALID_BODY",
+          "data",
+        ],
+        [
           "join without target",
           await call(node, "POST", "/api/v1/join", { ...k, body: { join: ["a"] } }),
           400,
