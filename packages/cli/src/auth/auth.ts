@@ -275,9 +275,17 @@ export async function installAuth(
     });
   };
 
+  let closed = false;
+  // Middleware cannot be removed from a namespace: after close() (shutdown) it refuses, so
+  // no connection slips in unauthenticated between disposal and the server's close.
+  const guarded = (socket: Socket, next: (err?: Error) => void) => {
+    if (closed) next(refusal(Code.BackendUnavailable, "server shutting down"));
+    else middleware(socket, next);
+  };
   const setup = (nsp: Namespace) => {
-    if (verify !== undefined || connectHook !== undefined) nsp.use(middleware as never);
+    if (verify !== undefined || connectHook !== undefined) nsp.use(guarded as never);
     nsp.on("connection", onConnection);
+    return () => nsp.off("connection", onConnection);
   };
   const stop = forEachNamespace(ctx.io, ctx.config.namespaces, setup);
 
@@ -285,6 +293,7 @@ export async function installAuth(
     stats,
     webhooks: { connect: connectHook, subscribe: subscribeHook },
     close() {
+      closed = true;
       stop();
       for (const t of timers) clearTimeout(t);
       timers.clear();

@@ -208,9 +208,10 @@ export async function installClientEvents(
       forward(socket, args);
     });
   };
-  const stop = forEachNamespace(ctx.io, ctx.config.namespaces, (nsp) =>
-    nsp.on("connection", onConnection),
-  );
+  const stop = forEachNamespace(ctx.io, ctx.config.namespaces, (nsp) => {
+    nsp.on("connection", onConnection);
+    return () => nsp.off("connection", onConnection);
+  });
   return {
     stats,
     webhook: hook,

@@ -148,9 +148,10 @@ export async function installLimits(
     }
   };
 
-  const stop = forEachNamespace(ctx.io, ctx.config.namespaces, (nsp) =>
-    nsp.on("connection", setup),
-  );
+  const stop = forEachNamespace(ctx.io, ctx.config.namespaces, (nsp) => {
+    nsp.on("connection", setup);
+    return () => nsp.off("connection", setup);
+  });
   return {
     stats,
     close() {

@@ -6,18 +6,21 @@ import { existingNamespace } from "@switchyard/server/internal";
  * Calls `fn` once for the main namespace, for each namespace named in
  * `config.namespaces.names` (or a plain list) that already exists, and for every
  * namespace created afterwards (`new_namespace`, which also fires for the children of
- * pattern namespaces). Returns a function that stops watching for new ones.
+ * pattern namespaces). `fn` may return a cleanup (e.g. removing its `connection` listener);
+ * the returned function stops watching for new namespaces and runs every cleanup.
  */
 export function forEachNamespace(
   io: Server,
   declared: unknown,
-  fn: (nsp: Namespace) => void,
+  fn: (nsp: Namespace) => (() => void) | undefined,
 ): () => void {
   const seen = new WeakSet<Namespace>();
+  const cleanups: (() => void)[] = [];
   const apply = (nsp: Namespace) => {
     if (seen.has(nsp)) return;
     seen.add(nsp);
-    fn(nsp);
+    const cleanup = fn(nsp);
+    if (cleanup !== undefined) cleanups.push(cleanup);
   };
   apply(io.of("/") as unknown as Namespace);
   for (const name of declaredNames(declared)) {
@@ -26,7 +29,10 @@ export function forEachNamespace(
   }
   const listener = (nsp: Namespace) => apply(nsp);
   io.on("new_namespace", listener);
-  return () => io.off("new_namespace", listener);
+  return () => {
+    io.off("new_namespace", listener);
+    for (const c of cleanups.splice(0)) c();
+  };
 }
 
 /** Names from `namespaces` as serve's config has it (`{ names: [...] }`), or a plain list. */

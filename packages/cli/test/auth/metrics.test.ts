@@ -70,10 +70,10 @@ test("refusals by code, webhook latency, rate-limit disconnects show up in /metr
   const gone = next(s, "disconnect");
   for (let i = 0; i < 10; i++) s.emit("x");
   await gone;
-  const refusal = await lines(`reason="${ClientErrorCode.Denied}"`);
+  const refusal = await lines("refusals_total", `reason="${ClientErrorCode.Denied}"`);
   assert.equal(refusal.length, 1, refusal.join("\n"));
   assert.match(refusal[0]!, / 1$/);
-  const limited = await lines(ClientErrorCode.RateLimited);
+  const limited = await lines("policy_disconnects_total", ClientErrorCode.RateLimited);
   assert.equal(limited.length, 1, limited.join("\n"));
   assert.match(limited[0]!, / 1$/);
   const hook = await lines("_count", 'hook="connect"', 'outcome="ok"');
