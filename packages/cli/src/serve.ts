@@ -9,6 +9,7 @@ import { AmqpBus } from "@switchyard/amqp";
 import { RedisBus } from "@switchyard/redis";
 import {
   type Bus,
+  type ConnectionError,
   createAdapter,
   msgpackParser,
   Server,
@@ -226,6 +227,25 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
   }
   for (const name of config.namespaces.names) io.of(name);
   if (config.namespaces.pattern !== undefined) io.of(new RegExp(config.namespaces.pattern));
+
+  // Refused Engine.IO requests (bad session ids, transports, origins…): one line per error
+  // code per interval, however many arrive; the engine counts every one (engine.stats).
+  const elog = log.child({ area: "engine" });
+  io.engine.on("connection_error", (err: ConnectionError) => {
+    const key = `engine:${err.code}`;
+    const suppressed = limiter.suppressed(key);
+    if (limiter(key)) {
+      elog.warn(
+        {
+          code: err.code,
+          reason: err.message,
+          address: err.req.socket.remoteAddress,
+          ...(suppressed > 0 ? { suppressedBefore: suppressed } : {}),
+        },
+        "connection refused (further ones with this code this interval are only counted)",
+      );
+    }
+  });
 
   if (bus !== undefined) {
     const blog = log.child({ area: "bus" });

@@ -109,6 +109,37 @@ describe("serve: health, readiness and routes", () => {
   });
 });
 
+describe("serve: logs under attack", () => {
+  test("refused Engine.IO requests: one line per error code per interval, all counted", async () => {
+    const lines: Record<string, unknown>[] = [];
+    const log = pino(
+      { level: "info" },
+      new Writable({
+        write(chunk: Buffer, _e, cb) {
+          for (const l of chunk.toString().split("\n")) if (l !== "") lines.push(JSON.parse(l));
+          cb();
+        },
+      }),
+    );
+    const s = await start({}, log);
+    for (let i = 0; i < 40; i++) {
+      const r = await fetch(url(s, `/socket.io/?EIO=4&transport=polling&sid=bogus${i}`));
+      assert.equal(r.status, 400);
+      await r.text();
+    }
+    for (let i = 0; i < 10; i++) {
+      const r = await fetch(url(s, "/socket.io/?EIO=4&transport=carrier-pigeon"));
+      assert.equal(r.status, 400);
+      await r.text();
+    }
+    const refused = lines.filter((l) => String(l.msg).startsWith("connection refused"));
+    assert.equal(refused.length, 2, JSON.stringify(refused));
+    assert.notEqual(refused[0]?.code, refused[1]?.code, "one line per code");
+    const counted = Object.values(s.io.engine.stats.connectionErrors).reduce((a, b) => a + b, 0);
+    assert.equal(counted, 50, "every refusal is counted");
+  });
+});
+
 describe("serve: namespaces and engine options", () => {
   test("declared namespaces and a pattern; others refused", async () => {
     const s = await start({ namespaces: { names: ["/", "/chat"], pattern: "^/tenant-\\d+$" } });
