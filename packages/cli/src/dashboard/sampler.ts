@@ -152,7 +152,10 @@ export class DashboardSampler {
               },
         nodes,
       },
-      errors: { byCode: Object.fromEntries(s.errorsByCode), recent: [...s.recentErrors].reverse() },
+      errors: {
+        byCode: Object.fromEntries([...s.errorsByCode, ...s.areaCodes]),
+        recent: [...s.recentErrors].reverse(),
+      },
       counters: {
         handshakes: engine.stats.handshakes,
         upgrades: engine.stats.upgrades,

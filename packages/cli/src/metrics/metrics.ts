@@ -293,7 +293,7 @@ export class SwitchyardMetrics {
     mirrorCounter(
       r,
       `${p}errors_total`,
-      "Errors by stable code (Engine.IO refusals, bus events, codes reported by the auth/API areas).",
+      "Errors by stable code (Engine.IO refusals, bus events, bad dashboard keys; auth refusals and policy disconnects have their own series).",
       ["code"],
       () => [...stats.errorsByCode].map(([code, n]) => [{ code }, n] as const),
     );
@@ -339,14 +339,16 @@ export class SwitchyardMetrics {
     this.webhookDuration.observe({ hook, outcome }, seconds);
   }
 
-  /** Counts a connection refused by the configured auth, by stable reason code. */
+  /** Counts a connection refused by the configured auth, by stable reason code (the dashboard lists it under errors by code). */
   countAuthRefusal(reason: string): void {
     this.authRefusals.set(reason, (this.authRefusals.get(reason) ?? 0) + 1);
+    this.stats.noteAreaCode(reason, "connection refused by auth");
   }
 
-  /** Counts a client disconnected by a policy (rate limit, token expiry), by reason. */
+  /** Counts a client disconnected by a policy (rate limit, token expiry), by reason (the dashboard lists it under errors by code). */
   countPolicyDisconnect(reason: string): void {
     this.disconnects.inc({ reason });
+    this.stats.noteAreaCode(reason, "disconnected by policy");
   }
 
   /** The exposition text and its content type. */

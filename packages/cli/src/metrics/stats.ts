@@ -55,6 +55,11 @@ export class ServerStatsReader {
   bytesIn = 0;
   /** Errors counted by code (engine refusals, bus events, what other areas report). */
   readonly errorsByCode = new Map<string, number>();
+  /**
+   * Codes the other areas count in their own series (auth refusals, policy disconnects):
+   * listed by the dashboard with the errors, kept out of `switchyard_errors_total`.
+   */
+  readonly areaCodes = new Map<string, number>();
   /** The last {@link RECENT_ERRORS} errors, oldest first. */
   readonly recentErrors: RecentError[] = [];
   /** Bus `up`/`down` transitions seen since this reader was created. */
@@ -137,12 +142,23 @@ export class ServerStatsReader {
     for (const name of names) if (typeof name === "string") this.addNamespace(name);
   }
 
+  /** Notes a code another area already counts in its own series (dashboard only). */
+  noteAreaCode(code: string, message: string): void {
+    if (this.closed) return;
+    this.areaCodes.set(code, (this.areaCodes.get(code) ?? 0) + 1);
+    this.pushRecent(code, message);
+  }
+
+  private pushRecent(code: string, message: string): void {
+    this.recentErrors.push({ time: Date.now(), code, message: message.slice(0, 300) });
+    if (this.recentErrors.length > RECENT_ERRORS) this.recentErrors.shift();
+  }
+
   /** Counts an error by its stable code and keeps it in the recent list. */
   reportError(code: string, message: string): void {
     if (this.closed) return;
     this.errorsByCode.set(code, (this.errorsByCode.get(code) ?? 0) + 1);
-    this.recentErrors.push({ time: Date.now(), code, message: message.slice(0, 300) });
-    if (this.recentErrors.length > RECENT_ERRORS) this.recentErrors.shift();
+    this.pushRecent(code, message);
   }
 
   /** Open Engine.IO sessions by current transport. */

@@ -167,6 +167,13 @@ describe("/metrics on the shared port (memory bus)", () => {
       1,
     );
     assert.equal(s.get('sy_refusals_total{layer="auth",reason="token_expired"}'), 1);
+    assert.equal(
+      s.has('sy_errors_total{code="token_expired"}'),
+      false,
+      "counted once, as a refusal",
+    );
+    assert.equal(m.stats.areaCodes.get("token_expired"), 1, "listed by the dashboard");
+    assert.equal(m.stats.recentErrors.at(-1)?.code, "rate limit exceeded");
     assert.equal(s.get('sy_policy_disconnects_total{reason="rate limit exceeded"}'), 1);
     assert.equal(s.has("nodejs_eventloop_lag_seconds"), false, "defaultMetrics: false");
     // A POST to /metrics is refused with a JSON error.
