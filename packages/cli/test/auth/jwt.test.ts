@@ -159,6 +159,17 @@ describe("every namespace is guarded", () => {
   });
 });
 
+test("after close() (shutdown) auth refuses every connection, even with a valid token", async () => {
+  const h = await install({ jwt: { secret: SECRET } });
+  const token = await hs({ sub: "c" });
+  await connected(client(t.url, opened, { auth: { token } }));
+  h.close();
+  assert.equal(
+    await refusedCode(client(t.url, opened, { auth: { token } })),
+    ClientErrorCode.BackendUnavailable,
+  );
+});
+
 describe("token refresh", () => {
   test("switchyard:refresh extends the session; another sub or a bad token is an ack error", async () => {
     const h = await install({ jwt: { secret: SECRET, clockToleranceSec: 0 } });
