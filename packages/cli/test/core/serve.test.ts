@@ -318,4 +318,35 @@ describe("serve: Redis bus", () => {
       return true;
     });
   });
+
+  test("forwarding over Redis: a polling request for A's session sent to B is served", async () => {
+    redis ??= await startRedis();
+    const fw = { forwarding: { secret: "a-cluster-secret-of-32-characters" }, bus: redis.url };
+    const a = await start(fw);
+    const b = await start(fw);
+    await waitFor(() => a.ready && b.ready, 5000, "both buses up");
+    const hs = await (await fetch(url(a, "/socket.io/?EIO=4&transport=polling"))).text();
+    const sid = (JSON.parse(hs.slice(1)) as { sid: string }).sid;
+    // B learns A's internal address from A's announcements (every 2 s by default).
+    let status = 0;
+    let tries = 0;
+    await waitFor(
+      async () => {
+        tries++;
+        const r = await fetch(url(b, `/socket.io/?EIO=4&transport=polling&sid=${sid}`), {
+          method: "POST",
+          body: "40",
+        });
+        status = r.status;
+        await r.text();
+        if (status !== 200) await new Promise((res) => setTimeout(res, 200));
+        return status === 200;
+      },
+      10_000,
+      () => `B forwarding to A (last status ${status} after ${tries} tries)`,
+    );
+    // A's session got the namespace connect through B: A now has the socket.
+    await waitFor(() => a.io.sockets.sockets.size === 1, 5000, "the socket on A");
+    assert.equal(b.io.sockets.sockets.size, 0);
+  });
 });
