@@ -108,7 +108,10 @@ export async function installAuth(
     let data: Record<string, unknown> = { ...claims };
     let rooms: string[] = [];
     if (connectHook !== undefined) {
-      const { token: _omit, ...auth } = hs.auth as Record<string, unknown>;
+      // With a verified JWT the backend gets its claims, not the token; without one, an
+      // opaque token (e.g. a session id) is the backend's to check.
+      const { token: _omit, ...rest } = hs.auth as Record<string, unknown>;
+      const auth = verify === undefined ? hs.auth : rest;
       const res: WebhookResult = await connectHook.post({
         namespace: socket.nsp.name,
         address: hs.address,

@@ -74,7 +74,7 @@ test("allow: the handshake reaches the backend; data lands in socket.data, rooms
   const body = call.body as Record<string, unknown>;
   assert.equal(body.namespace, "/");
   assert.equal(body.address, "127.0.0.1");
-  assert.deepEqual(body.auth, { hello: "world" }); // the token is not forwarded
+  assert.deepEqual(body.auth, { token: "opaque", hello: "world" }); // no JWT: the backend checks the token
   assert.equal((body.query as Record<string, string>).v, "2");
 });
 
