@@ -115,6 +115,29 @@ test("bytes/s: a connection sending past its byte bucket is told SY_ERR_BYTE_RAT
   assert.equal(h.stats.byteLimitDisconnects, 1);
 });
 
+test("over HTTP long-polling too: the byte and event limits hold", async () => {
+  const h = await installLimits(
+    t.ctx,
+    limitsSchema.parse({
+      eventsPerSecond: 5,
+      eventsBurst: 5,
+      bytesPerSecond: 10_000,
+      bytesBurst: 30_000,
+    }),
+  );
+  handles.push(h);
+  const bytes = client(t.url, opened, { transports: ["polling"] });
+  const events = client(t.url, opened, { transports: ["polling"] });
+  await Promise.all([connected(bytes), connected(events)]);
+  const byteNotice = next<[{ code: string }]>(bytes, DISCONNECT_NOTICE_EVENT, 5000);
+  const eventNotice = next<[{ code: string }]>(events, DISCONNECT_NOTICE_EVENT, 5000);
+  const chunk = "y".repeat(10_000);
+  for (let i = 0; i < 6; i++) bytes.emit("blob", chunk);
+  for (let i = 0; i < 20; i++) events.emit("tick");
+  assert.equal((await byteNotice)[0].code, ClientErrorCode.ByteRateLimited);
+  assert.equal((await eventNotice)[0].code, ClientErrorCode.RateLimited);
+});
+
 test("limits 0 turn a limit off; bad values are refused by the schema", () => {
   assert.equal(limitsSchema.parse({ eventsPerSecond: 0 }).eventsPerSecond, 0);
   assert.throws(() => limitsSchema.parse({ eventsPerSecond: -1 }));
