@@ -131,7 +131,7 @@ export class SwitchyardMetrics {
       `${p}rooms`,
       "Rooms held on this node by namespace (own-id rooms excluded).",
       ["namespace"],
-      () => stats.rooms(0).map((x) => [{ namespace: x.namespace }, x.total] as const),
+      () => [...stats.roomCounts()].map(([namespace, n]) => [{ namespace }, n] as const),
     );
     mirrorCounter(r, `${p}handshakes_total`, "Engine.IO handshakes accepted.", [], () => [
       [{}, engine.stats.handshakes],

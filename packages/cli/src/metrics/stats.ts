@@ -186,6 +186,18 @@ export class ServerStatsReader {
     return out;
   }
 
+  /** Number of rooms of this node by namespace (own-id rooms left out), without listing them. */
+  roomCounts(): Map<string, number> {
+    const out = new Map<string, number>();
+    for (const nsp of this.namespaces.values()) {
+      let n = 0;
+      for (const [room, members] of nsp.adapter.rooms)
+        if (!(typeof room === "string" && nsp.adapter.sids.has(room) && members.has(room))) n++;
+      out.set(nsp.name, n);
+    }
+    return out;
+  }
+
   /**
    * Rooms of this node by namespace with their local sizes (a socket's own-id room is left
    * out), largest first, at most `limit` per namespace.
