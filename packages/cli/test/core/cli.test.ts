@@ -11,7 +11,9 @@ import {
   httpStatus,
   type ManagedProcess,
   makeTempDir,
+  type RedisServer,
   startProcess,
+  startRedis,
   within,
 } from "@switchyard/test-harness";
 import { SignJWT } from "jose";
@@ -307,6 +309,54 @@ describe("switchyard serve: API and dashboard wired", () => {
     });
     assert.equal(snap.status, 200);
     await snap.json();
+  });
+});
+
+describe("switchyard serve: workers over a broker", () => {
+  let redis: RedisServer | undefined;
+  after(async () => {
+    await redis?.stop();
+  });
+
+  test("--workers 2 --bus redis://: an API publish reaches the clients of both workers", async () => {
+    redis = await startRedis();
+    const port = await freePort();
+    const apiKey = "workers-key-0123456789abcdef";
+    const p = await serve(
+      [
+        "--workers",
+        "2",
+        "--bus",
+        redis.url,
+        "--api.keys",
+        JSON.stringify([{ name: "be", key: apiKey, scopes: ["publish"] }]),
+      ],
+      port,
+    );
+    await p.waitForOutput(/workers ready/, { timeoutMs: 30_000 });
+    const cs = await Promise.all([1, 2, 3, 4, 5, 6].map(() => connect(port)));
+    const got = cs.map((c) => new Promise<unknown>((resolve) => c.once("hello", resolve)));
+    const res = await fetch(`http://127.0.0.1:${port}/api/v1/publish`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${apiKey}`, "content-type": "application/json" },
+      body: JSON.stringify({ event: "hello", data: "all" }),
+    });
+    assert.ok(res.status >= 200 && res.status < 300, `publish: ${res.status} ${await res.text()}`);
+    assert.deepEqual(
+      await within(Promise.all(got), 10_000, "every client"),
+      cs.map(() => "all"),
+    );
+    const pids = new Set(
+      p
+        .stdout()
+        .split("\n")
+        .filter((l) => l.includes("listening"))
+        .map((l) => (JSON.parse(l) as { pid: number; bus: string }).pid),
+    );
+    assert.equal(pids.size, 2, "two workers");
+    assert.match(p.stdout(), /"bus":"redis:\/\/127\.0\.0\.1:\d+"/);
+    process.kill(p.pid, "SIGTERM");
+    assert.deepEqual(await p.waitForExit(15_000), { code: 0, signal: null });
   });
 });
 
