@@ -9,7 +9,7 @@ import type http from "node:http";
 import { z } from "zod";
 import type { ServeContext } from "../context.js";
 import { DASHBOARD_JS, dashboardHtml } from "./page.js";
-import { DashboardSampler } from "./sampler.js";
+import { DashboardSampler, PEER_EVENT } from "./sampler.js";
 
 const PATH = /^\/[A-Za-z0-9._~\-/]*[A-Za-z0-9._~-]$/;
 
@@ -36,6 +36,8 @@ export const dashboardSchema = z
     historySize: z.number().int().min(10).max(10_000).default(300),
     /** Largest rooms listed per namespace. @default 50 */
     roomsLimit: z.number().int().min(1).max(1000).default(50),
+    /** How long a snapshot waits for the other nodes' summaries (cluster bus), ms. @default 1000 */
+    peerTimeoutMs: z.number().int().min(50).max(30_000).default(1000),
     /** Bad keys one address may send within a minute before it is answered 429. @default 10 */
     maxBadKeysPerMinute: z.number().int().min(1).max(10_000).default(10),
   })
@@ -172,16 +174,28 @@ export async function installDashboard(
       return;
     }
     if (sub === "/api/snapshot") {
-      if (authorized(req, res)) json(res, 200, sampler.snapshot());
+      if (!authorized(req, res)) return;
+      void sampler.snapshot(config.peerTimeoutMs).then(
+        (snapshot) => json(res, 200, snapshot),
+        (err: Error) =>
+          json(res, 500, { error: { code: "snapshot_failed", message: err.message } }),
+      );
       return;
     }
     json(res, 404, { error: { code: "not_found", message: `no dashboard resource ${sub}` } });
   });
+  // Other nodes' dashboards ask this one for its summary over the cluster bus.
+  const onPeer = (...args: unknown[]): void => {
+    const ack = args.at(-1);
+    if (typeof ack === "function") ack(sampler.summary());
+  };
+  ctx.io.on(PEER_EVENT, onPeer);
   log.info({ path: base }, "dashboard enabled");
   return {
     sampler,
     close: () => {
       clearInterval(window);
+      ctx.io.off(PEER_EVENT, onPeer);
       sampler.close();
     },
   };

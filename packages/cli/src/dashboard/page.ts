@@ -48,7 +48,7 @@ td, th { text-align: left; padding: 2px 8px 2px 0; border-bottom: 1px solid #eef
   </div>
   <div class="grid">
     <div class="card"><h2>Rooms</h2><table id="rooms"><thead><tr><th>namespace</th><th>room</th><th>size</th></tr></thead><tbody></tbody></table></div>
-    <div class="card"><h2>Cluster — bus <span id="bus"></span></h2><table id="nodes"><thead><tr><th>node</th><th></th></tr></thead><tbody></tbody></table>
+    <div class="card"><h2>Cluster — bus <span id="bus"></span></h2><p>cluster connections: <span id="cluster-connections"></span></p><table id="nodes"><thead><tr><th>node</th><th>pid</th><th>connections</th><th>msgs in/s</th><th>bus</th></tr></thead><tbody></tbody></table>
       <h2>Transports</h2><table id="transports"><tbody></tbody></table></div>
     <div class="card"><h2>Errors by code</h2><table id="errors"><thead><tr><th>code</th><th>count</th></tr></thead><tbody></tbody></table>
       <h2>Recent</h2><table id="recent"><tbody></tbody></table></div>
@@ -153,8 +153,11 @@ export const DASHBOARD_JS = `"use strict";
     var bus = document.getElementById("bus");
     if (s.cluster.bus === null) { bus.textContent = "none (single node)"; bus.className = ""; }
     else { bus.textContent = s.cluster.bus.healthy ? "up" : "down"; bus.className = s.cluster.bus.healthy ? "up" : "down"; }
+    function dash(v) { return v === null || v === undefined ? "—" : v; }
+    document.getElementById("cluster-connections").textContent = String(s.cluster.totalConnections);
     fill(document.getElementById("nodes"), s.cluster.nodes.map(function (n) {
-      return [n.uid + (n.self ? " (this node)" : ""), [n.live ? "live" : "gone", n.live ? "up" : "down"]];
+      var bus = n.busUp === null ? ["—", ""] : n.busUp === 1 ? ["up", "up"] : ["down", "down"];
+      return [n.uid + (n.self ? " (this node)" : ""), dash(n.pid), dash(n.connections), dash(n.messagesInPerSec), bus];
     }));
     fill(document.getElementById("transports"), Object.keys(s.transports).map(function (k) { return [k, s.transports[k]]; }));
     fill(document.getElementById("errors"), Object.keys(s.errors.byCode).sort().map(function (k) { return [k, s.errors.byCode[k]]; }));

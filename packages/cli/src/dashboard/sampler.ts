@@ -46,7 +46,13 @@ export interface DashboardSnapshot {
       queued: number;
       outages: number;
     } | null;
-    nodes: { uid: string; self: boolean; live: boolean }[];
+    /**
+     * This node and the live others; `connections` and `busUp` come from each node's own
+     * answer (null when it did not answer in time, e.g. no dashboard installed there).
+     */
+    nodes: NodeView[];
+    /** Sum of the connections of the nodes that answered. */
+    totalConnections: number;
   };
   errors: { byCode: Record<string, number>; recent: RecentError[] };
   counters: {
@@ -54,6 +60,49 @@ export interface DashboardSnapshot {
     upgrades: number;
     closes: Record<string, number>;
     refusals: Record<string, number>;
+  };
+}
+
+/** What a node answers to another node's dashboard (over the cluster bus). */
+export interface NodeSummary {
+  uid: string;
+  pid: number;
+  connections: number;
+  sockets: number;
+  messagesInPerSec: number;
+  busUp: number | null;
+}
+
+/** One node in the snapshot. */
+export interface NodeView {
+  uid: string;
+  self: boolean;
+  live: boolean;
+  pid: number | null;
+  connections: number | null;
+  messagesInPerSec: number | null;
+  busUp: number | null;
+}
+
+/** The server-side event nodes' dashboards ask each other with (serverSideEmitWithAck). */
+export const PEER_EVENT = "switchyard:dashboard";
+
+function num(v: unknown): number | null {
+  return typeof v === "number" && Number.isFinite(v) ? v : null;
+}
+
+/** A peer's answer, checked (it comes over the bus). */
+function asSummary(v: unknown): NodeSummary | undefined {
+  if (typeof v !== "object" || v === null) return undefined;
+  const o = v as Record<string, unknown>;
+  if (typeof o.uid !== "string" || o.uid.length > 100) return undefined;
+  return {
+    uid: o.uid,
+    pid: num(o.pid) ?? 0,
+    connections: num(o.connections) ?? 0,
+    sockets: num(o.sockets) ?? 0,
+    messagesInPerSec: num(o.messagesInPerSec) ?? 0,
+    busUp: num(o.busUp),
   };
 }
 
@@ -106,15 +155,78 @@ export class DashboardSampler {
     if (this.history.length > this.opts.historySize) this.history.shift();
   }
 
-  snapshot(): DashboardSnapshot {
+  /** The uid this node's cluster adapter uses ("standalone" without one). */
+  get uid(): string {
+    const adapters = this.stats.clusterAdapters();
+    return (adapters.find((a) => a.namespace === "/") ?? adapters[0])?.adapter.uid ?? "standalone";
+  }
+
+  /** What this node tells the other nodes' dashboards. */
+  summary(): NodeSummary {
+    const last = this.history.at(-1);
+    return {
+      uid: this.uid,
+      pid: process.pid,
+      connections: this.io.engine.clientsCount,
+      sockets: last?.sockets ?? 0,
+      messagesInPerSec: last?.messagesInPerSec ?? 0,
+      busUp: last?.busUp ?? null,
+    };
+  }
+
+  /** The other nodes' summaries (none without a cluster adapter; none after `timeoutMs`). */
+  async peers(timeoutMs: number): Promise<NodeSummary[]> {
+    if (this.stats.clusterAdapters().length === 0) return [];
+    let timer: NodeJS.Timeout | undefined;
+    try {
+      const answers = await Promise.race([
+        this.io.serverSideEmitWithAck(PEER_EVENT),
+        new Promise<unknown[]>((resolve) => {
+          timer = setTimeout(() => resolve([]), timeoutMs);
+        }),
+      ]);
+      return answers.map(asSummary).filter((x): x is NodeSummary => x !== undefined);
+    } catch {
+      return [];
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  async snapshot(peerTimeoutMs = 1000): Promise<DashboardSnapshot> {
     const s = this.stats;
     const engine = this.io.engine;
     const adapters = s.clusterAdapters();
     const main = adapters.find((a) => a.namespace === "/") ?? adapters[0];
     const selfUid = main?.adapter.uid ?? "standalone";
-    const nodes = [{ uid: selfUid, self: true, live: true }];
+    const me = this.summary();
+    const answers = new Map((await this.peers(peerTimeoutMs)).map((p) => [p.uid, p]));
+    const nodes: NodeView[] = [
+      {
+        uid: selfUid,
+        self: true,
+        live: true,
+        pid: me.pid,
+        connections: me.connections,
+        messagesInPerSec: me.messagesInPerSec,
+        busUp: me.busUp,
+      },
+    ];
     if (main !== undefined)
-      for (const uid of main.adapter.liveNodes()) nodes.push({ uid, self: false, live: true });
+      for (const uid of main.adapter.liveNodes()) {
+        const a = answers.get(uid);
+        nodes.push({
+          uid,
+          self: false,
+          live: true,
+          pid: a?.pid ?? null,
+          connections: a?.connections ?? null,
+          messagesInPerSec: a?.messagesInPerSec ?? null,
+          busUp: a?.busUp ?? null,
+        });
+      }
+    let totalConnections = 0;
+    for (const n of nodes) totalConnections += n.connections ?? 0;
     const bus = this.opts.bus;
     const refusals: Record<string, number> = {};
     for (const [code, n] of Object.entries(engine.stats.connectionErrors))
@@ -151,6 +263,7 @@ export class DashboardSampler {
                 outages: bus.stats.outages,
               },
         nodes,
+        totalConnections,
       },
       errors: {
         byCode: Object.fromEntries([...s.errorsByCode, ...s.areaCodes]),

@@ -1,13 +1,15 @@
 /**
  * The dashboard's cluster view over a real Redis bus: two nodes seen, the bus up; a Redis
  * crash shows as bus down (snapshot and sampled history), BUS_DOWN under errors by code,
- * the other node gone; after a restart the bus is up again and the node is back.
+ * the other node gone; after a restart the bus is up again and the node is back. Each node's
+ * row carries that node's own answer (connections, bus health) over the bus.
  */
 import assert from "node:assert/strict";
 import { after, test } from "node:test";
 import { RedisBus } from "@switchyard/redis";
 import { createAdapter } from "@switchyard/server";
 import { type RedisServer, startRedis } from "@switchyard/test-harness";
+import { io as ioc } from "socket.io-client";
 import {
   type DashboardSnapshot,
   dashboardSchema,
@@ -44,6 +46,11 @@ test("cluster nodes and bus health follow a real Redis crash and restart", async
     dashboardSchema.parse({ enabled: true, adminKey: KEY, sampleIntervalMs: 100 }),
   );
   t.after(() => installed.close());
+  const installedB = await installDashboard(
+    b.ctx,
+    dashboardSchema.parse({ enabled: true, adminKey: KEY, sampleIntervalMs: 100 }),
+  );
+  t.after(() => installedB.close());
 
   const snapshot = async (): Promise<DashboardSnapshot> => {
     const res = await fetch(`${a.url}/dashboard/api/snapshot`, {
@@ -55,7 +62,25 @@ test("cluster nodes and bus health follow a real Redis crash and restart", async
   };
 
   await until(async () => (await snapshot()).cluster.nodes.length === 2, 10_000, "node B listed");
+  // Two clients on B: A's dashboard shows them in B's row (B answers over the bus).
+  const onB = [0, 1].map(() =>
+    ioc(b.url, { reconnection: false, forceNew: true, transports: ["websocket"] }),
+  );
+  t.after(() => {
+    for (const c of onB) c.close();
+  });
+  await Promise.all(onB.map((c) => new Promise<void>((r) => c.once("connect", () => r()))));
+  await until(
+    async () => (await snapshot()).cluster.nodes.find((n) => !n.self)?.connections === 2,
+    5000,
+    "B's connections seen from A",
+  );
   const s0 = await snapshot();
+  const nodeB = s0.cluster.nodes.find((n) => !n.self);
+  assert.equal(nodeB?.busUp, 1);
+  assert.equal(nodeB?.pid, process.pid);
+  assert.equal(s0.cluster.totalConnections, 2);
+  assert.equal(s0.cluster.nodes.find((n) => n.self)?.connections, 0);
   assert.equal(s0.cluster.bus?.healthy, true);
   assert.equal(s0.cluster.nodes.filter((n) => n.self).length, 1);
   assert.equal(s0.history.at(-1)?.busUp, 1);

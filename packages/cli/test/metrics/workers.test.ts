@@ -2,7 +2,8 @@
  * `switchyard serve --workers 2 --metrics.port P` end to end (spawned from source): the
  * primary serves both workers' series aggregated — connections made over the shared port,
  * spread over the workers, add up on one scrape — and a worker's shared-port /metrics says
- * where the metrics are instead of answering with one worker's numbers.
+ * where the metrics are instead of answering with one worker's numbers; the dashboard lists
+ * both workers (they answer each other over the IPC bus) and sums their connections.
  */
 import assert from "node:assert/strict";
 import { join } from "node:path";
@@ -16,10 +17,12 @@ import {
   within,
 } from "@switchyard/test-harness";
 import { type Socket as ClientSocket, io as ioc } from "socket.io-client";
+import type { DashboardSnapshot } from "../../src/dashboard/index.js";
 import { parseExposition, until } from "./serve-context.js";
 
 const root = fileURLToPath(new URL("../../../../", import.meta.url));
 const MAIN = join(root, "packages/cli/src/main.ts");
+const KEY = "workers-dashboard-admin-key-0123456789";
 
 const procs: ManagedProcess[] = [];
 const clients: ClientSocket[] = [];
@@ -62,10 +65,12 @@ test("--workers 2: the primary serves the workers' metrics aggregated on metrics
       String(metricsPort),
       "--shutdown-timeout",
       "5000",
+      "--dashboard.enabled",
+      "true",
     ],
     cwd: root,
     name: "switchyard serve --workers 2",
-    env: { SWITCHYARD_LOG_FORMAT: "json" },
+    env: { SWITCHYARD_LOG_FORMAT: "json", SWITCHYARD_DASHBOARD__ADMIN_KEY: KEY },
     ready: async () => (await httpStatus(`http://127.0.0.1:${port}/readyz`)) === 200,
     readyTimeoutMs: 30_000,
   });
@@ -96,6 +101,17 @@ test("--workers 2: the primary serves the workers' metrics aggregated on metrics
   const body = (await shared.json()) as { error: { code: string; message: string } };
   assert.equal(body.error.code, "metrics_on_primary");
   assert.match(body.error.message, /metrics\.port/);
+
+  // The dashboard (whichever worker answers) lists both workers with their own counts.
+  const dash = await fetch(`http://127.0.0.1:${port}/dashboard/api/snapshot`, {
+    headers: { authorization: `Bearer ${KEY}` },
+    signal: AbortSignal.timeout(8000),
+  });
+  assert.equal(dash.status, 200);
+  const snap = (await dash.json()) as DashboardSnapshot;
+  assert.equal(snap.cluster.nodes.length, 2, JSON.stringify(snap.cluster.nodes));
+  assert.equal(snap.cluster.totalConnections, 6);
+  assert.equal(new Set(snap.cluster.nodes.map((n) => n.pid)).size, 2, "two worker processes");
 
   process.kill(p.pid, "SIGTERM");
   assert.deepEqual(await p.waitForExit(15_000), { code: 0, signal: null });
