@@ -26,6 +26,7 @@ const PYTHON_MODULES = {
   redis: "python3-redis",
   pika: "python3-pika",
   flask_socketio: "python3-flask-socketio",
+  flask: "python3-flask",
   kombu: "python3-kombu",
 };
 

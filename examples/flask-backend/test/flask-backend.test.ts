@@ -8,6 +8,7 @@ import {
   freePort,
   httpStatus,
   type ManagedProcess,
+  requirePythonModules,
   startProcess,
   within,
 } from "@switchyard/test-harness";
@@ -37,6 +38,7 @@ function once(c: ClientSocket, event: string): Promise<unknown[]> {
 }
 
 test("flask-backend: login, join and chat through the Flask webhook, notify over the API", async () => {
+  requirePythonModules(["flask"]); // a clear error naming python3-flask if it is missing
   const [sy, fl] = [await freePort(), await freePort()];
   const url = `http://127.0.0.1:${sy}`;
   const flask = `http://127.0.0.1:${fl}`;
