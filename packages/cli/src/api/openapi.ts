@@ -198,6 +198,17 @@ export function openApiDocument(version: string): Record<string, unknown> {
         content: { "application/json": { schema: jsonSchema(r.body, "input") } },
       };
     }
+    if (r.operationId === "publish") {
+      op.parameters = [
+        {
+          name: "Idempotency-Key",
+          in: "header",
+          required: false,
+          description: "Same as the body's idempotencyKey (the body wins when both are given).",
+          schema: { type: "string", minLength: 1, maxLength: 256 },
+        },
+      ];
+    }
     if (r.query !== undefined) {
       op.parameters = r.query.map((q) => ({
         name: q.name,
