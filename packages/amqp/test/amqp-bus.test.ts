@@ -335,6 +335,13 @@ describe("AmqpBus broker faults", () => {
     await bus.subscribe("b", inbox.handler);
     await rabbit.rabbitmqctl(["set_vm_memory_high_watermark", "absolute", "1"]);
     t.after(() => rabbit.rabbitmqctl(["set_vm_memory_high_watermark", "0.4"]).then(() => {}));
+    // The broker raises the alarm at its next memory check: wait for it, or "first" may go
+    // out before the alarm and nothing would then block the connection.
+    await waitFor(
+      async () => /memory/.test(await rabbit.rabbitmqctl(["eval", "rabbit_alarm:get_alarms()."])),
+      20000,
+      "the memory alarm",
+    );
     // RabbitMQ blocks a connection (and says so) when it next publishes under the alarm;
     // that publish waits in the broker's TCP buffer and arrives after the alarm clears.
     bus.publish("b", Buffer.from("first"));
