@@ -22,16 +22,18 @@ import { tmpdir } from "node:os";
 import { join, relative } from "node:path";
 import { after, before, describe, test } from "node:test";
 import {
+  freePort,
   type ManagedProcess,
   type RedisServer,
   startProcess,
   startRedis,
+  waitFor,
 } from "@switchyard/test-harness";
 
 const REPO = new URL("../../../../", import.meta.url).pathname.replace(/\/$/, "");
 const FIXTURES = new URL("./fixtures/", import.meta.url).pathname;
 /** In dependency order: each `prepack` finds its references built by the previous ones. */
-const PUBLISHED = ["protocol", "server", "redis", "amqp", "flask-bridge"] as const;
+const PUBLISHED = ["protocol", "server", "redis", "amqp", "flask-bridge", "cli"] as const;
 type Published = (typeof PUBLISHED)[number];
 
 const work = mkdtempSync(join(tmpdir(), "switchyard-pack-"));
@@ -169,7 +171,8 @@ describe("published packages, packed and installed like a user does", { timeout:
         (f) =>
           !/^(package\.json|README\.md|LICENSE)$/.test(f) &&
           !/^(dist|src)\//.test(f) &&
-          !/^cjs\/index\.d?\.?c[jt]s$/.test(f),
+          !/^cjs\/index\.d?\.?c[jt]s$/.test(f) &&
+          !(name === "cli" && f === "bin/switchyard.mjs"),
       );
       assert.deepEqual(stray, [], `${name} tarball holds only dist, src, README, LICENSE`);
       assert.ok(!files.some((f) => f.endsWith(".tsbuildinfo") || /\.test\./.test(f)));
@@ -243,6 +246,37 @@ describe("published packages, packed and installed like a user does", { timeout:
     const stdout = await run(process.execPath, ["app-cjs.cjs"], app, 30_000);
     const result = JSON.parse(stdout.trim().split("\n").at(-1) ?? "") as Record<string, unknown>;
     assert.deepEqual(result, { node: process.version, callable: true, echo: "hi" });
+  });
+
+  test("the installed `switchyard` bin: --version, then serve on its own and a real client connects", async () => {
+    assert.ok(installed, "the tarballs were installed (see the tests above)");
+    const bin = join(app, "node_modules", ".bin", "switchyard");
+    const version = await run(bin, ["--version"], app, 30_000);
+    assert.match(version, /0\.1\.0/);
+    const port = await freePort();
+    const server = await startProcess({
+      command: bin,
+      args: ["serve", "--host", "127.0.0.1", "--port", String(port)],
+      cwd: app,
+      env: childEnv(),
+      outputLimit: 1 << 20,
+    });
+    running.add(server);
+    try {
+      const url = `http://127.0.0.1:${port}`;
+      await waitFor(
+        async () => (await fetch(`${url}/healthz`).catch(() => undefined))?.status === 200,
+        20_000,
+        () => `switchyard serve answering /healthz:\n${server.output()}`,
+      );
+      cpSync(join(FIXTURES, "cli-client.mjs"), join(app, "cli-client.mjs"));
+      const stdout = await run(process.execPath, ["cli-client.mjs", url], app, 30_000);
+      const result = JSON.parse(stdout.trim().split("\n").at(-1) ?? "") as Record<string, unknown>;
+      assert.deepEqual(result, { health: 200, ready: 200, connected: true });
+    } finally {
+      await server.kill().catch(() => undefined);
+      running.delete(server);
+    }
   });
 
   test("TypeScript resolves the installed types for import and require (strict, no skipLibCheck)", async () => {
