@@ -112,14 +112,17 @@ export async function installAuth(
       // opaque token (e.g. a session id) is the backend's to check.
       const { token: _omit, ...rest } = hs.auth as Record<string, unknown>;
       const auth = verify === undefined ? hs.auth : rest;
-      const res: WebhookResult = await connectHook.post({
-        namespace: socket.nsp.name,
-        address: hs.address,
-        headers: hs.headers,
-        query: hs.query,
-        auth,
-        claims: verify === undefined ? null : claims,
-      });
+      const res: WebhookResult = await connectHook.post(
+        {
+          namespace: socket.nsp.name,
+          address: hs.address,
+          headers: hs.headers,
+          query: hs.query,
+          auth,
+          claims: verify === undefined ? null : claims,
+        },
+        hs.address,
+      );
       if (!res.ok) {
         const code =
           res.reason === "timeout"

@@ -131,7 +131,7 @@ export async function installClientEvents(
 
   const sendOne = async (p: Pending) => {
     if (hook === undefined) return;
-    const res = await hook.post(p.body);
+    const res = await hook.post(p.body, p.socket.id);
     if (res.ok) settle(p, res.body);
     else fail(p, failCode(res), res.detail);
   };

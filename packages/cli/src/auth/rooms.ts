@@ -90,11 +90,14 @@ export async function handleJoin(
   let allowed = false;
   if (deps.cfg.mode === "claims") allowed = claimsAllow(deps.cfg, deps.claimsOf(socket), room);
   else if (deps.cfg.mode === "webhook" && deps.webhook !== undefined) {
-    const res = await deps.webhook.post({
-      action: "join",
-      room,
-      socket: { id: socket.id, nsp: socket.nsp.name, data: socket.data ?? null },
-    });
+    const res = await deps.webhook.post(
+      {
+        action: "join",
+        room,
+        socket: { id: socket.id, nsp: socket.nsp.name, data: socket.data ?? null },
+      },
+      socket.id,
+    );
     if (!res.ok) {
       const code =
         res.reason === "timeout"
