@@ -1,6 +1,9 @@
 // docs/api.md runs: every Python snippet (stdlib urllib, run by Debian's python3) and every
 // curl line of its "Operations" section against a live node, and they do what they say
-// (a client in room ACME receives the published events; every answer is a success).
+// (a client in room ACME receives the published events; every answer is a success). The
+// root README's "Standalone server" section repeats them: its curl lines are exactly
+// docs/api.md's (so they run here too), its Python lines are docs/api.md's, and its Python
+// block runs.
 import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
 import { readFileSync, writeFileSync } from "node:fs";
@@ -12,6 +15,15 @@ import { ALL_KEY, Clients, call, collect, MANAGE_KEY, type Node, startNode } fro
 
 const run = promisify(execFile);
 const DOC = new URL("../../../../docs/api.md", import.meta.url).pathname;
+const README = new URL("../../../../README.md", import.meta.url).pathname;
+
+function readmeSection(): string {
+  const text = readFileSync(README, "utf8");
+  const start = text.indexOf("\n## Standalone server\n");
+  const end = text.indexOf("\n## ", start + 1);
+  assert.ok(start > 0 && end > start, "README.md has its Standalone server section");
+  return text.slice(start, end);
+}
 
 function section(): string {
   const text = readFileSync(DOC, "utf8");
@@ -92,5 +104,47 @@ describe("docs/api.md", () => {
       assert.equal(body.error, undefined, `${line}\n→ ${stdout}`);
     }
     assert.deepEqual(ticks, [[1], [2]]);
+  });
+
+  test("the README's curl lines are docs/api.md's, one per operation, identical", () => {
+    const curls = (text: string) =>
+      blocks(text, "sh")
+        .flatMap((b) => b.split("\n"))
+        .filter((l) => l.startsWith("curl "));
+    const readme = curls(readmeSection());
+    assert.deepEqual(readme, curls(section()));
+    for (const op of [
+      "publish",
+      "publish/batch",
+      "join",
+      "leave",
+      "disconnect",
+      "rooms",
+      "sockets",
+      "presence",
+    ])
+      assert.ok(
+        readme.some((l) => l.includes(`/api/v1/${op}"`) || l.includes(`/api/v1/${op}?`)),
+        `the README has a curl line for ${op}`,
+      );
+  });
+
+  test("the README's Python publish example is docs/api.md's lines and reaches a client", async () => {
+    const code = blocks(readmeSection(), "python");
+    assert.equal(code.length, 1, "one Python block in the README's Standalone server section");
+    const docLines = new Set(blocks(section(), "python").flatMap((b) => b.split("\n")));
+    for (const line of (code[0] ?? "").split("\n"))
+      assert.ok(docLines.has(line), `README line not in docs/api.md: ${line}`);
+    const c = await inAcme();
+    const prices = collect(c, "price");
+    const script = join(tmp.path, "readme.py");
+    writeFileSync(script, code[0] ?? "");
+    const r = await runPython(script, [], {
+      env: { SWITCHYARD_URL: node.url, SWITCHYARD_KEY: ALL_KEY },
+      requireModules: [],
+      timeoutMs: 30_000,
+    });
+    assert.equal(r.code, 0, r.stderr);
+    assert.deepEqual(prices, [[{ symbol: "ACME", price: 12.5 }]]);
   });
 });
