@@ -6,9 +6,11 @@
 import assert from "node:assert/strict";
 import { afterEach, beforeEach, test } from "node:test";
 import type { Socket as ClientSocket } from "socket.io-client";
+import { installAuth } from "../../src/auth/auth.js";
 import { installClientEvents } from "../../src/auth/client-events.js";
 import { ClientErrorCode } from "../../src/auth/codes.js";
-import { clientEventsSchema } from "../../src/auth/schema.js";
+import { JOIN_EVENT } from "../../src/auth/rooms.js";
+import { authSchema, clientEventsSchema } from "../../src/auth/schema.js";
 import { perKeyLimit, WebhookClient, type WebhookResult } from "../../src/auth/webhook-client.js";
 import {
   type Backend,
@@ -176,4 +178,58 @@ test("client events: 4 sockets whose events hang hold a few slots each; the othe
     { inFlight: 0, queued: 0 },
   );
   console.log(`# others' 32 events answered in ${ms.toFixed(0)} ms while 4 sockets hung 64`);
+});
+
+test("subscribe webhook: a socket whose joins hang holds its share; its surplus is refused busy at once; another socket's join is answered", async () => {
+  const t: TestContext = await startContext();
+  closers.push(() => t.close());
+  backend.handler = (call) =>
+    (call.body as { room: string }).room === "stuck" ? "hang" : { json: { allow: true } };
+  // 16 in flight → 1 per socket; 32 queued → 2 per socket.
+  const h = await installAuth(
+    t.ctx,
+    authSchema.parse({
+      rooms: {
+        mode: "webhook",
+        webhook: { url: backend.url, timeoutMs: 1500, maxConcurrent: 16, maxQueued: 32 },
+      },
+    }),
+  );
+  closers.push(() => h.close());
+  const opened: ClientSocket[] = [];
+  closers.push(() => {
+    for (const s of opened) s.close();
+  });
+  const hung = client(t.url, opened);
+  const other = client(t.url, opened);
+  await Promise.all([connected(hung), connected(other)]);
+  type Answer = { ok?: true; error?: { code: string } };
+  const stuck = Array.from(
+    { length: 5 },
+    () => hung.timeout(5000).emitWithAck(JOIN_EVENT, "stuck") as Promise<Answer>,
+  );
+  const codes = await Promise.race([
+    Promise.all(stuck.slice(3)),
+    new Promise<undefined>((r) => setTimeout(r, 1000, undefined)),
+  ]);
+  assert.ok(codes !== undefined, "joins past the socket's share are refused at once");
+  for (const a of codes) assert.equal(a.error?.code, ClientErrorCode.BackendBusy);
+  const t0 = performance.now();
+  assert.deepEqual(await other.timeout(5000).emitWithAck(JOIN_EVENT, "open"), {
+    ok: true,
+    room: "open",
+  });
+  const ms = performance.now() - t0;
+  let firstStuckAt = Number.POSITIVE_INFINITY;
+  const answers = await Promise.all(
+    stuck.slice(0, 3).map((p) =>
+      p.then((a) => {
+        firstStuckAt = Math.min(firstStuckAt, performance.now());
+        return a;
+      }),
+    ),
+  );
+  for (const a of answers) assert.equal(a.error?.code, ClientErrorCode.BackendTimeout);
+  assert.ok(firstStuckAt - t0 > ms, `the other socket's join (${ms.toFixed(0)} ms) came first`);
+  assert.equal(h.webhooks.subscribe?.stats.busyPerKey, 2);
 });
