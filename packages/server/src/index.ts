@@ -84,6 +84,14 @@ export type { Forwarder, ForwardingStats } from "./cluster/forwarder.js";
 export type { ForwardingAddress, ForwardingOptions } from "./cluster/forwarding-options.js";
 export type { EmitterOptions } from "./emitter/emitter.js";
 export { Emitter, EmitterBroadcastOperator } from "./emitter/emitter.js";
+export type {
+  ThreadEmitterEndpoint,
+  ThreadEmitterOptions,
+  ThreadEmitterStats,
+} from "./emitter/thread-emitter.js";
+export { ThreadEmitter, ThreadEmitterOperator, threadEmitter } from "./emitter/thread-emitter.js";
+export type { ThreadEmitterHubStats, ThreadEmitterPeer } from "./emitter/thread-emitter-hub.js";
+export { attachThreadEmitters, ThreadEmitterHub } from "./emitter/thread-emitter-hub.js";
 
 // ——— Many cores on one host ———
 
