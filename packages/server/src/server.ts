@@ -54,6 +54,10 @@ export interface ServerCounters {
   validationFailures: number;
   handlerErrors: number;
   middlewareErrors: number;
+  /** Client acks received for the server's emits (to one socket or a broadcast with ack). */
+  acksReceived: number;
+  /** Acks a client did not send in time: a `timeout()` emit to the socket, or a timed broadcast with ack (per client that did not answer). */
+  ackTimeouts: number;
 }
 
 /** Shared state behind the public Server: what namespaces and connections call into. */
@@ -67,6 +71,8 @@ class ServerCore implements NamespaceHost, ConnectionHost {
     validationFailures: 0,
     handlerErrors: 0,
     middlewareErrors: 0,
+    acksReceived: 0,
+    ackTimeouts: 0,
   };
   readonly nsps = new Map<string, Namespace>();
   readonly parents: ParentNamespace[] = [];

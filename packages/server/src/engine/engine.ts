@@ -37,7 +37,7 @@ import {
   type UpgradeCheck,
 } from "../transport/websocket-handshake.js";
 import { HeartbeatWheel } from "./heartbeat.js";
-import { Outbox, type OutboxHost } from "./outbox.js";
+import { Outbox, type OutboxHost, type OutboxStats } from "./outbox.js";
 import { queryParam, urlPath } from "./query.js";
 import { Session, type SessionHost } from "./session.js";
 import { generateSessionId } from "./session-id.js";
@@ -51,7 +51,7 @@ export interface ConnectionError {
 }
 
 /** Counters read by metrics; plain numbers, cheap to bump. */
-export interface EngineStats {
+export interface EngineStats extends OutboxStats {
   handshakes: number;
   upgrades: number;
   droppedVolatile: number;
@@ -99,6 +99,10 @@ export class Engine extends EventEmitter implements SessionHost, PollingContext,
     handshakes: 0,
     upgrades: 0,
     droppedVolatile: 0,
+    packetsOut: 0,
+    bytesOut: 0,
+    broadcasts: 0,
+    deliveries: 0,
     closes: {},
     connectionErrors: {},
   };

@@ -59,9 +59,23 @@ export interface OutboxTarget extends Recipient {
   terminate(reason: string, description?: string): void;
 }
 
+/** Outbound counters the outbox bumps (part of the engine's `stats`): O(1) per event, no allocation. */
+export interface OutboxStats {
+  /** Engine.IO packets written or buffered for a client (broadcast parts, unicasts, acks, pings). */
+  packetsOut: number;
+  /** Their size as {@link OutboundPacket.byteLength} counts it (binary: bytes; text: UTF-16 units + 1; no framing). */
+  bytesOut: number;
+  /** Broadcasts handed to this engine by an adapter (one per emit that reaches this node's sessions). */
+  broadcasts: number;
+  /** Recipients of those broadcasts (a broadcast to n sessions counts n, before volatile and slow-consumer drops). */
+  deliveries: number;
+}
+
 /** What the outbox needs from its engine. */
 export interface OutboxHost {
   readonly opts: { readonly maxBufferedBytes: number };
+  /** Where the outbox counts what it sends (kept by reference). */
+  readonly stats: OutboxStats;
   onVolatileDropped(target: OutboxTarget): void;
 }
 
@@ -114,6 +128,7 @@ export class Outbox implements BroadcastSink {
   /** The engine's WebSocket write scheduler (its transports queue frames on it). */
   readonly writes = new WriteScheduler();
   private readonly host: OutboxHost;
+  private readonly stats: OutboxStats;
   private readonly items = new Fifo<Item>();
   /** Deliveries still to make for the queued items. */
   private waiting = 0;
@@ -128,6 +143,7 @@ export class Outbox implements BroadcastSink {
 
   constructor(host: OutboxHost) {
     this.host = host;
+    this.stats = host.stats;
   }
 
   /** Whether deliveries are waiting (then every write joins the queue behind them). */
@@ -190,6 +206,9 @@ export class Outbox implements BroadcastSink {
   ): void {
     const n = targets.length;
     if (n === 0) return;
+    const stats = this.stats;
+    stats.broadcasts++;
+    stats.deliveries += n;
     const parts = packet.parts;
     if (this.items.length === 0 && n < QUEUE_MIN_RECIPIENTS) {
       for (let i = 0; i < n; i++) {
@@ -237,7 +256,8 @@ export class Outbox implements BroadcastSink {
     }
     const pending = t.bufferedAmount;
     const max = this.host.opts.maxBufferedBytes;
-    if (pending > 0 && pending + packet.byteLength > max) {
+    const size = packet.byteLength;
+    if (pending > 0 && pending + size > max) {
       if (volatile) {
         this.host.onVolatileDropped(t);
         return false;
@@ -245,6 +265,9 @@ export class Outbox implements BroadcastSink {
       t.terminate("slow consumer", `more than ${max} bytes waiting for the client to read them`);
       return false;
     }
+    const stats = this.stats;
+    stats.packetsOut++;
+    stats.bytesOut += size;
     if (t.take(packet, compress)) this.flushLater(t);
     return true;
   }

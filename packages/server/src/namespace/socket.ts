@@ -44,6 +44,10 @@ export interface SocketCounters {
   validationFailures: number;
   handlerErrors: number;
   middlewareErrors: number;
+  /** Client acks received for the server's emits (to one socket or a broadcast with ack). */
+  acksReceived: number;
+  /** Acks a client did not send in time: a `timeout()` emit to the socket, or a timed broadcast with ack (per client that did not answer). */
+  ackTimeouts: number;
 }
 
 /** `socket.use((packet, next) => …)`: `packet` is `[event, ...args]`. */
@@ -200,6 +204,7 @@ export class Socket<
     }
     const timer = setTimeout(() => {
       this.acks?.delete(id);
+      this.nsp.counters.ackTimeouts++;
       ack.call(this, new AckTimeoutError());
     }, timeout);
     const withTimer = (...args: unknown[]) => {
@@ -213,6 +218,7 @@ export class Socket<
 
   /** Forgets the callback of ack `id` (a broadcast whose timeout passed no longer awaits it). */
   releaseAck(id: number): void {
+    if (this.acks?.has(id) === true) this.nsp.counters.ackTimeouts++;
     this.dropAck(id);
   }
 
@@ -620,6 +626,7 @@ export class Socket<
     const ack = acks?.get(id);
     if (ack === undefined) return;
     acks!.delete(id);
+    this.nsp.counters.acksReceived++;
     try {
       ack.apply(this, packet.data as unknown[]);
     } catch (err) {

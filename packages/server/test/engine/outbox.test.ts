@@ -27,6 +27,7 @@ after(() => scope.close());
 
 class Host implements OutboxHost {
   readonly opts = { maxBufferedBytes: 100 };
+  readonly stats = { packetsOut: 0, bytesOut: 0, broadcasts: 0, deliveries: 0 };
   drops = 0;
   onVolatileDropped(): void {
     this.drops++;
