@@ -192,6 +192,48 @@ export class SwitchyardMetrics {
     );
     mirrorCounter(
       r,
+      `${p}packets_sent_total`,
+      "Engine.IO packets sent to clients (events, broadcast parts, acks, pings).",
+      [],
+      () => [[{}, engine.stats.packetsOut]],
+    );
+    mirrorCounter(
+      r,
+      `${p}bytes_sent_total`,
+      "Payload bytes of the packets sent to clients (text: UTF-16 units + 1; no framing).",
+      [],
+      () => [[{}, engine.stats.bytesOut]],
+    );
+    mirrorCounter(
+      r,
+      `${p}broadcasts_total`,
+      "Broadcasts that reached this node's sessions (one per emit to a room, namespace or several sockets).",
+      [],
+      () => [[{}, engine.stats.broadcasts]],
+    );
+    mirrorCounter(
+      r,
+      `${p}deliveries_total`,
+      "Recipients of those broadcasts (a broadcast to n sessions counts n).",
+      [],
+      () => [[{}, engine.stats.deliveries]],
+    );
+    mirrorCounter(
+      r,
+      `${p}acks_received_total`,
+      "Client acks received for the server's emits.",
+      [],
+      () => [[{}, io.stats.acksReceived]],
+    );
+    mirrorCounter(
+      r,
+      `${p}ack_timeouts_total`,
+      "Acks not received in time, per client (timeout() emits and timed broadcasts with ack).",
+      [],
+      () => [[{}, io.stats.ackTimeouts]],
+    );
+    mirrorCounter(
+      r,
       `${p}volatile_dropped_total`,
       "Volatile packets dropped (transport not writable).",
       [],

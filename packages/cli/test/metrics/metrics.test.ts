@@ -68,7 +68,7 @@ describe("metricsSchema", () => {
 });
 
 describe("/metrics on the shared port (memory bus)", () => {
-  test("connections, sockets, rooms, packets and bytes in, refusals and closes move with real clients", async () => {
+  test("connections, sockets, rooms, packets and bytes in/out, broadcasts, acks, refusals and closes move with real clients", async () => {
     const t = await startContext({ namespaces: ["/", "/before"] });
     contexts.push(t);
     const { ctx } = t;
@@ -95,6 +95,14 @@ describe("/metrics on the shared port (memory bus)", () => {
     const payload = "x".repeat(1000);
     for (const c of clients)
       assert.equal(await c.timeout(5000).emitWithAck("ping-me", payload), "pong");
+    // Broadcasts with ack from the server: one answered by every client, one by none.
+    for (const c of clients) {
+      c.on("srv-q", (ack: (v: string) => void) => ack("ok"));
+      c.on("srv-silent", () => {});
+    }
+    assert.deepEqual(await ctx.io.timeout(5000).emitWithAck("srv-q"), ["ok", "ok", "ok", "ok"]);
+    await assert.rejects(ctx.io.timeout(50).emitWithAck("srv-silent"));
+    await until(() => ctx.io.stats.ackTimeouts === 4, 5000, "the 4 silent clients counted");
     await assert.rejects(connected(`${t.url}/admin`, { transports: ["websocket"] }), /no admin/);
     const bad = await fetch(`${t.url}/socket.io/?EIO=4&transport=carrier-pigeon`);
     assert.equal(bad.status, 400);
@@ -120,6 +128,17 @@ describe("/metrics on the shared port (memory bus)", () => {
       "CONNECT + EVENT per client",
     );
     assert.ok((mid.get("switchyard_bytes_received_total") ?? 0) >= 4 * 1000);
+    assert.equal(mid.get("switchyard_broadcasts_total"), 2);
+    assert.equal(mid.get("switchyard_deliveries_total"), 2 * 4);
+    assert.equal(mid.get("switchyard_acks_received_total"), 4);
+    assert.equal(mid.get("switchyard_ack_timeouts_total"), 4);
+    assert.ok(
+      (mid.get("switchyard_packets_sent_total") ?? 0) >= 4 * 4,
+      "CONNECT, ack, two broadcasts per client",
+    );
+    assert.ok((mid.get("switchyard_bytes_sent_total") ?? 0) > 0);
+    assert.equal(before.series.get("switchyard_broadcasts_total"), 0);
+    assert.equal(before.series.get("switchyard_ack_timeouts_total"), 0);
     assert.equal(mid.get('switchyard_refusals_total{layer="socketio",reason="middleware"}'), 1);
     assert.equal(
       mid.get('switchyard_refusals_total{layer="engine",reason="UNKNOWN_TRANSPORT"}'),
