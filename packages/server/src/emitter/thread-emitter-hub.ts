@@ -70,11 +70,23 @@ class Link {
   next = 1;
   owed = 0;
   scheduled = false;
+  live = true;
   constructor(
-    readonly peer: ThreadEmitterPeer,
     readonly reply: (msg: ThreadEmitterAck) => void,
+    readonly stats: ThreadEmitterHubStats,
   ) {}
 }
+
+/** Sends what `link` owes, once per turn of the event loop (scheduled by `#receive`). */
+function sendAck(link: Link): void {
+  link.scheduled = false;
+  if (!link.live) return;
+  link.stats.acks++;
+  link.reply({ sy: THREAD_EMITTER_TAG, ack: link.owed });
+}
+
+/** `ChildProcess#send` emits "error" (fatal without a listener) unless given a callback. */
+function ignoreSendError(): void {}
 
 /**
  * Delivers the operations of thread emitters through `io`. Make one with
@@ -84,6 +96,8 @@ export class ThreadEmitterHub {
   readonly #io: Server;
   readonly #links = new Map<ThreadEmitterPeer, { link: Link; onMessage: (m: unknown) => void }>();
   readonly #stats: ThreadEmitterHubStats = { endpoints: 0, delivered: 0, malformed: 0, acks: 0 };
+  /** Ports made by {@link port}: closed on release (others belong to the caller). */
+  readonly #own = new WeakSet<object>();
 
   /** @internal use {@link attachThreadEmitters} */
   constructor(io: Server) {
@@ -115,7 +129,7 @@ export class ThreadEmitterHub {
       const send = peer.send.bind(peer);
       reply = (m) => {
         try {
-          send(m);
+          (send as (m: unknown, cb: () => void) => boolean)(m, ignoreSendError);
         } catch {
           // the child is gone; its exit releases the link
         }
@@ -127,7 +141,7 @@ export class ThreadEmitterHub {
         peer,
       );
     }
-    const link = new Link(peer, reply);
+    const link = new Link(reply, this.#stats);
     const onMessage = (m: unknown): void => this.#receive(link, m);
     this.#links.set(peer, { link, onMessage });
     peer.on("message", onMessage);
@@ -145,6 +159,7 @@ export class ThreadEmitterHub {
    */
   port(): MessagePort {
     const { port1, port2 } = new MessageChannel();
+    this.#own.add(port1);
     this.adopt(port1);
     return port2;
   }
@@ -158,11 +173,9 @@ export class ThreadEmitterHub {
     const entry = this.#links.get(peer);
     if (entry === undefined) return;
     this.#links.delete(peer);
+    entry.link.live = false;
     peer.off("message", entry.onMessage);
-    const close = (peer as { close?: unknown }).close;
-    if (peer instanceof Object && "start" in peer && typeof close === "function") {
-      close.call(peer); // our own MessagePort
-    }
+    if (this.#own.has(peer)) (peer as MessagePort).close();
   }
 
   #receive(link: Link, msg: unknown): void {
@@ -189,16 +202,8 @@ export class ThreadEmitterHub {
     link.owed = m.id;
     if (!link.scheduled) {
       link.scheduled = true;
-      setImmediate(ackLink, this, link);
+      setImmediate(sendAck, link);
     }
-  }
-
-  /** @internal */
-  ack(link: Link): void {
-    link.scheduled = false;
-    if (!this.#links.has(link.peer)) return;
-    this.#stats.acks++;
-    link.reply({ sy: THREAD_EMITTER_TAG, ack: link.owed });
   }
 
   #deliver(m: ThreadEmitterMessage): void {
@@ -235,10 +240,6 @@ export class ThreadEmitterHub {
         return;
     }
   }
-}
-
-function ackLink(hub: ThreadEmitterHub, link: Link): void {
-  hub.ack(link);
 }
 
 /**

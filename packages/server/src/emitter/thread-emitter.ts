@@ -98,6 +98,8 @@ interface Waiter {
   resolve: () => void;
 }
 
+function ignoreSendError(): void {}
+
 /** What emitters of one port share: the window and its waiters. */
 class Channel {
   readonly stats: ThreadEmitterStats = {
@@ -128,8 +130,10 @@ class Channel {
     if ("postMessage" in endpoint && typeof endpoint.postMessage === "function") {
       this.#post = (m) => endpoint.postMessage(m);
     } else if ("send" in endpoint && typeof endpoint.send === "function") {
-      const send = endpoint.send.bind(endpoint);
-      this.#post = (m) => void send(m);
+      // With a callback, a send on a closed channel reports to it instead of emitting a
+      // fatal "error" on `process`; the window then fills and refuses further operations.
+      const send = endpoint.send.bind(endpoint) as (m: unknown, cb: () => void) => boolean;
+      this.#post = (m) => void send(m, ignoreSendError);
     } else {
       throw new InvalidOptionError(
         "endpoint",

@@ -152,18 +152,20 @@ async function scenario(kind: "worker" | "child"): Promise<void> {
     durationMs: DURATION_MS,
     maxInFlight: WINDOW,
   };
-  const reports =
-    kind === "worker"
-      ? (() => {
-          const w = startWorker(cfg);
-          hub.adopt(w.worker);
-          return w.reports;
-        })()
-      : (() => {
-          const c = startChild(cfg);
-          hub.adopt(c.child);
-          return c.reports;
-        })();
+  let stop: () => unknown;
+  let reports: Report[];
+  if (kind === "worker") {
+    const w = startWorker(cfg);
+    hub.adopt(w.worker);
+    stop = () => w.worker.terminate();
+    reports = w.reports;
+  } else {
+    const c = startChild(cfg);
+    hub.adopt(c.child);
+    stop = () => c.child.kill("SIGKILL");
+    reports = c.reports;
+  }
+  assert.equal(hub.stats.endpoints, 1);
   await waitFor(
     () => reports.some((r) => r.done === true || "error" in r),
     DURATION_MS + 25_000,
@@ -190,6 +192,9 @@ async function scenario(kind: "worker" | "child"): Promise<void> {
   assert.ok(latencies.length > 20, `REST kept answering (${latencies.length} requests)`);
   assert.equal(hub.stats.malformed, 0);
   assert.ok(hub.stats.acks < TOTAL, "acknowledgements are coalesced");
+  // An endpoint that goes away leaves the hub by itself.
+  stop();
+  await waitFor(() => hub.stats.endpoints === 0, 5000, "endpoint released");
   console.log(
     `${kind}: ${TOTAL} events in ${Math.round(done.ms as number)} ms, window ${WINDOW} ` +
       `(max in flight ${stats.maxInFlightSeen}, drain waits ${done.waits}, acks ${hub.stats.acks}); ` +
@@ -307,5 +312,8 @@ describe("thread emitters", () => {
     );
     assert.throws(() => threadEmitter(port, { maxInFlight: 0 }), InvalidOptionError);
     assert.throws(() => threadEmitter(null), InvalidOptionError);
+    assert.throws(() => attachThreadEmitters(null as never), InvalidOptionError);
+    assert.throws(() => hub.adopt({} as never), InvalidOptionError);
+    assert.throws(() => hub.adopt({ on() {}, off() {} } as never), InvalidOptionError);
   });
 });
