@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // Runs every workspace's tests with node's test runner. Node 20's `--test` does not
 // expand globs, so we find the files here. Tests run from TypeScript sources through
-// tsx and resolve sibling packages via the "source" export condition (no build needed).
+// tsx and resolve sibling packages via the "switchyard-source" export condition (no build needed).
 import { spawn } from "node:child_process";
 import { readdirSync, statSync } from "node:fs";
 import { join, relative } from "node:path";
@@ -35,7 +35,7 @@ if (files.length === 0) {
   process.exit(1);
 }
 const args = [
-  "--conditions=source",
+  "--conditions=switchyard-source",
   "--import",
   "tsx",
   "--test",

@@ -135,13 +135,13 @@ export interface StartOptions {
 }
 
 /**
- * How Switchyard is loaded: from its TypeScript sources through tsx and the "source"
+ * How Switchyard is loaded: from its TypeScript sources through tsx and the "switchyard-source"
  * export condition (default: always the code in the tree), or from the built dist
  * (`BENCH_SWITCHYARD=dist`, after `npm run build` at the root).
  */
 function serverExecArgv(o: StartOptions): string[] {
   const args = ["--expose-gc", "--import", "tsx"];
-  if (process.env.BENCH_SWITCHYARD !== "dist") args.unshift("--conditions=source");
+  if (process.env.BENCH_SWITCHYARD !== "dist") args.unshift("--conditions=switchyard-source");
   if (o.cpuProfDir !== undefined) args.push("--cpu-prof", `--cpu-prof-dir=${o.cpuProfDir}`);
   return args;
 }

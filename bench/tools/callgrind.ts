@@ -5,7 +5,7 @@
  * machine is busy, so a change to the connect or echo path can be measured before/after
  * on a shared machine.
  *
- *   node --conditions=source --import tsx tools/callgrind.ts [switchyard|socketio] [--n=1000] [--warmup=4000] [--echo=3000]
+ *   node --conditions=switchyard-source --import tsx tools/callgrind.ts [switchyard|socketio] [--n=1000] [--warmup=4000] [--echo=3000]
  *
  * The server runs under callgrind with instrumentation off; after a warm-up (connections
  * and echoes, so the JIT has tiered up) instrumentation is switched on for `n` new
@@ -44,7 +44,7 @@ async function main(): Promise<void> {
   const dir = here(`../results/raw/callgrind/${Date.now()}`);
   mkdirSync(dir, { recursive: true });
   const nodeArgs = ["--expose-gc", "--import", "tsx"];
-  if (process.env.BENCH_SWITCHYARD !== "dist") nodeArgs.unshift("--conditions=source");
+  if (process.env.BENCH_SWITCHYARD !== "dist") nodeArgs.unshift("--conditions=switchyard-source");
   const child = fork(here(`../apps/${impl}.ts`), [], {
     execPath: "valgrind",
     execArgv: [

@@ -3,7 +3,7 @@
  * against the same session reached through another node that forwards to the owner.
  * A benchmark script, not a test:
  *
- *   node --conditions=source --import tsx tools/forwarding.ts [--sessions=20] [--seconds=5] [--rounds=2]
+ *   node --conditions=switchyard-source --import tsx tools/forwarding.ts [--sessions=20] [--seconds=5] [--rounds=2]
  *
  * Two Switchyard node processes (A owns every session, B is the entry node of the
  * forwarded phases) with `forwarding` over a RedisBus (the bus only carries the nodes'
@@ -76,7 +76,7 @@ interface NodeProc {
 
 async function startNode(redisUrl: string): Promise<NodeProc> {
   const child = fork(fileURLToPath(import.meta.url), [], {
-    execArgv: ["--conditions=source", "--import", "tsx"],
+    execArgv: ["--conditions=switchyard-source", "--import", "tsx"],
     env: { ...process.env, FWD_ROLE: "node", FWD_REDIS: redisUrl },
     stdio: ["ignore", "inherit", "inherit", "ipc"],
   });

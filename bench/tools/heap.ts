@@ -3,7 +3,7 @@
  * the server with no client and one with N idle clients (default 2,000), self sizes
  * summed per constructor, the difference divided by N.
  *
- *   node --conditions=source --import tsx tools/heap.ts [switchyard|socketio|bare-ws] [--n=2000] [--write-md] [--retainers]
+ *   node --conditions=switchyard-source --import tsx tools/heap.ts [switchyard|socketio|bare-ws] [--n=2000] [--write-md] [--retainers]
  *
  * `--retainers` also prints, per connection, which object holds what: every node keyed by
  * its constructor and its first (non-weak) retainer's constructor and edge name, e.g.

@@ -1,7 +1,7 @@
 /**
  * Many idle WebSocket clients on one host, across workers: a benchmark script, not a test.
  *
- *   node --conditions=source --import tsx tools/many-connections.ts [--clients=100000]
+ *   node --conditions=switchyard-source --import tsx tools/many-connections.ts [--clients=100000]
  *        [--workers=6] [--loadgens=6] [--hold=35]
  *
  * Starts Switchyard with `runWorkers` (`--workers` node:cluster workers sharing one port,
@@ -80,7 +80,7 @@ async function main(): Promise<void> {
   const port = 20_000 + Math.floor(Math.random() * 20_000);
   const server = spawn(
     process.execPath,
-    ["--conditions=source", "--import", "tsx", fileURLToPath(import.meta.url)],
+    ["--conditions=switchyard-source", "--import", "tsx", fileURLToPath(import.meta.url)],
     {
       env: {
         ...process.env,

@@ -3,7 +3,7 @@
  * bursts, flat out; by default Switchyard) with --cpu-prof and prints the functions with
  * the most self time.
  *
- *   node --conditions=source --import tsx tools/profile.ts [switchyard|socketio|bare-ws] [--echo|--polling|--connect] [--write-md]
+ *   node --conditions=switchyard-source --import tsx tools/profile.ts [switchyard|socketio|bare-ws] [--echo|--polling|--connect] [--write-md]
  *
  * --echo profiles the echo phase (10 s) instead, --polling the long-polling fan-out,
  * --connect a connect storm of 10k clients.

@@ -36,7 +36,7 @@ const children = [
   spawn(
     process.execPath,
     [
-      "--conditions=source",
+      "--conditions=switchyard-source",
       "--import",
       "tsx",
       join(root, "packages/cli/src/main.ts"),

@@ -32,7 +32,8 @@ function connect(url: string, auth: Record<string, unknown>): ClientSocket {
 function once(c: ClientSocket, event: string): Promise<unknown[]> {
   return within(
     new Promise((resolve) => c.once(event, (...args: unknown[]) => resolve(args))),
-    10_000,
+    // Generous: on a loaded machine Flask's first answers (JWT checks, webhooks) are slow.
+    20_000,
     event,
   );
 }

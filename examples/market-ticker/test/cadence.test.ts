@@ -93,11 +93,15 @@ Promise.all(Array.from({ length: concurrency }, (_, w) => loop(w))).then(() => {
 `;
 
 before(async () => {
-  child = spawn(process.execPath, ["--conditions=source", "--import", "tsx", "src/main.ts"], {
-    cwd: exampleDir,
-    env: { ...process.env, PORT: "0", HOST: "127.0.0.1", TICK_INTERVAL_MS: String(INTERVAL_MS) },
-    stdio: ["ignore", "pipe", "pipe"],
-  });
+  child = spawn(
+    process.execPath,
+    ["--conditions=switchyard-source", "--import", "tsx", "src/main.ts"],
+    {
+      cwd: exampleDir,
+      env: { ...process.env, PORT: "0", HOST: "127.0.0.1", TICK_INTERVAL_MS: String(INTERVAL_MS) },
+      stdio: ["ignore", "pipe", "pipe"],
+    },
+  );
   let output = "";
   child.stderr?.on("data", (chunk: Buffer) => {
     output += chunk.toString();

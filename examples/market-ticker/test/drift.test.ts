@@ -38,11 +38,15 @@ let url = "";
 let client: MarketClient | undefined;
 
 before(async () => {
-  child = spawn(process.execPath, ["--conditions=source", "--import", "tsx", "src/main.ts"], {
-    cwd: exampleDir,
-    env: { ...process.env, PORT: "0", HOST: "127.0.0.1", TICK_INTERVAL_MS: String(INTERVAL_MS) },
-    stdio: ["ignore", "pipe", "pipe"],
-  });
+  child = spawn(
+    process.execPath,
+    ["--conditions=switchyard-source", "--import", "tsx", "src/main.ts"],
+    {
+      cwd: exampleDir,
+      env: { ...process.env, PORT: "0", HOST: "127.0.0.1", TICK_INTERVAL_MS: String(INTERVAL_MS) },
+      stdio: ["ignore", "pipe", "pipe"],
+    },
+  );
   let output = "";
   child.stderr?.on("data", (chunk: Buffer) => {
     output += chunk.toString();

@@ -279,6 +279,8 @@ describe("AmqpBus against a real RabbitMQ", () => {
     const errors: Error[] = [];
     bus.on("error", (err) => errors.push(err));
     const subscribed = bus.subscribe("never", () => {});
+    // close() rejects it; handled here so the rejection is never "unhandled" in between.
+    subscribed.catch(() => {});
     await waitFor(() => events.length > 0, 5000, "down reported");
     bus.publish("never", Buffer.from("x"));
     bus.publish("never", Buffer.from("y"));

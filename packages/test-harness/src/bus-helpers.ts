@@ -58,7 +58,7 @@ export function runFixture(
   return new Promise((resolve) => {
     const child = spawn(
       process.execPath,
-      ["--conditions=source", "--import", "tsx", file, ...args],
+      ["--conditions=switchyard-source", "--import", "tsx", file, ...args],
       { stdio: ["ignore", "pipe", "pipe"] },
     );
     let output = "";

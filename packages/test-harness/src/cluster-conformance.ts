@@ -90,7 +90,7 @@ class ClusterNode {
   constructor(name: string, config: Record<string, unknown>) {
     this.name = name;
     this.child = fork(FIXTURE, [JSON.stringify({ ...config, name })], {
-      execArgv: ["--conditions=source", "--import", "tsx"],
+      execArgv: ["--conditions=switchyard-source", "--import", "tsx"],
       stdio: ["ignore", "pipe", "pipe", "ipc"],
       serialization: "advanced",
     });

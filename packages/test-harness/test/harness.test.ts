@@ -28,6 +28,7 @@ import {
   startProcess,
   startRabbitMQ,
   startRedis,
+  waitFor,
 } from "../src/index.js";
 
 const FIXTURE = new URL("./fixtures/leaky.ts", import.meta.url).pathname;
@@ -168,7 +169,7 @@ describe("managed processes", () => {
       // so this passes on a fresh clone without a build.
       const node = spawn(
         process.execPath,
-        ["--conditions=source", "--import", "tsx", FIXTURE, mode],
+        ["--conditions=switchyard-source", "--import", "tsx", FIXTURE, mode],
         {
           stdio: ["pipe", "pipe", "pipe"],
         },
@@ -196,6 +197,9 @@ describe("managed processes", () => {
       });
       if (mode === "signal") assert.equal(signal, "SIGTERM");
       else assert.equal(code, mode === "exit" ? 3 : 1, stderr);
+      // The tree was sent SIGKILL as the fixture died; under load the kernel may take a
+      // moment to tear it down. Bounded wait, then the same assertion.
+      await waitFor(() => findProcesses({ tag: info.tag }).length === 0, 5000).catch(() => {});
       assert.equal(describeProcs(findProcesses({ tag: info.tag })), "");
     });
   }

@@ -21,7 +21,7 @@ import { checkResponse } from "./json-schema.ts";
 
 const root = fileURLToPath(new URL("../../../../", import.meta.url));
 const NODE_ARGS = [
-  "--conditions=source",
+  "--conditions=switchyard-source",
   "--import",
   "tsx",
   join(root, "packages/cli/src/main.ts"),

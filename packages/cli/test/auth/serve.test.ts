@@ -25,7 +25,7 @@ import { type Backend, client, connected, startBackend } from "./context.js";
 
 const root = fileURLToPath(new URL("../../../../", import.meta.url));
 const NODE_ARGS = [
-  "--conditions=source",
+  "--conditions=switchyard-source",
   "--import",
   "tsx",
   join(root, "packages/cli/src/main.ts"),

@@ -1,4 +1,4 @@
-// The `switchyard` command end to end: spawned from source (`node --conditions=source
+// The `switchyard` command end to end: spawned from source (`node --conditions=switchyard-source
 // --import tsx packages/cli/src/main.ts …`), real socket.io-client, real signals.
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
@@ -23,7 +23,7 @@ import { installSignals } from "../../src/index.ts";
 
 const root = fileURLToPath(new URL("../../../../", import.meta.url));
 const MAIN = join(root, "packages/cli/src/main.ts");
-const NODE_ARGS = ["--conditions=source", "--import", "tsx", MAIN];
+const NODE_ARGS = ["--conditions=switchyard-source", "--import", "tsx", MAIN];
 const dir = makeTempDir("cli-e2e");
 const procs: ManagedProcess[] = [];
 const clients: ClientSocket[] = [];

@@ -20,7 +20,7 @@ import type { DashboardSnapshot } from "../../src/dashboard/index.js";
 
 const root = fileURLToPath(new URL("../../../../", import.meta.url));
 const NODE_ARGS = [
-  "--conditions=source",
+  "--conditions=switchyard-source",
   "--import",
   "tsx",
   join(root, "packages/cli/src/main.ts"),

@@ -50,7 +50,7 @@ test("--workers 2: the primary serves the workers' metrics aggregated on metrics
   const p = await startProcess({
     command: process.execPath,
     args: [
-      "--conditions=source",
+      "--conditions=switchyard-source",
       "--import",
       "tsx",
       MAIN,

@@ -87,7 +87,7 @@ function typecheck(written: readonly Written[]): Map<string, string[]> {
       lib: ["ES2023"],
       module: "NodeNext",
       moduleResolution: "NodeNext",
-      customConditions: ["source"],
+      customConditions: ["switchyard-source"],
       strict: true,
       noUncheckedIndexedAccess: true,
       allowImportingTsExtensions: true,
@@ -161,7 +161,7 @@ const runs = new Set<Run>();
 let env: Record<string, string> = {};
 
 function run(w: Written, extraEnv: Record<string, string> = {}): Run {
-  const args = ["--conditions=source", "--import", join(DIR, "listen-hook.mjs")];
+  const args = ["--conditions=switchyard-source", "--import", join(DIR, "listen-hook.mjs")];
   if (w.block.ext === ".ts") args.push("--import", "tsx");
   args.push(w.path);
   const childEnv: Record<string, string> = { ...env, ...extraEnv };

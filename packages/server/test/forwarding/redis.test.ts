@@ -68,7 +68,7 @@ describe("session forwarding over Redis: the owner is SIGKILLed", () => {
       const p = scope.add(
         await startProcess({
           command: process.execPath,
-          args: ["--conditions=source", "--import", "tsx", NODE, JSON.stringify(config)],
+          args: ["--conditions=switchyard-source", "--import", "tsx", NODE, JSON.stringify(config)],
           cwd: ROOT,
           name: `fwd-node-k${i}`,
         }),

@@ -382,14 +382,18 @@ http.listen(0, "127.0.0.1", () => console.log(http.address().port));
 `,
     );
     const tsx = import.meta.resolve("tsx");
-    const child = spawn(process.execPath, ["--conditions=source", "--import", tsx, main], {
-      cwd: dir,
-      env: {
-        ...process.env,
-        SY_SERVER: new URL("../../src/index.ts", import.meta.url).href,
+    const child = spawn(
+      process.execPath,
+      ["--conditions=switchyard-source", "--import", tsx, main],
+      {
+        cwd: dir,
+        env: {
+          ...process.env,
+          SY_SERVER: new URL("../../src/index.ts", import.meta.url).href,
+        },
+        stdio: ["ignore", "pipe", "inherit"],
       },
-      stdio: ["ignore", "pipe", "inherit"],
-    });
+    );
     scope.add(child, (c) => {
       c.kill();
     });

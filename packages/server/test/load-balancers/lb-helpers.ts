@@ -44,7 +44,7 @@ export class LbNode {
   constructor(config: LbNodeConfig) {
     this.name = config.name;
     this.child = fork(FIXTURE, [JSON.stringify(config)], {
-      execArgv: ["--conditions=source", "--import", "tsx"],
+      execArgv: ["--conditions=switchyard-source", "--import", "tsx"],
       stdio: ["ignore", "pipe", "pipe", "ipc"],
     });
     const keep = (chunk: Buffer) => {

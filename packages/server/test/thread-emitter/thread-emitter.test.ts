@@ -23,7 +23,7 @@ import {
 import { connect, Scope, startServer, waitFor } from "../socketio/helpers.js";
 
 const PRODUCER = fileURLToPath(new URL("producer.ts", import.meta.url));
-const EXEC_ARGV = ["--conditions=source", "--import", "tsx"];
+const EXEC_ARGV = ["--conditions=switchyard-source", "--import", "tsx"];
 const WORKER_BOOT = `import("tsx/esm/api").then((tsx) => { tsx.register(); return import(${JSON.stringify(
   new URL("producer.ts", import.meta.url).href,
 )}); })`;
@@ -48,7 +48,7 @@ function startWorker(
   reports: Report[];
 } {
   // Node 20 does not run a worker's `--import` hooks for its entry, so the worker
-  // registers tsx itself (it inherits --conditions=source from this process).
+  // registers tsx itself (it inherits --conditions=switchyard-source from this process).
   const worker = new Worker(WORKER_BOOT, {
     eval: true,
     workerData: cfg,

@@ -30,7 +30,7 @@ function diagnostics(): Map<string, string[]> {
     moduleResolution: ts.ModuleResolutionKind.NodeNext,
     // How this repo resolves its workspaces without a build; an installed package
     // resolves to its dist types instead.
-    customConditions: ["source"],
+    customConditions: ["switchyard-source"],
     types: ["node"],
   };
   const host = ts.createCompilerHost(options);

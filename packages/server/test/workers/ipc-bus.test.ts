@@ -21,7 +21,7 @@ const children: ChildProcess[] = [];
 
 function start(role: "sub" | "pub"): { child: ChildProcess; reports: Record<string, unknown>[] } {
   const child = fork(CHILD, [], {
-    execArgv: ["--conditions=source", "--import", "tsx"],
+    execArgv: ["--conditions=switchyard-source", "--import", "tsx"],
     env: { ...process.env, ROLE: role },
     serialization: "advanced",
     stdio: ["ignore", "inherit", "inherit", "ipc"],
