@@ -2,84 +2,19 @@
  * A script that emits through an `Emitter` over a real Redis and closes it must deliver
  * its events and exit: a child process runs the README's snippet, a real
  * socket.io-client connected to a real Switchyard server (cluster adapter over a
- * RedisBus) receives them.
+ * RedisBus) receives them. The scenario is shared with RabbitMQ: runEmitterScriptScenario.
  */
-import assert from "node:assert/strict";
-import { createServer } from "node:http";
-import type { AddressInfo } from "node:net";
-import { after, before, describe, test } from "node:test";
-import { createAdapter, Server } from "@switchyard/server";
-import {
-  type RedisServer,
-  runFixture,
-  startRedis,
-  trapUnhandled,
-  waitFor,
-} from "@switchyard/test-harness";
-import { type Socket as ClientSocket, io as connectClient } from "socket.io-client";
+import { runEmitterScriptScenario, startRedis } from "@switchyard/test-harness";
 import { RedisBus } from "../src/index.js";
 
-const FIXTURE = new URL("./fixtures/emit-and-exit.ts", import.meta.url).pathname;
-const COUNT = 300;
-
-const unhandled = trapUnhandled();
-after(() => {
-  unhandled.dispose();
-  unhandled.assertNone();
-});
-
-describe("an Emitter script over Redis", () => {
-  let redis: RedisServer;
-  let bus: RedisBus;
-  let io: Server;
-  let client: ClientSocket | undefined;
-  let port = 0;
-  before(async () => {
-    redis = await startRedis();
-    bus = new RedisBus({ url: redis.url });
+runEmitterScriptScenario({
+  name: "Redis",
+  startBroker: startRedis,
+  createBus: async (url) => {
+    const bus = new RedisBus({ url });
     await bus.ready();
-    const http = createServer();
-    io = new Server(http, { adapter: createAdapter(bus) });
-    io.on("connection", async (socket) => {
-      await socket.join("symbol:ACME");
-      socket.emit("joined");
-    });
-    await new Promise<void>((resolve) => http.listen(0, "127.0.0.1", resolve));
-    port = (http.address() as AddressInfo).port;
-  });
-  after(async () => {
-    client?.close();
-    await io?.close();
-    await bus?.close();
-    await redis?.stop();
-  });
-
-  test("emit(); await emitter.close() delivers every event and the process exits", async () => {
-    const c = connectClient(`http://127.0.0.1:${port}`, { transports: ["websocket"] });
-    client = c;
-    const got: Array<[string, unknown]> = [];
-    c.onAny((event: string, arg: unknown) => got.push([event, arg]));
-    await new Promise<void>((resolve) => c.once("joined", () => resolve()));
-    got.length = 0;
-
-    const result = await runFixture(FIXTURE, [redis.url, String(COUNT)], 20_000);
-    assert.equal(result.signal, null, `the script had to be killed:\n${result.output}`);
-    assert.equal(result.code, 0, result.output);
-    assert.equal(result.output.trim(), "closed", "no warning, no drop");
-
-    await waitFor(
-      () => got.length >= COUNT + 2,
-      5000,
-      () => `all events (${got.length})`,
-    );
-    assert.deepEqual(got[0], ["tick", { price: 12.5 }]);
-    assert.deepEqual(
-      got.slice(1, COUNT + 1).map(([ev, n]) => `${ev}:${String(n)}`),
-      Array.from({ length: COUNT }, (_, i) => `seq:${i}`),
-      "every event, in order",
-    );
-    const [ev, bin] = got[COUNT + 1]!;
-    assert.equal(ev, "bin");
-    assert.deepEqual([...new Uint8Array(bin as ArrayBuffer)], [1, 2, 3]);
-  });
+    return bus;
+  },
+  fixture: new URL("./fixtures/emit-and-exit.ts", import.meta.url).pathname,
+  count: 300,
 });

@@ -44,4 +44,6 @@ export { Inbox, runFixture, trapUnhandled } from "./bus-helpers.js";
 export type { ClusterConformanceOptions, ConformanceBroker } from "./cluster-conformance.js";
 export { runClusterConformance } from "./cluster-conformance.js";
 export { type ClusterFaultsOptions, runClusterFaults } from "./cluster-faults.js";
+export type { EmitterScriptScenarioOptions } from "./emitter-script-scenario.js";
+export { runEmitterScriptScenario } from "./emitter-script-scenario.js";
 export { Scope, sleep, waitFor, within } from "./wait.js";
