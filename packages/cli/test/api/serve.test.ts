@@ -3,39 +3,24 @@
 // the OpenAPI document served, answers validated against it, and --print-config masking
 // the keys.
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, afterEach, test } from "node:test";
-import { fileURLToPath } from "node:url";
-import {
-  freePort,
-  httpStatus,
-  type ManagedProcess,
-  makeTempDir,
-  startProcess,
-  within,
-} from "@switchyard/test-harness";
+import { freePort, makeTempDir, within } from "@switchyard/test-harness";
 import { type Socket as ClientSocket, io as ioc } from "socket.io-client";
+import { runCommand, ServeProcesses } from "../serve-process.ts";
 import { checkResponse } from "./json-schema.ts";
 
-const root = fileURLToPath(new URL("../../../../", import.meta.url));
-const NODE_ARGS = [
-  "--conditions=switchyard-source",
-  "--import",
-  "tsx",
-  join(root, "packages/cli/src/main.ts"),
-];
 const FILE_KEY = "file-key-0123456789abcdef-secret";
 const ENV_KEY = "env-key-0123456789abcdef-secret";
 
 const dir = makeTempDir("cli-api-e2e");
-const procs: ManagedProcess[] = [];
+const servers = new ServeProcesses(3000);
 const opened: ClientSocket[] = [];
 after(() => dir.remove());
 afterEach(async () => {
   for (const c of opened.splice(0)) c.close();
-  await Promise.allSettled(procs.splice(0).map((p) => p.stop({ graceMs: 3000 })));
+  await servers.stopAll();
 });
 
 function configFile(): string {
@@ -56,25 +41,12 @@ function configFile(): string {
 
 test("serve: the API publishes to, manages and lists real clients", async () => {
   const port = await freePort();
-  const p = await startProcess({
-    command: process.execPath,
-    args: [
-      ...NODE_ARGS,
-      "serve",
-      "--host",
-      "127.0.0.1",
-      "--port",
-      String(port),
-      "--config",
-      configFile(),
-    ],
-    cwd: root,
+  const p = await servers.start({
+    port,
+    args: ["--config", configFile()],
     name: "switchyard serve (api)",
     env: { SWITCHYARD_LOG_FORMAT: "json", SY_E2E_READ_KEY: ENV_KEY },
-    ready: async () => (await httpStatus(`http://127.0.0.1:${port}/readyz`)) === 200,
-    readyTimeoutMs: 30_000,
   });
-  procs.push(p);
   const url = `http://127.0.0.1:${port}`;
   const doc = (await (await fetch(`${url}/api/v1/openapi.json`)).json()) as Record<string, unknown>;
   assert.equal(doc.openapi, "3.1.0");
@@ -128,28 +100,9 @@ test("serve: the API publishes to, manages and lists real clients", async () => 
 });
 
 test("serve --print-config masks the API keys", async () => {
-  const out = await within(
-    new Promise<{ code: number | null; stdout: string }>((resolve, reject) => {
-      const child = spawn(
-        process.execPath,
-        [...NODE_ARGS, "serve", "--print-config", "--config", configFile()],
-        {
-          cwd: root,
-          env: { ...process.env, SY_E2E_READ_KEY: ENV_KEY },
-          stdio: ["ignore", "pipe", "pipe"],
-        },
-      );
-      let stdout = "";
-      child.stdout.on("data", (d: Buffer) => {
-        stdout += d.toString();
-      });
-      child.once("error", reject);
-      child.once("close", (code) => resolve({ code, stdout }));
-      setTimeout(() => child.kill("SIGKILL"), 25_000).unref();
-    }),
-    30_000,
-    "--print-config",
-  );
+  const out = await runCommand(["serve", "--print-config", "--config", configFile()], {
+    SY_E2E_READ_KEY: ENV_KEY,
+  });
   assert.equal(out.code, 0);
   assert.match(out.stdout, /"api"/);
   assert.ok(!out.stdout.includes(FILE_KEY), "the key is masked");

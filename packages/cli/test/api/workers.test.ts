@@ -6,34 +6,19 @@ import { writeFileSync } from "node:fs";
 import http from "node:http";
 import { join } from "node:path";
 import { after, afterEach, test } from "node:test";
-import { fileURLToPath } from "node:url";
-import {
-  freePort,
-  httpStatus,
-  type ManagedProcess,
-  makeTempDir,
-  startProcess,
-  waitFor,
-  within,
-} from "@switchyard/test-harness";
+import { freePort, makeTempDir, waitFor, within } from "@switchyard/test-harness";
 import { type Socket as ClientSocket, io as ioc } from "socket.io-client";
+import { ServeProcesses } from "../serve-process.ts";
 
-const root = fileURLToPath(new URL("../../../../", import.meta.url));
-const NODE_ARGS = [
-  "--conditions=switchyard-source",
-  "--import",
-  "tsx",
-  join(root, "packages/cli/src/main.ts"),
-];
 const KEY = "workers-key-0123456789abcdef";
 
 const dir = makeTempDir("cli-api-workers");
-const procs: ManagedProcess[] = [];
+const servers = new ServeProcesses(5000);
 const opened: ClientSocket[] = [];
 after(() => dir.remove());
 afterEach(async () => {
   for (const c of opened.splice(0)) c.close();
-  await Promise.allSettled(procs.splice(0).map((p) => p.stop({ graceMs: 5000 })));
+  await servers.stopAll();
 });
 
 /** One POST on a connection of its own (no keep-alive), so the primary deals it anew. */
@@ -81,27 +66,13 @@ test("serve --workers 2: an idempotency key is shared between the workers", asyn
     file,
     JSON.stringify({ api: { keys: [{ name: "w", key: KEY, scopes: ["publish"] }] } }),
   );
-  const p = await startProcess({
-    command: process.execPath,
-    args: [
-      ...NODE_ARGS,
-      "serve",
-      "--host",
-      "127.0.0.1",
-      "--port",
-      String(port),
-      "--workers",
-      "2",
-      "--config",
-      file,
-    ],
-    cwd: root,
+  await servers.start({
+    port,
+    args: ["--workers", "2", "--config", file],
     name: "switchyard serve --workers 2 (api)",
     env: { SWITCHYARD_LOG_FORMAT: "json" },
-    ready: async () => (await httpStatus(`http://127.0.0.1:${port}/readyz`)) === 200,
     readyTimeoutMs: 40_000,
   });
-  procs.push(p);
   const url = `http://127.0.0.1:${port}`;
   const got: unknown[][] = [];
   for (let i = 0; i < 4; i++) {

@@ -5,42 +5,27 @@
  * this area's secrets.
  */
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, afterEach, test } from "node:test";
-import { fileURLToPath } from "node:url";
-import {
-  freePort,
-  httpStatus,
-  type ManagedProcess,
-  makeTempDir,
-  startProcess,
-  within,
-} from "@switchyard/test-harness";
+import { freePort, makeTempDir } from "@switchyard/test-harness";
 import { SignJWT } from "jose";
 import type { Socket as ClientSocket } from "socket.io-client";
 import { ClientErrorCode } from "../../src/auth/codes.js";
+import { runCommand, ServeProcesses } from "../serve-process.ts";
 import { type Backend, client, connected, startBackend } from "./context.js";
 
-const root = fileURLToPath(new URL("../../../../", import.meta.url));
-const NODE_ARGS = [
-  "--conditions=switchyard-source",
-  "--import",
-  "tsx",
-  join(root, "packages/cli/src/main.ts"),
-];
 const SECRET = "0123456789abcdef0123456789abcdef";
 
 const dir = makeTempDir("cli-auth-e2e");
-const procs: ManagedProcess[] = [];
+const servers = new ServeProcesses(3000);
 const opened: ClientSocket[] = [];
 let backend: Backend | undefined;
 
 after(() => dir.remove());
 afterEach(async () => {
   for (const c of opened.splice(0)) c.close();
-  await Promise.allSettled(procs.splice(0).map((p) => p.stop({ graceMs: 3000 })));
+  await servers.stopAll();
   await backend?.close();
   backend = undefined;
 });
@@ -65,16 +50,12 @@ test("serve: JWT + room claims + client events answered by the backend", async (
     clientEvents: { webhook: { url: b.url, timeoutMs: 2000 }, events: ["message"] },
     limits: { eventsPerSecond: 50 },
   });
-  const p = await startProcess({
-    command: process.execPath,
-    args: [...NODE_ARGS, "serve", "--host", "127.0.0.1", "--port", String(port), "--config", file],
-    cwd: root,
+  await servers.start({
+    port,
+    args: ["--config", file],
     name: "switchyard serve (clients)",
     env: { SWITCHYARD_LOG_FORMAT: "json" },
-    ready: async () => (await httpStatus(`http://127.0.0.1:${port}/readyz`)) === 200,
-    readyTimeoutMs: 30_000,
   });
-  procs.push(p);
   const url = `http://127.0.0.1:${port}`;
   const token = await new SignJWT({ sub: "ada", rooms: ["news"] })
     .setProtectedHeader({ alg: "HS256" })
@@ -112,31 +93,7 @@ test("--print-config masks the JWT secret and webhook headers", async () => {
       },
     },
   });
-  const out = await within(
-    new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve, reject) => {
-      const child = spawn(
-        process.execPath,
-        [...NODE_ARGS, "serve", "--print-config", "--config", file],
-        {
-          cwd: root,
-          stdio: ["ignore", "pipe", "pipe"],
-        },
-      );
-      let stdout = "";
-      let stderr = "";
-      child.stdout.on("data", (d: Buffer) => {
-        stdout += d.toString();
-      });
-      child.stderr.on("data", (d: Buffer) => {
-        stderr += d.toString();
-      });
-      child.once("error", reject);
-      child.once("close", (code) => resolve({ code, stdout, stderr }));
-      setTimeout(() => child.kill("SIGKILL"), 25_000).unref();
-    }),
-    30_000,
-    "switchyard serve --print-config",
-  );
+  const out = await runCommand(["serve", "--print-config", "--config", file]);
   assert.equal(out.code, 0, out.stderr);
   assert.ok(!out.stdout.includes(SECRET), "the secret is masked");
   assert.ok(!out.stdout.includes("backend-token"), "webhook headers are masked");

@@ -1,18 +1,14 @@
 // The `switchyard` command end to end: spawned from source (`node --conditions=switchyard-source
 // --import tsx packages/cli/src/main.ts …`), real socket.io-client, real signals.
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, afterEach, describe, test } from "node:test";
-import { fileURLToPath } from "node:url";
 import {
   freePort,
-  httpStatus,
   type ManagedProcess,
   makeTempDir,
   type RedisServer,
-  startProcess,
   startRedis,
   within,
 } from "@switchyard/test-harness";
@@ -20,61 +16,25 @@ import { SignJWT } from "jose";
 import { pino } from "pino";
 import { type Socket as ClientSocket, io as ioc } from "socket.io-client";
 import { installSignals } from "../../src/index.ts";
+import { runCommand as run, ServeProcesses } from "../serve-process.ts";
 
-const root = fileURLToPath(new URL("../../../../", import.meta.url));
-const MAIN = join(root, "packages/cli/src/main.ts");
-const NODE_ARGS = ["--conditions=switchyard-source", "--import", "tsx", MAIN];
 const dir = makeTempDir("cli-e2e");
-const procs: ManagedProcess[] = [];
+const servers = new ServeProcesses(3000);
 const clients: ClientSocket[] = [];
 
 after(() => dir.remove());
 afterEach(async () => {
   for (const c of clients.splice(0)) c.close();
-  await Promise.allSettled(procs.splice(0).map((p) => p.stop({ graceMs: 3000 })));
+  await servers.stopAll();
 });
 
-/** Runs the command to completion (bounded). */
-function run(
-  args: readonly string[],
-  env: Record<string, string> = {},
-): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return within(
-    new Promise((resolve, reject) => {
-      const child = spawn(process.execPath, [...NODE_ARGS, ...args], {
-        cwd: root,
-        env: { ...process.env, ...env },
-        stdio: ["ignore", "pipe", "pipe"],
-      });
-      let stdout = "";
-      let stderr = "";
-      child.stdout.on("data", (d: Buffer) => {
-        stdout += d.toString();
-      });
-      child.stderr.on("data", (d: Buffer) => {
-        stderr += d.toString();
-      });
-      child.once("error", reject);
-      child.once("close", (code) => resolve({ code, stdout, stderr }));
-      setTimeout(() => child.kill("SIGKILL"), 25_000).unref();
-    }),
-    30_000,
-    `switchyard ${args.join(" ")}`,
-  );
-}
-
-async function serve(args: readonly string[], port: number): Promise<ManagedProcess> {
-  const p = await startProcess({
-    command: process.execPath,
-    args: [...NODE_ARGS, "serve", "--host", "127.0.0.1", "--port", String(port), ...args],
-    cwd: root,
+function serve(args: readonly string[], port: number): Promise<ManagedProcess> {
+  return servers.start({
+    port,
+    args,
     name: "switchyard serve",
     env: { SWITCHYARD_LOG_FORMAT: "json" },
-    ready: async () => (await httpStatus(`http://127.0.0.1:${port}/readyz`)) === 200,
-    readyTimeoutMs: 30_000,
   });
-  procs.push(p);
-  return p;
 }
 
 function connect(port: number, transports: string[] = ["websocket"]): Promise<ClientSocket> {
@@ -213,19 +173,14 @@ describe("switchyard serve: the areas are wired", () => {
   test("auth (JWT from env), limits and /metrics from one command", async () => {
     const port = await freePort();
     const secret = "0123456789abcdef0123456789abcdef";
-    const p = await startProcess({
-      command: process.execPath,
-      args: [...NODE_ARGS, "serve", "--host", "127.0.0.1", "--port", String(port)],
-      cwd: root,
+    await servers.start({
+      port,
       name: "switchyard serve (auth)",
       env: {
         SWITCHYARD_LOG_FORMAT: "json",
         SWITCHYARD_AUTH__JWT: JSON.stringify({ secret, algorithms: ["HS256"] }),
       },
-      ready: async () => (await httpStatus(`http://127.0.0.1:${port}/readyz`)) === 200,
-      readyTimeoutMs: 30_000,
     });
-    procs.push(p);
     // No token: refused with the stable code.
     const bare = ioc(`http://127.0.0.1:${port}`, {
       reconnection: false,

@@ -5,33 +5,19 @@
  */
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
-import { join } from "node:path";
 import { afterEach, test } from "node:test";
-import { fileURLToPath } from "node:url";
-import {
-  freePort,
-  httpStatus,
-  type ManagedProcess,
-  startProcess,
-  within,
-} from "@switchyard/test-harness";
+import { freePort, within } from "@switchyard/test-harness";
 import { type Socket as ClientSocket, io as ioc } from "socket.io-client";
 import type { DashboardSnapshot } from "../../src/dashboard/index.js";
+import { NODE_ARGS, ROOT as root, ServeProcesses } from "../serve-process.ts";
 
-const root = fileURLToPath(new URL("../../../../", import.meta.url));
-const NODE_ARGS = [
-  "--conditions=switchyard-source",
-  "--import",
-  "tsx",
-  join(root, "packages/cli/src/main.ts"),
-];
 const KEY = "serve-dashboard-admin-key-0123456789";
 
-const procs: ManagedProcess[] = [];
+const servers = new ServeProcesses(3000);
 const clients: ClientSocket[] = [];
 afterEach(async () => {
   for (const c of clients.splice(0)) c.close();
-  await Promise.allSettled(procs.splice(0).map((p) => p.stop({ graceMs: 3000 })));
+  await servers.stopAll();
 });
 
 test("serve --dashboard.enabled true with SWITCHYARD_DASHBOARD__ADMIN_KEY", async () => {
@@ -66,25 +52,12 @@ test("serve --dashboard.enabled true with SWITCHYARD_DASHBOARD__ADMIN_KEY", asyn
   assert.match(noKey.stderr, /dashboard\.adminKey/);
 
   const port = await freePort();
-  const p = await startProcess({
-    command: process.execPath,
-    args: [
-      ...NODE_ARGS,
-      "serve",
-      "--host",
-      "127.0.0.1",
-      "--port",
-      String(port),
-      "--dashboard.enabled",
-      "true",
-    ],
-    cwd: root,
+  await servers.start({
+    port,
+    args: ["--dashboard.enabled", "true"],
     name: "switchyard serve (dashboard)",
     env: { SWITCHYARD_LOG_FORMAT: "json", SWITCHYARD_DASHBOARD__ADMIN_KEY: KEY },
-    ready: async () => (await httpStatus(`http://127.0.0.1:${port}/readyz`)) === 200,
-    readyTimeoutMs: 30_000,
   });
-  procs.push(p);
   const base = `http://127.0.0.1:${port}/dashboard`;
   assert.equal((await fetch(base)).status, 200);
   assert.equal((await fetch(`${base}/api/snapshot`)).status, 401);

@@ -6,29 +6,20 @@
  * both workers (they answer each other over the IPC bus) and sums their connections.
  */
 import assert from "node:assert/strict";
-import { join } from "node:path";
 import { afterEach, test } from "node:test";
-import { fileURLToPath } from "node:url";
-import {
-  freePort,
-  httpStatus,
-  type ManagedProcess,
-  startProcess,
-  within,
-} from "@switchyard/test-harness";
+import { freePort, within } from "@switchyard/test-harness";
 import { type Socket as ClientSocket, io as ioc } from "socket.io-client";
 import type { DashboardSnapshot } from "../../src/dashboard/index.js";
+import { ServeProcesses } from "../serve-process.ts";
 import { parseExposition, until } from "./serve-context.js";
 
-const root = fileURLToPath(new URL("../../../../", import.meta.url));
-const MAIN = join(root, "packages/cli/src/main.ts");
 const KEY = "workers-dashboard-admin-key-0123456789";
 
-const procs: ManagedProcess[] = [];
+const servers = new ServeProcesses(5000);
 const clients: ClientSocket[] = [];
 afterEach(async () => {
   for (const c of clients.splice(0)) c.close();
-  await Promise.allSettled(procs.splice(0).map((p) => p.stop({ graceMs: 5000 })));
+  await servers.stopAll();
 });
 
 function connect(port: number): Promise<ClientSocket> {
@@ -47,18 +38,9 @@ function connect(port: number): Promise<ClientSocket> {
 test("--workers 2: the primary serves the workers' metrics aggregated on metrics.port", async () => {
   const port = await freePort();
   const metricsPort = await freePort();
-  const p = await startProcess({
-    command: process.execPath,
+  const p = await servers.start({
+    port,
     args: [
-      "--conditions=switchyard-source",
-      "--import",
-      "tsx",
-      MAIN,
-      "serve",
-      "--host",
-      "127.0.0.1",
-      "--port",
-      String(port),
       "--workers",
       "2",
       "--metrics.port",
@@ -68,13 +50,9 @@ test("--workers 2: the primary serves the workers' metrics aggregated on metrics
       "--dashboard.enabled",
       "true",
     ],
-    cwd: root,
     name: "switchyard serve --workers 2",
     env: { SWITCHYARD_LOG_FORMAT: "json", SWITCHYARD_DASHBOARD__ADMIN_KEY: KEY },
-    ready: async () => (await httpStatus(`http://127.0.0.1:${port}/readyz`)) === 200,
-    readyTimeoutMs: 30_000,
   });
-  procs.push(p);
   await p.waitForOutput(/workers' metrics aggregated/, { timeoutMs: 30_000 });
 
   const scrape = async () => {
