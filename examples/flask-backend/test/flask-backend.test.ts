@@ -67,8 +67,11 @@ test("flask-backend: login, join and chat through the Flask webhook, notify over
   const err = (await once(refused, "connect_error"))[0] as Error;
   assert.ok(err instanceof Error);
 
-  const ada = connect(url, { token: await login("ada") });
-  const bob = connect(url, { token: await login("bob") });
+  // Both tokens first: awaiting bob's login after ada's socket exists could let ada's
+  // `connect` fire before anyone listens for it.
+  const [adaToken, bobToken] = [await login("ada"), await login("bob")];
+  const ada = connect(url, { token: adaToken });
+  const bob = connect(url, { token: bobToken });
   await Promise.all([once(ada, "connect"), once(bob, "connect")]);
   assert.deepEqual(await ada.timeout(10_000).emitWithAck("join"), {
     ok: true,
