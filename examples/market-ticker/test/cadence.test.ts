@@ -10,21 +10,21 @@
  * drift at a short interval is drift.test.ts's.
  */
 import assert from "node:assert/strict";
-import { type ChildProcess, spawn } from "node:child_process";
 import { once } from "node:events";
 import { performance } from "node:perf_hooks";
 import { after, before, it } from "node:test";
-import { fileURLToPath } from "node:url";
 import { Worker } from "node:worker_threads";
 import type { Tick } from "../src/price-model.js";
 import {
   connectClient,
+  type DemoProcess,
   gaps,
   getJson,
   httpRequest,
   type MarketClient,
   mean,
   percentile,
+  startDemo,
   waitFor,
 } from "./helpers.js";
 
@@ -34,8 +34,7 @@ const CONCURRENCY = 20;
 const MAX_REQUESTS = 500_000;
 const SYMBOLS = ["AAPL", "MSFT", "GOOG", "AMZN", "NVDA", "TSLA"];
 
-const exampleDir = fileURLToPath(new URL("..", import.meta.url));
-let child: ChildProcess | undefined;
+let demo: DemoProcess | undefined;
 let url = "";
 let client: MarketClient | undefined;
 let hammer: Worker | undefined;
@@ -93,39 +92,14 @@ Promise.all(Array.from({ length: concurrency }, (_, w) => loop(w))).then(() => {
 `;
 
 before(async () => {
-  child = spawn(
-    process.execPath,
-    ["--conditions=switchyard-source", "--import", "tsx", "src/main.ts"],
-    {
-      cwd: exampleDir,
-      env: { ...process.env, PORT: "0", HOST: "127.0.0.1", TICK_INTERVAL_MS: String(INTERVAL_MS) },
-      stdio: ["ignore", "pipe", "pipe"],
-    },
-  );
-  let output = "";
-  child.stderr?.on("data", (chunk: Buffer) => {
-    output += chunk.toString();
-  });
-  child.stdout?.on("data", (chunk: Buffer) => {
-    output += chunk.toString();
-    url ||= /Switchyard market ticker on (http:\/\/\S+)/.exec(output)?.[1] ?? "";
-  });
-  const exited = once(child, "exit");
-  await Promise.race([
-    waitFor(() => url !== "", 20_000, "the server to print its URL"),
-    exited.then(([code]) => {
-      throw new Error(`server exited with ${code} before listening:\n${output}`);
-    }),
-  ]);
+  demo = await startDemo(INTERVAL_MS);
+  url = demo.url;
 });
 
 after(async () => {
   client?.close();
   await hammer?.terminate();
-  if (child !== undefined && child.exitCode === null && child.signalCode === null) {
-    child.kill("SIGKILL");
-    await once(child, "exit");
-  }
+  await demo?.stop();
 });
 
 it("ticks stay 1 s apart, in order and without drift while REST is hammered; every request is answered", async (t) => {
@@ -216,6 +190,7 @@ it("ticks stay 1 s apart, in order and without drift while REST is hammered; eve
 });
 
 it("shuts down cleanly on SIGTERM", async () => {
+  const child = demo?.process;
   assert.ok(child);
   client?.close();
   const exited = once(child, "exit");

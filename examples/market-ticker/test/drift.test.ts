@@ -13,13 +13,17 @@
  * the drift: they move one tick, not the line.
  */
 import assert from "node:assert/strict";
-import { type ChildProcess, spawn } from "node:child_process";
-import { once } from "node:events";
 import { performance } from "node:perf_hooks";
 import { after, before, it } from "node:test";
-import { fileURLToPath } from "node:url";
 import type { Tick } from "../src/price-model.js";
-import { connectClient, getJson, type MarketClient, waitFor } from "./helpers.js";
+import {
+  connectClient,
+  type DemoProcess,
+  getJson,
+  type MarketClient,
+  startDemo,
+  waitFor,
+} from "./helpers.js";
 
 const INTERVAL_MS = 100;
 const TICKS = 60; // 6 s
@@ -32,44 +36,18 @@ const MAX_DRIFT_MS = INTERVAL_MS / 4;
 /** Largest trend of the residuals, ms per tick (a drifting ticker shows ~0.5–2). */
 const MAX_SLOPE_MS = 0.3;
 
-const exampleDir = fileURLToPath(new URL("..", import.meta.url));
-let child: ChildProcess | undefined;
+let demo: DemoProcess | undefined;
 let url = "";
 let client: MarketClient | undefined;
 
 before(async () => {
-  child = spawn(
-    process.execPath,
-    ["--conditions=switchyard-source", "--import", "tsx", "src/main.ts"],
-    {
-      cwd: exampleDir,
-      env: { ...process.env, PORT: "0", HOST: "127.0.0.1", TICK_INTERVAL_MS: String(INTERVAL_MS) },
-      stdio: ["ignore", "pipe", "pipe"],
-    },
-  );
-  let output = "";
-  child.stderr?.on("data", (chunk: Buffer) => {
-    output += chunk.toString();
-  });
-  child.stdout?.on("data", (chunk: Buffer) => {
-    output += chunk.toString();
-    url ||= /Switchyard market ticker on (http:\/\/\S+)/.exec(output)?.[1] ?? "";
-  });
-  const exited = once(child, "exit");
-  await Promise.race([
-    waitFor(() => url !== "", 20_000, "the server to print its URL"),
-    exited.then(([code]) => {
-      throw new Error(`server exited with ${code} before listening:\n${output}`);
-    }),
-  ]);
+  demo = await startDemo(INTERVAL_MS);
+  url = demo.url;
 });
 
 after(async () => {
   client?.close();
-  if (child !== undefined && child.exitCode === null && child.signalCode === null) {
-    child.kill("SIGKILL");
-    await once(child, "exit");
-  }
+  await demo?.stop();
 });
 
 /**

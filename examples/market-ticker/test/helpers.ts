@@ -2,10 +2,66 @@
  * Helpers of the market-ticker tests: plain HTTP requests with timing, time-bounded
  * waiting, a typed socket.io-client, and percentiles.
  */
+import { type ChildProcess, spawn } from "node:child_process";
+import { once } from "node:events";
 import { type Agent, request } from "node:http";
 import { performance } from "node:perf_hooks";
 import { type Socket as ClientSocket, io as connect } from "socket.io-client";
 import { type ClientEvents, NAMESPACE, type ServerToClientEvents } from "../src/app.js";
+
+/** The demo running in its own process (`src/main.ts` from source, a free port). */
+export interface DemoProcess {
+  readonly url: string;
+  readonly process: ChildProcess;
+  /** Kills the process (if still running) and waits for it to exit. */
+  stop(): Promise<void>;
+}
+
+/** Starts the demo with the given tick interval; resolves once it prints its URL. */
+export async function startDemo(tickIntervalMs: number): Promise<DemoProcess> {
+  const child = spawn(
+    process.execPath,
+    ["--conditions=switchyard-source", "--import", "tsx", "src/main.ts"],
+    {
+      cwd: new URL("..", import.meta.url).pathname,
+      env: {
+        ...process.env,
+        PORT: "0",
+        HOST: "127.0.0.1",
+        TICK_INTERVAL_MS: String(tickIntervalMs),
+      },
+      stdio: ["ignore", "pipe", "pipe"],
+    },
+  );
+  const stop = async (): Promise<void> => {
+    if (child.exitCode === null && child.signalCode === null) {
+      child.kill("SIGKILL");
+      await once(child, "exit");
+    }
+  };
+  let output = "";
+  let url = "";
+  child.stderr?.on("data", (chunk: Buffer) => {
+    output += chunk.toString();
+  });
+  child.stdout?.on("data", (chunk: Buffer) => {
+    output += chunk.toString();
+    url ||= /Switchyard market ticker on (http:\/\/\S+)/.exec(output)?.[1] ?? "";
+  });
+  const exited = once(child, "exit");
+  try {
+    await Promise.race([
+      waitFor(() => url !== "", 20_000, "the server to print its URL"),
+      exited.then(([code]) => {
+        throw new Error(`server exited with ${code} before listening:\n${output}`);
+      }),
+    ]);
+  } catch (err) {
+    await stop();
+    throw err;
+  }
+  return { url, process: child, stop };
+}
 
 export type MarketClient = ClientSocket<ServerToClientEvents, ClientEvents>;
 
