@@ -141,6 +141,44 @@ export interface Adapter extends EventEmitter {
   disconnectSockets(opts: BroadcastOptions, close: boolean): void;
   /** Emits to the other nodes' namespace listeners; a trailing function is the ack `(err, responses)`. */
   serverSideEmit(args: unknown[]): void;
+  /**
+   * Connection state recovery (optional, socket.io-adapter's names): keeps the state of a
+   * socket that lost its connection for a recoverable reason.
+   */
+  persistSession?(session: PersistedSession): void | Promise<void>;
+  /**
+   * Returns the session `pid` with the broadcasts it missed after `offset`, consuming it,
+   * or null when it cannot be recovered (unknown or expired pid, offset no longer held).
+   */
+  restoreSession?(
+    pid: string,
+    offset: string,
+  ): Promise<RecoveredSession | null | undefined> | RecoveredSession | null | undefined;
+}
+
+/**
+ * A disconnected socket's state, kept for connection state recovery (socket.io's
+ * `Session` shape, so socket.io adapters that implement `persistSession` interoperate).
+ */
+export interface PersistedSession {
+  /** The socket id, reused by the recovered socket. */
+  sid: SocketId;
+  /** The private session id the client presents on reconnect (never broadcast). */
+  pid: string;
+  rooms: Room[];
+  data: unknown;
+}
+
+/** A restored session: its state and the broadcasts it missed, oldest first. */
+export interface RecoveredSession extends PersistedSession {
+  /** The `data` arrays (`[event, ...args, offset]`) of the missed EVENT packets, in order. */
+  missedPackets: unknown[][];
+}
+
+/** Connection state recovery as configured on the server (socket.io 4.8's option). */
+export interface RecoveryOptions {
+  readonly maxDisconnectionDuration: number;
+  readonly skipMiddlewares: boolean;
 }
 
 /** How `new Server({ adapter })` builds one adapter per namespace. */
