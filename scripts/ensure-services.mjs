@@ -6,7 +6,7 @@
 // that no installed service starts system-wide. Otherwise prints what to install and
 // exits non-zero: tests must fail, never skip, when a service is missing.
 import { spawnSync } from "node:child_process";
-import { accessSync, constants, existsSync, writeFileSync } from "node:fs";
+import { accessSync, constants, existsSync, readdirSync, writeFileSync } from "node:fs";
 
 /** Binaries the harness runs, with the paths the Debian packages install them at. */
 const BINARIES = [
@@ -15,7 +15,18 @@ const BINARIES = [
   { pkg: "nginx-light", paths: ["/usr/sbin/nginx"] },
   { pkg: "haproxy", paths: ["/usr/sbin/haproxy"] },
   { pkg: "chromium", paths: ["/usr/bin/chromium"] },
+  // Debian's `postgresql` pulls in the distribution's major version, which installs under
+  // /usr/lib/postgresql/<major>/bin (and creates the `postgres` user the harness runs it as).
+  { pkg: "postgresql", paths: postgresServers() },
 ];
+
+function postgresServers() {
+  try {
+    return readdirSync("/usr/lib/postgresql").map((v) => `/usr/lib/postgresql/${v}/bin/postgres`);
+  } catch {
+    return [];
+  }
+}
 
 /** Python modules the test clients import, and their Debian packages. */
 const PYTHON = "/usr/bin/python3";

@@ -9,6 +9,8 @@ export { answersWithToken, HEALTH_PATH, httpGet, httpStatus } from "./http-probe
 export type { NginxMode, NginxOptions, NginxServer } from "./nginx.js";
 export { nginxConfig, nginxConfigFromFile, startNginx } from "./nginx.js";
 export { freePort, freePorts, isPortOpen, waitForPortClosed } from "./ports.js";
+export type { PostgresOptions, PostgresServer } from "./postgres.js";
+export { startPostgres } from "./postgres.js";
 export type { ProcessInfo, ProcessMatch } from "./proc-scan.js";
 export { findProcesses, HARNESS_TAG_ENV, signalAll } from "./proc-scan.js";
 export type {
