@@ -11,6 +11,9 @@ if (bus === "redis") {
 } else if (bus === "amqp") {
   const { AmqpBus } = await import("@switchyard/amqp");
   opts = { adapter: createAdapter(new AmqpBus({ url, exchange: "switchyard-bench" })) };
+} else if (bus !== undefined) {
+  // The official @socket.io/redis-adapter, or RedisBus with session forwarding on.
+  opts = await (await import("./switchyard-cluster.js")).clusterVariantOptions(bus, url);
 }
 
 startApp(Server as unknown as ServerClass, "switchyard", opts);

@@ -10,12 +10,43 @@ import {
 import type { Figures } from "./phases.js";
 import { type MetricDef, type Mode, pct, type RunResult, type Scenario } from "./types.js";
 
-type BusKind = "redis" | "amqp";
+/**
+ * What links the 3 nodes. `redis` and `amqp`: our ClusterAdapter over RedisBus / AmqpBus
+ * (socket.io: its redis-adapter). Switchyard only, on Redis: `sioredis`, the official
+ * `@socket.io/redis-adapter` (a socket.io cluster that only changed its import), and
+ * `redisfwd`, our adapter with session forwarding on (apps/switchyard-cluster.ts).
+ */
+type BusKind = "redis" | "amqp" | "sioredis" | "redisfwd";
 const NODES = 3;
 const CLIENTS_PER_NODE = 200;
 const SIZE = 64;
 const ROOM = "room-0";
-const BUS_LABEL: Record<BusKind, string> = { redis: "Redis", amqp: "RabbitMQ" };
+const BUS_LABEL: Record<BusKind, string> = {
+  redis: "Redis",
+  amqp: "RabbitMQ",
+  sioredis: "Redis, Switchyard with the official @socket.io/redis-adapter",
+  redisfwd: "Redis, Switchyard's adapter with session forwarding on",
+};
+const SWITCHYARD_BUSES: readonly BusKind[] = ["redis", "amqp", "sioredis", "redisfwd"];
+
+/**
+ * The buses a Switchyard run goes through: all, or those named by `--buses=a,b` (e.g.
+ * `--buses=redis,sioredis,redisfwd` to leave RabbitMQ out). socket.io runs on Redis only.
+ */
+function switchyardBuses(): BusKind[] {
+  const flag = process.argv.find((a) => a.startsWith("--buses="));
+  if (flag === undefined) return [...SWITCHYARD_BUSES];
+  const named = flag.slice("--buses=".length).split(",");
+  const unknown = named.filter((b) => !SWITCHYARD_BUSES.includes(b as BusKind));
+  if (unknown.length > 0)
+    throw new Error(`--buses: unknown ${unknown.join(",")} (known: ${SWITCHYARD_BUSES.join(",")})`);
+  return named as BusKind[];
+}
+
+/** The broker each bus kind runs on. */
+function brokerOf(bus: BusKind): "redis" | "amqp" {
+  return bus === "amqp" ? "amqp" : "redis";
+}
 
 function plan(mode: Mode) {
   const quick = mode === "quick";
@@ -133,7 +164,8 @@ interface TickEmitter {
 }
 
 async function makeEmitter(impl: Impl, bus: BusKind, url: string): Promise<TickEmitter> {
-  if (impl === "socketio") {
+  // The official adapter listens to what socket.io's own emitter publishes.
+  if (impl === "socketio" || bus === "sioredis") {
     // From the bench's package: @socket.io/redis-emitter + ioredis (root node_modules).
     const { Emitter } = await import("@socket.io/redis-emitter");
     const { Redis } = await import("ioredis");
@@ -157,7 +189,7 @@ async function makeEmitter(impl: Impl, bus: BusKind, url: string): Promise<TickE
   }
   const { Emitter } = await import("@switchyard/server");
   const b =
-    bus === "redis"
+    brokerOf(bus) === "redis"
       ? new (await import("@switchyard/redis")).RedisBus({ url })
       : new (await import("@switchyard/amqp")).AmqpBus({ url, exchange: "switchyard-bench" });
   await Promise.race([
@@ -271,7 +303,8 @@ async function emitterPhase(
 async function runBus(impl: Impl, bus: BusKind, mode: Mode): Promise<RunResult> {
   const p = plan(mode);
   const harness = await import("@switchyard/test-harness");
-  const broker = bus === "redis" ? await harness.startRedis() : await harness.startRabbitMQ();
+  const broker =
+    brokerOf(bus) === "redis" ? await harness.startRedis() : await harness.startRabbitMQ();
   let em: TickEmitter | undefined;
   try {
     if (!/^(redis|amqp):\/\/([^@]*@)?127\.0\.0\.\d+:/.test(broker.url))
@@ -329,9 +362,13 @@ export const cluster: Scenario = {
     ...emitMetrics("redis"),
     ...fanMetrics("amqp"),
     ...emitMetrics("amqp"),
+    ...fanMetrics("sioredis"),
+    ...emitMetrics("sioredis"),
+    ...fanMetrics("redisfwd"),
+    ...emitMetrics("redisfwd"),
   ],
   async run(impl, mode) {
-    const buses: BusKind[] = impl === "switchyard" ? ["redis", "amqp"] : ["redis"];
+    const buses: BusKind[] = impl === "switchyard" ? switchyardBuses() : ["redis"];
     const metrics: Record<string, number> = {};
     const notes: Record<string, unknown> = {};
     for (const bus of buses) {
