@@ -2,10 +2,11 @@
  * Options of the Socket.IO `Server`: the engine's plus the layer above it. Validated
  * once at construction; bad values throw InvalidOptionError naming the option.
  */
-import type { AdapterConstructor } from "./adapter/adapter.js";
+import type { AdapterConstructor, RecoveryOptions } from "./adapter/adapter.js";
 import { MemoryAdapter } from "./adapter/memory-adapter.js";
 import { InvalidOptionError } from "./errors.js";
 import type { Codec, SocketIoParser } from "./namespace/parser.js";
+import { RECOVERY_DEFAULTS } from "./namespace/recovery.js";
 import {
   bool,
   checkOptionKeys,
@@ -33,7 +34,33 @@ export interface ServerOptions extends EngineOptions {
   maxDepth?: number;
   /** Serve the browser client (`<path>/socket.io.js`, `.min.js`, `.esm.min.js`, maps) from the installed `socket.io-client` package. @default true */
   serveClient?: boolean;
+  /**
+   * Connection state recovery (socket.io 4.8's option): a client that lost its connection
+   * for a recoverable reason gets back its socket id, rooms and `data`, and the packets it
+   * missed, if it reconnects within `maxDisconnectionDuration`. `{}` takes the
+   * defaults. @default undefined (off)
+   */
+  connectionStateRecovery?: ConnectionStateRecoveryOptions;
 }
+
+/** Options of `connectionStateRecovery`. */
+export interface ConnectionStateRecoveryOptions {
+  /** Milliseconds a disconnected session, and the packets it may miss, are kept. @default 120000 */
+  maxDisconnectionDuration?: number;
+  /** Whether a recovered socket skips the connection middleware (`io.use`). @default true */
+  skipMiddlewares?: boolean;
+  /** Extension: most packets the in-memory log keeps per namespace; the oldest go first. @default 10000 */
+  maxPackets?: number;
+  /** Extension: most bytes (encoded size) the in-memory log keeps per namespace. @default 16 MiB */
+  maxBytes?: number;
+}
+
+const RECOVERY_KEYS = {
+  maxDisconnectionDuration: true,
+  skipMiddlewares: true,
+  maxPackets: true,
+  maxBytes: true,
+} as const satisfies Record<keyof ConnectionStateRecoveryOptions, true>;
 
 /** The Socket.IO-layer options after validation. */
 export interface ResolvedServerOptions {
@@ -44,6 +71,8 @@ export interface ResolvedServerOptions {
   readonly maxAttachments: number;
   readonly maxDepth: number;
   readonly serveClient: boolean;
+  /** undefined when off. */
+  readonly connectionStateRecovery: RecoveryOptions | undefined;
 }
 
 /** Every key of {@link ServerOptions} beyond the engine's; the type keeps it complete. */
@@ -55,6 +84,7 @@ const SERVER_KEYS = {
   maxAttachments: true,
   maxDepth: true,
   serveClient: true,
+  connectionStateRecovery: true,
 } as const satisfies Record<Exclude<keyof ServerOptions, keyof EngineOptions>, true>;
 
 /**
@@ -64,9 +94,6 @@ const SERVER_KEYS = {
 export const SERVER_OPTION_KEYS: OptionKeys = Object.freeze({
   ...ENGINE_OPTION_KEYS,
   ...SERVER_KEYS,
-  connectionStateRecovery: {
-    note: "missed packets are not replayed on reconnect (a reconnecting client gets a new socket, as without the option); remove it",
-  },
 });
 
 /**
@@ -90,5 +117,29 @@ export function resolveServerOptions(opts: ServerOptions): ResolvedServerOptions
     maxAttachments: positiveInt("maxAttachments", opts.maxAttachments ?? 10),
     maxDepth: positiveInt("maxDepth", opts.maxDepth ?? 32),
     serveClient: bool("serveClient", opts.serveClient ?? true),
+    connectionStateRecovery: resolveRecovery(opts.connectionStateRecovery),
+  });
+}
+
+function resolveRecovery(
+  opts: ConnectionStateRecoveryOptions | undefined,
+): RecoveryOptions | undefined {
+  if (opts === undefined) return undefined;
+  if (typeof opts !== "object" || opts === null || Array.isArray(opts)) {
+    throw new InvalidOptionError("connectionStateRecovery", "an object", opts);
+  }
+  checkOptionKeys(opts, RECOVERY_KEYS, "connectionStateRecovery.");
+  const d = RECOVERY_DEFAULTS;
+  return Object.freeze({
+    maxDisconnectionDuration: positiveInt(
+      "connectionStateRecovery.maxDisconnectionDuration",
+      opts.maxDisconnectionDuration ?? d.maxDisconnectionDuration,
+    ),
+    skipMiddlewares: bool(
+      "connectionStateRecovery.skipMiddlewares",
+      opts.skipMiddlewares ?? d.skipMiddlewares,
+    ),
+    maxPackets: positiveInt("connectionStateRecovery.maxPackets", opts.maxPackets ?? d.maxPackets),
+    maxBytes: positiveInt("connectionStateRecovery.maxBytes", opts.maxBytes ?? d.maxBytes),
   });
 }

@@ -11,7 +11,7 @@ import {
   type ServerResponse,
 } from "node:http";
 import type { SocketPacket } from "@switchyard/protocol";
-import type { AdapterConstructor, Room, SocketId } from "./adapter/adapter.js";
+import type { AdapterConstructor, RecoveryOptions, Room, SocketId } from "./adapter/adapter.js";
 import type { RemoteSocket } from "./adapter/remote-socket.js";
 import type { BroadcastOperator } from "./broadcast/broadcast-operator.js";
 import { Engine } from "./engine/engine.js";
@@ -24,6 +24,7 @@ import type { ConnectMiddleware } from "./namespace/middleware.js";
 import { Namespace, type NamespaceHost } from "./namespace/namespace.js";
 import { type NamespaceMatcher, ParentNamespace } from "./namespace/parent-namespace.js";
 import { type Codec, toCodec } from "./namespace/parser.js";
+import { type RecoveryCounters, recoveryCounters } from "./namespace/recovery.js";
 import type { Socket } from "./namespace/socket.js";
 import {
   type ResolvedServerOptions,
@@ -46,7 +47,7 @@ import type {
 } from "./typed-events.js";
 
 /** Counters of the Socket.IO layer (read by metrics). */
-export interface ServerCounters {
+export interface ServerCounters extends RecoveryCounters {
   parseErrors: number;
   invalidNamespaces: number;
   unexpectedPackets: number;
@@ -73,6 +74,7 @@ class ServerCore implements NamespaceHost, ConnectionHost {
     middlewareErrors: 0,
     acksReceived: 0,
     ackTimeouts: 0,
+    ...recoveryCounters(),
   };
   readonly nsps = new Map<string, Namespace>();
   readonly parents: ParentNamespace[] = [];
@@ -89,6 +91,10 @@ class ServerCore implements NamespaceHost, ConnectionHost {
 
   get adapterConstructor(): AdapterConstructor {
     return this.opts.adapter;
+  }
+
+  get recovery(): RecoveryOptions | undefined {
+    return this.opts.connectionStateRecovery;
   }
 
   get connectTimeout(): number {

@@ -104,7 +104,25 @@ export interface AdapterNamespace {
   readonly outgoingListeners: number;
   /** Delivers a `serverSideEmit` from another node to this namespace's listeners. */
   onServerSideEmit(args: unknown[]): void;
+  /**
+   * Connection state recovery as configured on the server (`connectionStateRecovery`),
+   * undefined when it is off: adapters log eligible broadcasts only while it is set.
+   */
+  readonly recovery: RecoveryOptions | undefined;
+  /**
+   * An adapter tells why it could not restore a session (counted in `io.stats`); the
+   * namespace counts the miss itself, adapters that do not call this leave it unexplained.
+   */
+  recoveryMiss(reason: RecoveryMissReason): void;
 }
+
+/**
+ * Why a session could not be recovered: `unknown-session` (pid never issued, already
+ * used, or swept), `expired` (disconnected longer than `maxDisconnectionDuration`),
+ * `offset` (the client's offset is not in the log: trimmed, too old or forged), `error`
+ * (the adapter's restore failed).
+ */
+export type RecoveryMissReason = "unknown-session" | "expired" | "offset" | "error";
 
 /**
  * The adapter interface. Methods may be sync or async; callers await where it matters.
@@ -177,8 +195,14 @@ export interface RecoveredSession extends PersistedSession {
 
 /** Connection state recovery as configured on the server (socket.io 4.8's option). */
 export interface RecoveryOptions {
+  /** Milliseconds a disconnected session (and the packets it may miss) is kept. */
   readonly maxDisconnectionDuration: number;
+  /** Whether a recovered socket skips the connection middleware. */
   readonly skipMiddlewares: boolean;
+  /** Extension: most packets the in-memory log keeps per namespace (oldest dropped first). */
+  readonly maxPackets: number;
+  /** Extension: most bytes (encoded size) the in-memory log keeps per namespace. */
+  readonly maxBytes: number;
 }
 
 /** How `new Server({ adapter })` builds one adapter per namespace. */

@@ -9,17 +9,22 @@
  * {@link unshareMembers}), so both maps always read as if they held separate Sets.
  */
 import { EventEmitter } from "node:events";
-import type { SocketPacket } from "@switchyard/protocol";
+import { PacketType, type SocketPacket } from "@switchyard/protocol";
+import type { EncodedPacket } from "../broadcast/encoded-packet.js";
 import type {
   Adapter,
   AdapterNamespace,
   AdapterSocket,
   BroadcastOptions,
   PacketSink,
+  PersistedSession,
   Recipient,
+  RecoveredSession,
+  RecoveryOptions,
   Room,
   SocketId,
 } from "./adapter.js";
+import { MemoryRecoveryLog, type RecoveryLogStats } from "./memory-recovery.js";
 
 /**
  * Recipient lists of at least this many sessions are kept per room while membership stays
@@ -29,6 +34,25 @@ const REUSE_MIN_RECIPIENTS = 32;
 
 function releaseAcks(sockets: readonly PacketSink[], id: number): void {
   for (const socket of sockets) socket.releaseAck(id);
+}
+
+/**
+ * Whether a broadcast gets an offset and is kept for connection state recovery (as in
+ * socket.io): an EVENT without ack id, not volatile.
+ */
+export function isRecoverable(packet: SocketPacket, opts: BroadcastOptions): boolean {
+  return (
+    (packet.type === PacketType.EVENT || packet.type === PacketType.BINARY_EVENT) &&
+    packet.id === undefined &&
+    opts.flags?.volatile !== true
+  );
+}
+
+/** Encoded size of a packet (string length as bytes, close enough for a bound). */
+function encodedSize(encoded: EncodedPacket): number {
+  let n = 0;
+  for (const part of encoded.parts) n += part.data?.length ?? 0;
+  return n;
 }
 
 export class MemoryAdapter extends EventEmitter implements Adapter {
@@ -43,15 +67,27 @@ export class MemoryAdapter extends EventEmitter implements Adapter {
    */
   private readonly recipients = new Map<Room, readonly Recipient[]>();
   private allRecipients: readonly Recipient[] | undefined = undefined;
+  /** `connectionStateRecovery` as configured; undefined when off (then broadcasts log nothing). */
+  protected readonly recoveryOptions: RecoveryOptions | undefined;
+  /**
+   * This node's log of recoverable packets and disconnected sessions (when recovery is
+   * on). A subclass that keeps them elsewhere overrides {@link retain},
+   * {@link persistSession} and {@link restoreSession}.
+   */
+  protected recoveryLog: MemoryRecoveryLog | undefined;
 
   constructor(nsp: AdapterNamespace) {
     super();
     this.nsp = nsp;
+    this.recoveryOptions = nsp.recovery;
+    this.recoveryLog = nsp.recovery === undefined ? undefined : new MemoryRecoveryLog(nsp.recovery);
   }
 
   init(): void {}
 
-  close(): void {}
+  close(): void {
+    this.recoveryLog?.close();
+  }
 
   serverCount(): Promise<number> {
     return Promise.resolve(1);
@@ -141,10 +177,58 @@ export class MemoryAdapter extends EventEmitter implements Adapter {
   }
 
   broadcast(packet: SocketPacket, opts: BroadcastOptions): void {
+    if (this.recoveryOptions !== undefined && isRecoverable(packet, opts)) {
+      this.deliverLocal(packet, opts, this.retain(packet, opts));
+      return;
+    }
+    this.deliverLocal(packet, opts);
+  }
+
+  /**
+   * Connection state recovery: appends an offset to `packet.data` (its last argument, as
+   * socket.io clients expect), keeps the packet in the log and returns its encoding.
+   * Called by {@link broadcast} for recoverable packets only while recovery is on.
+   */
+  protected retain(packet: SocketPacket, opts: BroadcastOptions): EncodedPacket {
+    const log = this.recoveryLog!;
+    const offset = log.nextOffset();
+    const data = packet.data as unknown[];
+    data.push(offset);
+    const encoded = this.nsp.encode(packet);
+    log.append(offset, data, opts, encodedSize(encoded));
+    return encoded;
+  }
+
+  /** What the recovery log holds (undefined when recovery is off or kept elsewhere). */
+  get recoveryStats(): RecoveryLogStats | undefined {
+    return this.recoveryLog?.stats;
+  }
+
+  persistSession(session: PersistedSession): void {
+    this.recoveryLog?.persist(session);
+  }
+
+  restoreSession(pid: string, offset: string): RecoveredSession | null {
+    const log = this.recoveryLog;
+    if (log === undefined) return null;
+    const result = log.restore(pid, offset);
+    if (typeof result !== "string") return result;
+    this.nsp.recoveryMiss(result);
+    return null;
+  }
+
+  /**
+   * Delivers `packet` to this node's matching sockets, as it is: never stamps an offset
+   * (a packet from another node arrives with its own). `encoded` if already encoded.
+   */
+  protected deliverLocal(
+    packet: SocketPacket,
+    opts: BroadcastOptions,
+    encoded: EncodedPacket = this.nsp.encode(packet),
+  ): void {
     const flags = opts.flags;
     const volatile = flags?.volatile === true;
     const compress = flags?.compress !== false;
-    const encoded = this.nsp.encode(packet);
     if (this.nsp.outgoingListeners > 0) this.notifyOutgoing(opts, packet.data as unknown[]);
     // The recipients are fixed now; the engine's outbox writes to them at once or, behind
     // other deliveries or for a big room, over the next event-loop turns.

@@ -8,6 +8,9 @@ import type {
   Adapter,
   AdapterConstructor,
   AdapterNamespace,
+  RecoveredSession,
+  RecoveryMissReason,
+  RecoveryOptions,
   Room,
   SocketId,
 } from "../adapter/adapter.js";
@@ -33,14 +36,17 @@ import type {
 import { SocketHandshake } from "./handshake.js";
 import { type ConnectMiddleware, runMiddleware } from "./middleware.js";
 import type { Codec } from "./parser.js";
+import { countMiss, type RecoveryCounters, recoveryRequest, restore } from "./recovery.js";
 import { Socket, type SocketConnection, type SocketCounters } from "./socket.js";
 import type { StandardSchemaV1 } from "./validation.js";
 
 /** What a namespace needs from its server. */
 export interface NamespaceHost {
   readonly codec: Codec;
-  readonly counters: SocketCounters & { connectRefusals: number };
+  readonly counters: SocketCounters & RecoveryCounters & { connectRefusals: number };
   readonly adapterConstructor: AdapterConstructor;
+  /** `connectionStateRecovery` as resolved; undefined when off. */
+  readonly recovery: RecoveryOptions | undefined;
   /** A child namespace lost its last socket. */
   onNamespaceEmpty(nsp: { readonly name: string }): void;
 }
@@ -164,6 +170,14 @@ export class Namespace<
 
   onServerSideEmit(args: unknown[]): void {
     super.emit(args[0] as string, ...args.slice(1));
+  }
+
+  get recovery(): RecoveryOptions | undefined {
+    return this.host.recovery;
+  }
+
+  recoveryMiss(reason: RecoveryMissReason): void {
+    countMiss(this.host.counters, reason);
   }
 
   // ——— broadcast API ———
@@ -311,15 +325,43 @@ export class Namespace<
    * then reads `{}`). The outcome goes to `client.added()`.
    */
   add(client: NamespaceClient, auth: Record<string, unknown> | undefined): void {
+    const request = this.host.recovery === undefined ? undefined : recoveryRequest(auth);
+    if (request === undefined) {
+      this.addSocket(client, auth, undefined);
+      return;
+    }
+    // Connection state recovery: the adapter finds the session (or not) first.
+    this.pending++;
+    restore(this.adapter, request.pid, request.offset, this.host.counters, (session) => {
+      this.pending--;
+      if (session !== undefined && this.sockets.has(session.sid)) {
+        // Its socket id is in use again (cannot happen with our adapters): a fresh session.
+        this.host.counters.recoveryMisses++;
+        countMiss(this.host.counters, "unknown-session");
+        session = undefined;
+      } else if (session !== undefined) this.host.counters.recovered++;
+      this.addSocket(client, auth, session);
+    });
+  }
+
+  /** Creates the socket (restored from `session` if given) and runs the middleware. */
+  private addSocket(
+    client: NamespaceClient,
+    auth: Record<string, unknown> | undefined,
+    session: RecoveredSession | undefined,
+  ): void {
     const socket = new Socket<ListenEvents, EmitEvents, ServerSideEvents, SocketData>(
-      randomId(),
+      session === undefined ? randomId() : session.sid,
       this,
       client,
       new SocketHandshake(client.conn.request, client.remoteAddress, auth),
     );
+    if (this.host.recovery !== undefined) socket.recover(session);
     const fns = this.fns;
-    // No middleware (the common case): admitted at once, no callback chain.
-    if (fns.length === 0) this.admit(client, socket, undefined);
+    // No middleware (the common case), or a recovered socket that skips it: admitted at
+    // once, no callback chain.
+    if (fns.length === 0 || (session !== undefined && this.host.recovery?.skipMiddlewares === true))
+      this.admit(client, socket, undefined);
     else {
       this.pending++;
       runMiddleware(fns, socket, (err) => {

@@ -5,9 +5,16 @@
 import { EventEmitter } from "node:events";
 import type { IncomingMessage } from "node:http";
 import { PacketType, type SocketPacket } from "@switchyard/protocol";
-import type { AdapterSocket, BroadcastFlags, Room, SocketId } from "../adapter/adapter.js";
+import type {
+  AdapterSocket,
+  BroadcastFlags,
+  RecoveredSession,
+  Room,
+  SocketId,
+} from "../adapter/adapter.js";
 import { assertNotReserved, BroadcastOperator } from "../broadcast/broadcast-operator.js";
 import type { Session } from "../engine/session.js";
+import { randomId } from "../engine/session-id.js";
 import { AckTimeoutError } from "../errors.js";
 import type {
   AckResult,
@@ -26,6 +33,7 @@ import type {
 } from "../typed-events.js";
 import type { Handshake } from "./handshake.js";
 import type { Namespace } from "./namespace.js";
+import { RECOVERABLE_DISCONNECT_REASONS } from "./recovery.js";
 import { VALIDATION_ERROR_EVENT, validateArgs } from "./validation.js";
 
 /** What a socket needs from its connection. */
@@ -59,6 +67,17 @@ let warnedUnhandled = false;
 
 /** The flags of an emit for which none were set (never written to). */
 const NO_FLAGS: BroadcastFlags = Object.freeze({});
+const NO_ROOMS: ReadonlySet<Room> = new Set();
+
+/** A socket's connection state recovery: its private session id, and what it restored. */
+interface SocketRecovery {
+  readonly pid: string;
+  readonly recovered: boolean;
+  /** Missed packets to replay after the CONNECT reply (dropped once sent). */
+  missed: unknown[][] | undefined;
+}
+
+function noop(): void {}
 
 export class Socket<
     ListenEvents extends EventsMap = DefaultEventsMap,
@@ -91,6 +110,8 @@ export class Socket<
   private fns: PacketMiddleware[] | undefined;
   private anyIn: UntypedListener[] | undefined;
   private anyOut: UntypedListener[] | undefined;
+  /** Connection state recovery (only when the server enables it). */
+  private recovery: SocketRecovery | undefined = undefined;
   /** Ties the socket's phantom type parameter (server-side events) to the class. */
   declare readonly __serverSideEvents?: ServerSideEvents;
 
@@ -115,6 +136,20 @@ export class Socket<
 
   set data(value: SocketData) {
     this.dataValue = value;
+  }
+
+  /**
+   * Whether this socket recovered the state of a previous one after a temporary
+   * disconnection (`connectionStateRecovery`): same id, rooms and `data`, and the
+   * packets it missed replayed before anything else.
+   */
+  get recovered(): boolean {
+    return this.recovery?.recovered === true;
+  }
+
+  /** The private session id sent to this client alone (`connectionStateRecovery` on), else undefined. */
+  get pid(): string | undefined {
+    return this.recovery?.pid;
   }
 
   /** The engine session (`transport`, `upgrade` events, …). */
@@ -153,6 +188,15 @@ export class Socket<
     if (typeof last === "function") {
       data.pop();
       packet.id = this.registerAck(last as Ack, flags.timeout);
+    } else if (
+      this.recovery !== undefined &&
+      flags.volatile !== true &&
+      (this.connected || this.ended)
+    ) {
+      // As socket.io with recovery on: through the adapter to the socket's own room, so
+      // the packet gets an offset and is kept (also while the socket is disconnected).
+      this.nsp.adapter.broadcast(packet, { rooms: new Set([this.id]), except: NO_ROOMS, flags });
+      return true;
     }
     if (this.anyOut !== undefined) for (const l of [...this.anyOut]) l.apply(this, data);
     try {
@@ -427,10 +471,51 @@ export class Socket<
 
   // ——— called by the connection / namespace / adapter ———
 
+  /**
+   * Connection state recovery (called before the middleware when the server enables it):
+   * a restored socket takes back its rooms and `data`, and keeps the missed packets to
+   * replay once connected; a new one gets a fresh private session id.
+   */
+  recover(session: RecoveredSession | undefined): void {
+    if (session === undefined) {
+      this.recovery = { pid: randomId(), recovered: false, missed: undefined };
+      return;
+    }
+    this.recovery = { pid: session.pid, recovered: true, missed: session.missedPackets };
+    this.dataValue = session.data as SocketData;
+    if (session.rooms.length > 0) this.join(session.rooms);
+  }
+
   /** Joins its own room and confirms the CONNECT to the client. */
   onConnect(): void {
     this.connected = true;
     this.nsp.adapter.addAll(this.id, [this.id]);
+    const recovery = this.recovery;
+    if (recovery !== undefined) {
+      this.client.writePacket(
+        {
+          type: PacketType.CONNECT,
+          nsp: this.nsp.name,
+          data: { sid: this.id, pid: recovery.pid },
+        },
+        false,
+        true,
+      );
+      const missed = recovery.missed;
+      recovery.missed = undefined;
+      // Replayed before anything else can be written to the socket (its `connection`
+      // listeners run after this), in order, each with its offset still last.
+      if (missed !== undefined) {
+        for (const data of missed) {
+          this.client.writePacket(
+            { type: PacketType.EVENT, nsp: this.nsp.name, data },
+            false,
+            true,
+          );
+        }
+      }
+      return;
+    }
     const text = this.nsp.connectText(this.id);
     if (text !== undefined) this.client.writeText(text, false, true);
     else {
@@ -484,6 +569,7 @@ export class Socket<
   onClose(reason: DisconnectReason, description?: unknown): void {
     if (!this.connected) return;
     this.safeEmit("disconnecting", reason, description);
+    if (this.recovery !== undefined && RECOVERABLE_DISCONNECT_REASONS.has(reason)) this.persist();
     this.end();
     this.nsp.adapter.delAll(this.id);
     this.nsp.remove(this);
@@ -491,6 +577,24 @@ export class Socket<
     this.connected = false;
     this.acks = undefined;
     this.safeEmit("disconnect", reason, description);
+  }
+
+  /** Hands the socket's state to the adapter, to be restored if the client comes back in time. */
+  private persist(): void {
+    const adapter = this.nsp.adapter;
+    if (adapter.persistSession === undefined) return;
+    try {
+      const done = adapter.persistSession({
+        sid: this.id,
+        pid: this.recovery!.pid,
+        rooms: [...this.rooms],
+        data: this.data,
+      });
+      // A failed save only means the client cannot recover; never an unhandled rejection.
+      if (done !== undefined) Promise.resolve(done).catch(noop);
+    } catch {
+      // Same: the client gets a fresh session when it comes back.
+    }
   }
 
   /** Reports an error to the socket's `error` listeners (never throws). */

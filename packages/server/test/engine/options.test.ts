@@ -214,13 +214,14 @@ describe("unknown and unsupported option keys", () => {
       UNKNOWN,
       'unknown option "serveclient" — did you mean "serveClient"?',
     );
+    // Nested keys too (connectionStateRecovery is supported; its keys are checked).
     refuses(
       () =>
         new Server({
-          connectionStateRecovery: { maxDisconnectionDuration: 60_000 },
+          connectionStateRecovery: { maxDisconectionDuration: 60_000 },
         } as ServerOptions),
-      UNSUPPORTED,
-      /^option "connectionStateRecovery" is not supported yet: /,
+      UNKNOWN,
+      'unknown option "connectionStateRecovery.maxDisconectionDuration" — did you mean "connectionStateRecovery.maxDisconnectionDuration"?',
     );
     refuses(
       () => new Server(3000 as unknown as number, { allowEIO3: true } as ServerOptions),

@@ -1,0 +1,224 @@
+/**
+ * Connection state recovery on one node: a bounded, time-ordered log of the packets a
+ * disconnected client may have missed, and the table of disconnected sessions.
+ *
+ * Offsets are `<sequence in base36>.<120 random bits>`: the sequence finds the entry in
+ * O(1) (its index from the oldest one held), the random part must match it, so an offset
+ * cannot be guessed or forged, and a bogus one costs one lookup. Retention is bounded by
+ * age (`maxDisconnectionDuration`), count (`maxPackets`) and encoded bytes (`maxBytes`),
+ * trimmed on append and by one unref'd sweep timer per log — no timer per packet.
+ */
+import { randomId } from "../engine/session-id.js";
+import type {
+  BroadcastOptions,
+  PersistedSession,
+  RecoveredSession,
+  RecoveryMissReason,
+  RecoveryOptions,
+  Room,
+} from "./adapter.js";
+
+interface LogEntry {
+  readonly seq: number;
+  readonly offset: string;
+  readonly at: number;
+  readonly rooms: ReadonlySet<Room>;
+  readonly except: ReadonlySet<Room> | undefined;
+  /** `[event, ...args, offset]`, as replayed. */
+  readonly data: unknown[];
+  readonly bytes: number;
+}
+
+interface HeldSession {
+  readonly session: PersistedSession;
+  readonly at: number;
+}
+
+/** What a memory log holds (read by tests and the bench). */
+export interface RecoveryLogStats {
+  /** Packets held. */
+  packets: number;
+  /** Encoded bytes of the packets held. */
+  bytes: number;
+  /** Disconnected sessions held. */
+  sessions: number;
+}
+
+/** Longest pid or offset looked at: anything longer is not one of ours. */
+const MAX_ID_LENGTH = 64;
+/** The random part of offsets and pids: `randomId()`'s 20 base64url characters. */
+const RANDOM_LENGTH = 20;
+/** Sweeps at least this often (and at most every `maxDisconnectionDuration`). */
+const SWEEP_MS = 60_000;
+
+/** Restores a session or says why not. */
+export type RestoreResult = RecoveredSession | RecoveryMissReason;
+
+export class MemoryRecoveryLog {
+  private readonly opts: RecoveryOptions;
+  /** Entries, oldest first, from `head` on (the slots before it are dropped ones). */
+  private entries: (LogEntry | undefined)[] = [];
+  private head = 0;
+  private nextSeq = 0;
+  private heldBytes = 0;
+  /** By pid, in order of disconnection (so expired ones are at the front). */
+  private readonly sessions = new Map<string, HeldSession>();
+  private timer: NodeJS.Timeout | undefined = undefined;
+
+  constructor(opts: RecoveryOptions) {
+    this.opts = opts;
+  }
+
+  get stats(): RecoveryLogStats {
+    return {
+      packets: this.entries.length - this.head,
+      bytes: this.heldBytes,
+      sessions: this.sessions.size,
+    };
+  }
+
+  /** A fresh offset, to be appended to the packet's data before it is encoded. */
+  nextOffset(): string {
+    return `${this.nextSeq.toString(36)}.${randomId()}`;
+  }
+
+  /**
+   * Keeps the packet whose data ends with `offset` (from {@link nextOffset}, called just
+   * before): `bytes` is its encoded size.
+   */
+  append(offset: string, data: unknown[], opts: BroadcastOptions, bytes: number): void {
+    const now = Date.now();
+    const except = opts.except !== undefined && opts.except.size > 0 ? opts.except : undefined;
+    this.entries.push({
+      seq: this.nextSeq++,
+      offset,
+      at: now,
+      rooms: opts.rooms,
+      except,
+      data,
+      bytes,
+    });
+    this.heldBytes += bytes;
+    this.trim(now);
+    this.startSweeping();
+  }
+
+  persist(session: PersistedSession): void {
+    this.sessions.set(session.pid, { session, at: Date.now() });
+    this.startSweeping();
+  }
+
+  /**
+   * The session `pid` with every held packet after `offset` that reached its rooms, in
+   * order; the session is consumed (a second call with the same pid finds nothing).
+   */
+  restore(pid: string, offset: string): RestoreResult {
+    if (pid.length > MAX_ID_LENGTH) return "unknown-session";
+    const held = this.sessions.get(pid);
+    if (held === undefined) return "unknown-session";
+    this.sessions.delete(pid);
+    const now = Date.now();
+    if (held.at + this.opts.maxDisconnectionDuration < now) return "expired";
+    this.trim(now);
+    const start = this.indexAfter(offset);
+    if (start === -1) return "offset";
+    const session = held.session;
+    const rooms = session.rooms;
+    const missed: unknown[][] = [];
+    const entries = this.entries;
+    for (let i = start; i < entries.length; i++) {
+      const entry = entries[i]!;
+      if (reaches(entry, rooms)) missed.push(entry.data);
+    }
+    return { sid: session.sid, pid: session.pid, rooms, data: session.data, missedPackets: missed };
+  }
+
+  /** The index of the entry after the one with `offset`, or -1 if it is not held. */
+  private indexAfter(offset: string): number {
+    if (offset.length > MAX_ID_LENGTH) return -1;
+    const dot = offset.indexOf(".");
+    if (dot < 1 || offset.length - dot - 1 !== RANDOM_LENGTH) return -1;
+    const seq = Number.parseInt(offset.slice(0, dot), 36);
+    const first = this.entries[this.head];
+    const base = first === undefined ? this.nextSeq : first.seq;
+    const i = this.head + (seq - base);
+    if (!Number.isSafeInteger(seq) || i < this.head || i >= this.entries.length) return -1;
+    return this.entries[i]!.offset === offset ? i + 1 : -1;
+  }
+
+  /** Drops the oldest entries past the age, count or byte bound. */
+  private trim(now: number): void {
+    const oldest = now - this.opts.maxDisconnectionDuration;
+    const { maxPackets, maxBytes } = this.opts;
+    const entries = this.entries;
+    let head = this.head;
+    while (head < entries.length) {
+      const entry = entries[head]!;
+      if (entry.at >= oldest && entries.length - head <= maxPackets && this.heldBytes <= maxBytes)
+        break;
+      this.heldBytes -= entry.bytes;
+      entries[head] = undefined;
+      head++;
+    }
+    if (head === entries.length) {
+      this.entries = [];
+      head = 0;
+    } else if (head >= 1024 && head * 2 >= entries.length) {
+      // Amortized O(1): the dropped slots are cut off once they are half the array.
+      this.entries = entries.slice(head);
+      head = 0;
+    }
+    this.head = head;
+  }
+
+  private sweep(): void {
+    const now = Date.now();
+    this.trim(now);
+    const oldest = now - this.opts.maxDisconnectionDuration;
+    for (const [pid, held] of this.sessions) {
+      if (held.at >= oldest) break;
+      this.sessions.delete(pid);
+    }
+    if (this.sessions.size === 0 && this.entries.length === this.head) this.stopSweeping();
+  }
+
+  private startSweeping(): void {
+    if (this.timer !== undefined) return;
+    const every = Math.min(SWEEP_MS, Math.max(1000, this.opts.maxDisconnectionDuration));
+    this.timer = setInterval(sweepLog, every, this);
+    this.timer.unref();
+  }
+
+  private stopSweeping(): void {
+    if (this.timer === undefined) return;
+    clearInterval(this.timer);
+    this.timer = undefined;
+  }
+
+  /** Forgets everything and stops the sweep timer. */
+  close(): void {
+    this.stopSweeping();
+    this.entries = [];
+    this.head = 0;
+    this.heldBytes = 0;
+    this.sessions.clear();
+  }
+
+  /** @internal called by the sweep timer */
+  static sweep(log: MemoryRecoveryLog): void {
+    log.sweep();
+  }
+}
+
+function sweepLog(log: MemoryRecoveryLog): void {
+  MemoryRecoveryLog.sweep(log);
+}
+
+/** Whether a packet sent to `entry`'s rooms minus its except rooms reached a socket in `rooms`. */
+function reaches(entry: LogEntry, rooms: readonly Room[]): boolean {
+  const except = entry.except;
+  if (except !== undefined) for (const room of rooms) if (except.has(room)) return false;
+  if (entry.rooms.size === 0) return true;
+  for (const room of rooms) if (entry.rooms.has(room)) return true;
+  return false;
+}
