@@ -39,6 +39,7 @@ import {
 import { HeartbeatWheel } from "./heartbeat.js";
 import { Outbox, type OutboxHost, type OutboxStats } from "./outbox.js";
 import { queryParam, urlPath } from "./query.js";
+import { hasForeignProperties, RequestRecord } from "./request-record.js";
 import { Session, type SessionHost } from "./session.js";
 import { generateSessionId } from "./session-id.js";
 
@@ -443,7 +444,7 @@ export class Engine extends EventEmitter implements SessionHost, PollingContext,
   }
 
   private newSession(
-    req: IncomingMessage,
+    req: IncomingMessage | RequestRecord,
     transport: PollingTransport | WebSocketTransport | DeflateWebSocketTransport,
     id = generateSessionId(this.opts.nodeId),
   ): Session {
@@ -513,9 +514,28 @@ export class Engine extends EventEmitter implements SessionHost, PollingContext,
       else session.beginUpgrade(transport);
       return;
     }
-    const session = this.newSession(req, transport, id);
+    const session = this.newSession(
+      this.keepsRequest(req) ? req : new RequestRecord(req),
+      transport,
+      id,
+    );
     transport.send(session.open([]), false);
     this.emit("connection", session);
+  }
+
+  /**
+   * Whether a new WebSocket session keeps its upgrade request whole rather than a
+   * {@link RequestRecord}: when a hook was handed the request (`allowRequest`, a
+   * `headers` / `initial_headers` listener) or something put a property on it, the
+   * session's `request` must be that very object.
+   */
+  private keepsRequest(req: IncomingMessage): boolean {
+    return (
+      this.opts.allowRequest !== undefined ||
+      this.listenerCount("headers") > 0 ||
+      this.listenerCount("initial_headers") > 0 ||
+      hasForeignProperties(req)
+    );
   }
 
   /**

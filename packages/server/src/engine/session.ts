@@ -13,6 +13,7 @@ import type { Transport, TransportOwner } from "../transport/transport.js";
 import type { HeartbeatTarget, HeartbeatWheel } from "./heartbeat.js";
 import { CLOSE, NOOP, OutboundPacket, PING } from "./outbound-packet.js";
 import type { Outbox, OutboxTarget } from "./outbox.js";
+import { materialize, type RequestInfo, RequestRecord } from "./request-record.js";
 
 export type ReadyState = "opening" | "open" | "closing" | "closed";
 
@@ -64,8 +65,6 @@ export class Session
 {
   /** Session id (carries the owning node's id). */
   readonly id: string;
-  /** The request that opened the session. */
-  readonly request: IncomingMessage;
   readonly remoteAddress: string;
   readyState: ReadyState = "opening";
   /** The transport packets currently go out on. */
@@ -80,6 +79,8 @@ export class Session
   sink: SessionSink | undefined = undefined;
 
   private readonly host: SessionHost;
+  /** The opening request, or what is kept of it (see {@link RequestRecord}). */
+  private req: IncomingMessage | RequestRecord;
   /**
    * Packets waiting for the transport. {@link NO_PACKETS} (shared, never written to) while
    * there are none: a WebSocket session writes straight through and never needs an array.
@@ -94,7 +95,16 @@ export class Session
   /** Why a graceful close ({@link end}) was asked for; undefined: "forced close". */
   private ending: { reason: string; description: string | undefined } | undefined;
 
-  constructor(id: string, request: IncomingMessage, transport: Transport, host: SessionHost) {
+  /**
+   * @param request the opening request, or a {@link RequestRecord} when the engine let the
+   *   request go (its socket's address is read here, while the socket is open)
+   */
+  constructor(
+    id: string,
+    request: IncomingMessage | RequestRecord,
+    transport: Transport,
+    host: SessionHost,
+  ) {
     super();
     // EventEmitter gives each instance an empty listener table, a dictionary-mode object
     // of ~180 bytes, and most sessions never get a listener (the Socket.IO layer is their
@@ -102,12 +112,32 @@ export class Session
     // and every method reads an undefined table as "no listeners".
     (this as unknown as { _events: undefined })._events = undefined;
     this.id = id;
-    this.request = request;
+    this.req = request;
     this.remoteAddress = request.socket.remoteAddress ?? "";
     this.transport = transport;
     transport.owner = this;
     this.host = host;
     this.upgraded = transport.name === "websocket";
+  }
+
+  /**
+   * The request that opened the session (engine.io's `request`). A WebSocket session
+   * whose request nothing could have touched keeps only a {@link RequestRecord}; the
+   * first read builds an equivalent `IncomingMessage` from it, once (see `materialize`).
+   */
+  get request(): IncomingMessage {
+    const r = this.req;
+    if (r instanceof RequestRecord) {
+      const built = materialize(r);
+      this.req = built;
+      return built;
+    }
+    return r;
+  }
+
+  /** Headers, URL, method and socket of the opening request, without building one. */
+  get requestInfo(): RequestInfo {
+    return this.req;
   }
 
   /** Engine.IO protocol revision. */

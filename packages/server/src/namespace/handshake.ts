@@ -1,7 +1,8 @@
 /** The handshake details of a socket, as socket.io exposes them. */
-import type { IncomingHttpHeaders, IncomingMessage } from "node:http";
+import type { IncomingHttpHeaders } from "node:http";
 import { type ParsedUrlQuery, parse } from "node:querystring";
 import type { TLSSocket } from "node:tls";
+import type { RequestInfo } from "../engine/request-record.js";
 
 /**
  * The client's `auth` payload, typed as socket.io types it (values `any`), so
@@ -50,8 +51,12 @@ export class SocketHandshake implements Handshake {
   #query: ParsedUrlQuery | undefined = undefined;
   #auth: Record<string, unknown> | undefined;
 
-  /** @param auth the CONNECT payload; undefined when the client sent none (read as `{}`) */
-  constructor(req: IncomingMessage, address: string, auth: Record<string, unknown> | undefined) {
+  /**
+   * @param req the opening request, or what its session kept of it (`Session.requestInfo`:
+   *   reading that never builds a request)
+   * @param auth the CONNECT payload; undefined when the client sent none (read as `{}`)
+   */
+  constructor(req: RequestInfo, address: string, auth: Record<string, unknown> | undefined) {
     const headers = req.headers;
     this.headers = headers;
     this.address = address;
