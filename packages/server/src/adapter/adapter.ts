@@ -80,6 +80,8 @@ export interface PacketSink {
 
 /** What adapters may do with a local socket (fetchSockets, socketsJoin, …). */
 export interface AdapterSocket extends PacketSink {
+  /** The private session id of connection state recovery (undefined when it is off). */
+  readonly pid?: string | undefined;
   readonly handshake: unknown;
   readonly rooms: Set<Room>;
   readonly data: unknown;
@@ -120,9 +122,10 @@ export interface AdapterNamespace {
  * Why a session could not be recovered: `unknown-session` (pid never issued, already
  * used, or swept), `expired` (disconnected longer than `maxDisconnectionDuration`),
  * `offset` (the client's offset is not in the log: trimmed, too old or forged), `error`
- * (the adapter's restore failed).
+ * (the adapter's restore failed), `epoch` (the log was reset since the offset was
+ * issued: a durable log wiped or restarted).
  */
-export type RecoveryMissReason = "unknown-session" | "expired" | "offset" | "error";
+export type RecoveryMissReason = "unknown-session" | "expired" | "offset" | "error" | "epoch";
 
 /**
  * The adapter interface. Methods may be sync or async; callers await where it matters.

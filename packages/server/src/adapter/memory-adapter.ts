@@ -208,7 +208,10 @@ export class MemoryAdapter extends EventEmitter implements Adapter {
     this.recoveryLog?.persist(session);
   }
 
-  restoreSession(pid: string, offset: string): RecoveredSession | null {
+  restoreSession(
+    pid: string,
+    offset: string,
+  ): Promise<RecoveredSession | null> | RecoveredSession | null {
     const log = this.recoveryLog;
     if (log === undefined) return null;
     const result = log.restore(pid, offset);

@@ -24,6 +24,8 @@ export interface RecoveryCounters {
   recoveryMissesOffset: number;
   /** … because the adapter's `restoreSession` failed (threw or rejected). */
   recoveryMissesError: number;
+  /** … because the log was reset since the offset was issued (a durable log wiped or restarted). */
+  recoveryMissesEpoch: number;
 }
 
 /** The counters at zero. */
@@ -35,6 +37,7 @@ export function recoveryCounters(): RecoveryCounters {
     recoveryMissesExpired: 0,
     recoveryMissesOffset: 0,
     recoveryMissesError: 0,
+    recoveryMissesEpoch: 0,
   };
 }
 
@@ -52,6 +55,9 @@ export function countMiss(counters: RecoveryCounters, reason: RecoveryMissReason
       return;
     case "error":
       counters.recoveryMissesError++;
+      return;
+    case "epoch":
+      counters.recoveryMissesEpoch++;
       return;
   }
 }
