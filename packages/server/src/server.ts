@@ -13,6 +13,11 @@ import {
 import type { SocketPacket } from "@switchyard/protocol";
 import type { AdapterConstructor, RecoveryOptions, Room, SocketId } from "./adapter/adapter.js";
 import type { RemoteSocket } from "./adapter/remote-socket.js";
+import {
+  type AdapterFactory,
+  type SocketIoServerView,
+  toAdapterConstructor,
+} from "./adapter/socketio-adapter.js";
 import type { BroadcastOperator } from "./broadcast/broadcast-operator.js";
 import { Engine } from "./engine/engine.js";
 import type { Session } from "./engine/session.js";
@@ -80,9 +85,17 @@ class ServerCore implements NamespaceHost, ConnectionHost {
   readonly parents: ParentNamespace[] = [];
   readonly emitter = new EventEmitter();
   readonly opts: ResolvedServerOptions;
+  /** The public Server (`nsp.server` of the socket.io-adapter contract). */
+  readonly server: SocketIoServerView;
+  /** What the app gave as adapter (`io.adapter()` returns it) and how it is constructed. */
+  adapterFactory: AdapterFactory;
+  private adapterCtor: AdapterConstructor;
 
-  constructor(opts: ResolvedServerOptions) {
+  constructor(opts: ResolvedServerOptions, server: SocketIoServerView) {
     this.opts = opts;
+    this.server = server;
+    this.adapterFactory = opts.adapter;
+    this.adapterCtor = toAdapterConstructor(opts.adapter);
     this.codec = toCodec(opts.parser, {
       maxAttachments: opts.maxAttachments,
       maxDepth: opts.maxDepth,
@@ -90,7 +103,29 @@ class ServerCore implements NamespaceHost, ConnectionHost {
   }
 
   get adapterConstructor(): AdapterConstructor {
-    return this.opts.adapter;
+    return this.adapterCtor;
+  }
+
+  /**
+   * `io.adapter(factory)`: every existing namespace gets a new adapter, as in socket.io;
+   * unlike socket.io, its connected sockets keep their rooms (carried over from the old
+   * adapter, which is then closed).
+   */
+  setAdapter(factory: AdapterFactory): void {
+    const ctor = toAdapterConstructor(factory);
+    this.adapterFactory = factory;
+    this.adapterCtor = ctor;
+    for (const nsp of this.nsps.values()) {
+      const old = nsp.adapter;
+      const next = new ctor(nsp);
+      nsp.adapter = next;
+      void next.init();
+      for (const id of nsp.sockets.keys()) {
+        const rooms = old.socketRooms(id);
+        if (rooms !== undefined && rooms.size > 0) void next.addAll(id, [...rooms]);
+      }
+      void old.close();
+    }
   }
 
   get recovery(): RecoveryOptions | undefined {
@@ -254,7 +289,7 @@ export class Server<
     else if (srv !== undefined) options = srv;
     if (typeof options !== "object" || options === null)
       throw new InvalidOptionError("options", "an object", options);
-    this.core = new ServerCore(resolveServerOptions(options));
+    this.core = new ServerCore(resolveServerOptions(options), this);
     this.engine = new Engine(options, { path: "/socket.io" });
     this.engine.on("connection", (session: Session) => this.core.onConnection(session));
     this.sockets = this.core.of("/") as unknown as Namespace<
@@ -264,6 +299,33 @@ export class Server<
       SocketData
     >;
     if (target !== undefined) this.attach(target);
+  }
+
+  /**
+   * The adapter factory of every namespace (`new Server({ adapter })`'s, MemoryAdapter by
+   * default). With an argument: replaces it — a Switchyard adapter class, a
+   * `socket.io-adapter` subclass, or a factory such as `createAdapter(pub, sub)` of
+   * `@socket.io/redis-adapter` — and gives every existing namespace a new adapter; the
+   * sockets already connected keep their rooms.
+   */
+  adapter(): AdapterFactory;
+  adapter(factory: AdapterFactory): this;
+  adapter(...args: [] | [AdapterFactory]): AdapterFactory | this {
+    if (args.length === 0) return this.core.adapterFactory;
+    this.core.setAdapter(args[0]);
+    return this;
+  }
+
+  // ——— socket.io-adapter contract: `nsp.server.encoder` / `nsp.server.opts` ———
+
+  /** socket.io-adapter contract: encodes a packet with the server's parser (`encode(packet) → (string | Buffer)[]`). */
+  get encoder(): SocketIoServerView["encoder"] {
+    return this.core;
+  }
+
+  /** socket.io-adapter contract: the resolved options (adapters read `connectionStateRecovery`). */
+  get opts(): ResolvedServerOptions {
+    return this.core.opts;
   }
 
   /** Counters of the Socket.IO layer; the engine's are in `engine.stats`. */

@@ -5,19 +5,28 @@
  * socket; nothing here touches the socket directly.
  */
 import type { ClusterSocketInfo } from "@switchyard/protocol";
-import { assertNotReserved, type FetchedSocket } from "../broadcast/broadcast-operator.js";
+import type { FetchedSocket } from "../broadcast/broadcast-operator.js";
+import { ErrorCode, SwitchyardError } from "../errors.js";
 import type { Handshake } from "../namespace/handshake.js";
-import type {
-  AckResult,
-  DecorateAcknowledgements,
-  DefaultEventsMap,
-  EventNames,
-  EventNamesWithAck,
-  EventParams,
-  EventParamsWithoutAck,
-  EventsMap,
+import {
+  type AckResult,
+  type DecorateAcknowledgements,
+  type DefaultEventsMap,
+  type EventNames,
+  type EventNamesWithAck,
+  type EventParams,
+  type EventParamsWithoutAck,
+  type EventsMap,
+  RESERVED_EVENTS,
 } from "../typed-events.js";
 import type { Room, SocketId } from "./adapter.js";
+
+/** Throws the error socket.io throws for reserved names (used by every emit path). */
+export function assertNotReserved(ev: unknown): void {
+  if (typeof ev === "string" && RESERVED_EVENTS.has(ev)) {
+    throw new SwitchyardError(ErrorCode.RESERVED_EVENT, `"${ev}" is a reserved event name`);
+  }
+}
 
 /** Receives the client's ack arguments, or an error (timeout) and none. */
 export type RemoteAckCallback = (err: Error | null, args: unknown[]) => void;

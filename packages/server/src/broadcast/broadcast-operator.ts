@@ -2,22 +2,24 @@
  * The immutable broadcast chain of `io.to(a).except(b).volatile.emit(...)`: each step
  * returns a new operator; `emit` hands one packet to the adapter, which encodes it once.
  */
-import { PacketType, type SocketPacket } from "@switchyard/protocol";
+import { type ClusterSocketInfo, PacketType, type SocketPacket } from "@switchyard/protocol";
 import type { Adapter, BroadcastFlags, Room, SocketId } from "../adapter/adapter.js";
-import type { RemoteSocket } from "../adapter/remote-socket.js";
-import { AckTimeoutError, ErrorCode, SwitchyardError } from "../errors.js";
+import { assertNotReserved, RemoteSocket } from "../adapter/remote-socket.js";
+import { isSocketIoAdapter, SocketIoRemoteHost } from "../adapter/socketio-adapter.js";
+import { AckTimeoutError } from "../errors.js";
 import type { Handshake } from "../namespace/handshake.js";
-import {
-  type BroadcastAckResult,
-  type DecorateBroadcastAcknowledgements,
-  type DefaultEventsMap,
-  type EventNames,
-  type EventNamesWithAck,
-  type EventParams,
-  type EventParamsWithoutAck,
-  type EventsMap,
-  RESERVED_EVENTS,
+import type {
+  BroadcastAckResult,
+  DecorateBroadcastAcknowledgements,
+  DefaultEventsMap,
+  EventNames,
+  EventNamesWithAck,
+  EventParams,
+  EventParamsWithoutAck,
+  EventsMap,
 } from "../typed-events.js";
+
+export { assertNotReserved };
 
 /** A socket as returned by `fetchSockets()`: local or (in a cluster) on another node. */
 export interface FetchedSocket<
@@ -34,13 +36,6 @@ export interface FetchedSocket<
   leave(room: Room): Promise<void> | void;
   disconnect(close?: boolean): unknown;
   timeout(ms: number): unknown;
-}
-
-/** Throws the error socket.io throws for reserved names. */
-export function assertNotReserved(ev: unknown): void {
-  if (typeof ev === "string" && RESERVED_EVENTS.has(ev)) {
-    throw new SwitchyardError(ErrorCode.RESERVED_EVENT, `"${ev}" is a reserved event name`);
-  }
 }
 
 export class BroadcastOperator<
@@ -182,18 +177,29 @@ export class BroadcastOperator<
             done = true;
             ack(new AckTimeoutError(), responses);
           }, timeout);
+    // Switchyard's adapters report the count once, for the whole cluster; socket.io
+    // adapters once per node, so their count is complete when serverCount() nodes did.
+    const perNode = isSocketIoAdapter(this.adapter);
+    let nodesLeft = perNode ? -1 : 1;
     const check = () => {
-      if (done || expected === undefined || responses.length < expected) return;
+      if (done || nodesLeft !== 0 || expected === undefined || responses.length < expected) return;
       done = true;
       if (timer !== undefined) clearTimeout(timer);
       ack(null, responses);
     };
+    if (perNode) {
+      void this.adapter.serverCount().then((n) => {
+        nodesLeft += n + 1;
+        check();
+      });
+    }
     try {
       this.adapter.broadcastWithAck(
         packet,
         { rooms: this.rooms, except: this.exceptRooms, flags: this.flags },
         (clientCount) => {
           expected = (expected ?? 0) + clientCount;
+          nodesLeft--;
           check();
         },
         (response) => {
@@ -221,10 +227,18 @@ export class BroadcastOperator<
    * The matching sockets. Typed as socket.io types them: local ones are the live
    * {@link Socket} objects, which offer everything a {@link RemoteSocket} does.
    */
-  fetchSockets(): Promise<RemoteSocket<EmitEvents, SocketData>[]> {
-    return this.adapter.fetchSockets(this.opts()) as Promise<unknown[]> as Promise<
-      RemoteSocket<EmitEvents, SocketData>[]
-    >;
+  async fetchSockets(): Promise<RemoteSocket<EmitEvents, SocketData>[]> {
+    const sockets = (await this.adapter.fetchSockets(this.opts())) as unknown[];
+    // A socket.io adapter answers with plain `{ id, handshake, rooms, data }` objects for
+    // the sockets of other nodes: they become RemoteSockets acting through that adapter.
+    let host: SocketIoRemoteHost | undefined;
+    for (let i = 0; i < sockets.length; i++) {
+      const s = sockets[i] as { emit?: unknown };
+      if (typeof s.emit === "function") continue;
+      host ??= new SocketIoRemoteHost(this.adapter, this.nsp);
+      sockets[i] = new RemoteSocket(host, "", s as ClusterSocketInfo);
+    }
+    return sockets as RemoteSocket<EmitEvents, SocketData>[];
   }
 
   /** Makes the matching sockets join `room`. */

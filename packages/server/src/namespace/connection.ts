@@ -9,6 +9,7 @@ import {
   ProtocolErrorCode,
   type SocketPacket,
 } from "@switchyard/protocol";
+import { type EngineWriteOptions, writeEncoded } from "../adapter/socketio-adapter.js";
 import { writeParts } from "../broadcast/encoded-packet.js";
 import type { Session, SessionSink } from "../engine/session.js";
 import { type DisconnectReason, RESERVED_EVENTS } from "../typed-events.js";
@@ -87,6 +88,17 @@ export class Connection implements NamespaceClient, SessionSink {
   writeText(text: string, volatile: boolean, compress: boolean): void {
     if (this.conn.readyState !== "open") return;
     writeParts(this.conn, [text], volatile, compress);
+  }
+
+  // ——— socket.io-adapter contract ———
+
+  /**
+   * socket.io-adapter contract (`socket.client.writeToEngine`): writes packets a socket.io
+   * adapter encoded with `server.encoder` (see adapter/socketio-adapter.ts).
+   */
+  writeToEngine(encoded: readonly (string | Buffer)[], opts?: EngineWriteOptions): void {
+    if (this.conn.readyState !== "open") return;
+    writeEncoded(this.conn, encoded, opts);
   }
 
   refuse(nsp: string, message: string, data?: unknown): void {

@@ -15,6 +15,7 @@ import type {
   SocketId,
 } from "../adapter/adapter.js";
 import type { RemoteSocket } from "../adapter/remote-socket.js";
+import type { SocketIoServerView } from "../adapter/socketio-adapter.js";
 import { BroadcastOperator } from "../broadcast/broadcast-operator.js";
 import { EncodedPacket } from "../broadcast/encoded-packet.js";
 import { randomId } from "../engine/session-id.js";
@@ -49,6 +50,8 @@ export interface NamespaceHost {
   readonly recovery: RecoveryOptions | undefined;
   /** A child namespace lost its last socket. */
   onNamespaceEmpty(nsp: { readonly name: string }): void;
+  /** socket.io-adapter contract: what `nsp.server` returns (the public Server). */
+  readonly server: SocketIoServerView;
 }
 
 /** The connection as a namespace sees it when adding a socket. */
@@ -178,6 +181,29 @@ export class Namespace<
 
   recoveryMiss(reason: RecoveryMissReason): void {
     countMiss(this.host.counters, reason);
+  }
+
+  // ——— socket.io-adapter contract ———
+  // Read by socket.io-adapter's classes (see adapter/socketio-adapter.ts); prototype
+  // accessors, nothing per namespace or socket.
+
+  /** socket.io-adapter contract: the server (`encoder`, `opts`). */
+  get server(): SocketIoServerView {
+    return this.host.server;
+  }
+
+  /** socket.io-adapter contract: the ack id counter, shared with {@link nextAckId}. */
+  get _ids(): number {
+    return this.ids;
+  }
+
+  set _ids(value: number) {
+    this.ids = value;
+  }
+
+  /** socket.io-adapter contract: a `serverSideEmit` from another node. */
+  _onServerSideEmit(args: unknown[]): void {
+    this.onServerSideEmit(args);
   }
 
   // ——— broadcast API ———

@@ -102,7 +102,7 @@ export class Socket<
   // sets a flag or touches `data` costs no Map or object for them.
   private dataValue: SocketData | undefined = undefined;
   /** Callbacks of acks awaited from the client, by packet id. */
-  private acks: Map<number, Ack> | undefined = undefined;
+  private ackMap: Map<number, Ack> | undefined = undefined;
   /** Flags of the next emit (`timeout`, `volatile`, `compress`); undefined when none. */
   private flags: BroadcastFlags | undefined = undefined;
   /** Set once the socket left its namespace (or was refused): rooms can no longer be joined. */
@@ -247,7 +247,7 @@ export class Socket<
       return id;
     }
     const timer = setTimeout(() => {
-      this.acks?.delete(id);
+      this.ackMap?.delete(id);
       this.nsp.counters.ackTimeouts++;
       ack.call(this, new AckTimeoutError());
     }, timeout);
@@ -262,14 +262,14 @@ export class Socket<
 
   /** Forgets the callback of ack `id` (a broadcast whose timeout passed no longer awaits it). */
   releaseAck(id: number): void {
-    if (this.acks?.has(id) === true) this.nsp.counters.ackTimeouts++;
+    if (this.ackMap?.has(id) === true) this.nsp.counters.ackTimeouts++;
     this.dropAck(id);
   }
 
   private dropAck(id: number): void {
-    const ack = this.acks?.get(id) as (Ack & { timer?: NodeJS.Timeout }) | undefined;
+    const ack = this.ackMap?.get(id) as (Ack & { timer?: NodeJS.Timeout }) | undefined;
     if (ack === undefined) return;
-    this.acks!.delete(id);
+    this.ackMap!.delete(id);
     if (ack.timer !== undefined) clearTimeout(ack.timer);
   }
 
@@ -449,6 +449,21 @@ export class Socket<
     }
   }
 
+  // ——— socket.io-adapter contract ———
+  // Read by socket.io-adapter's classes (see adapter/socketio-adapter.ts); prototype
+  // members, nothing per socket. `client` (the connection, with `writeToEngine`) is above.
+
+  /** socket.io-adapter contract: the callbacks of awaited acks by packet id (created on first use). */
+  get acks(): Map<number, Ack> {
+    if (this.ackMap === undefined) this.ackMap = new Map();
+    return this.ackMap;
+  }
+
+  /** socket.io-adapter contract: shows a broadcast packet to the `onAnyOutgoing` listeners. */
+  notifyOutgoingListeners(packet: { data?: unknown }): void {
+    if (this.anyOut !== undefined && Array.isArray(packet.data)) this.notifyOutgoing(packet.data);
+  }
+
   listenersAnyOutgoing(): UntypedListener[] {
     return [...(this.anyOut ?? [])];
   }
@@ -548,8 +563,8 @@ export class Socket<
   }
 
   expectAck(id: number, callback: (...args: unknown[]) => void): void {
-    if (this.acks === undefined) this.acks = new Map();
-    this.acks.set(id, callback);
+    if (this.ackMap === undefined) this.ackMap = new Map();
+    this.ackMap.set(id, callback);
   }
 
   /** The connection middleware refused the socket: forget the rooms it joined meanwhile. */
@@ -575,7 +590,7 @@ export class Socket<
     this.nsp.remove(this);
     this.client.remove(this);
     this.connected = false;
-    this.acks = undefined;
+    this.ackMap = undefined;
     this.safeEmit("disconnect", reason, description);
   }
 
@@ -726,7 +741,7 @@ export class Socket<
   private onAck(packet: SocketPacket): void {
     const id = packet.id;
     if (id === undefined) return;
-    const acks = this.acks;
+    const acks = this.ackMap;
     const ack = acks?.get(id);
     if (ack === undefined) return;
     acks!.delete(id);
