@@ -1,6 +1,10 @@
 /**
- * `@switchyard/redis`: a Switchyard cluster bus over Redis pub/sub.
+ * `@switchyard/redis`: a Switchyard cluster bus over Redis pub/sub, and a Redis Streams
+ * log for connection state recovery across nodes.
  */
+
+export type { RedisRecoveryLogOptions } from "./recovery-log.js";
+export { RedisRecoveryLog } from "./recovery-log.js";
 export type {
   RedisBusClientOptions,
   RedisBusOptions,

@@ -73,11 +73,20 @@ export type {
   ClusterAdapterEvents,
   ClusterAdapterOptions,
   ClusterStats,
+  LogRecoveryStats,
 } from "./adapter/cluster-adapter.js";
 export { ClusterAdapter, createAdapter } from "./adapter/cluster-adapter.js";
 export type { IpcBusOptions, IpcBusStats, IpcEndpoint, IpcRelayStats } from "./adapter/ipc-bus.js";
 export { IpcBus, IpcRelay } from "./adapter/ipc-bus.js";
 export { LocalBus, LocalHub } from "./adapter/local-bus.js";
+export type {
+  LogGone,
+  LogRead,
+  LogTake,
+  RecoveryLog,
+  RecoveryLogHandle,
+  RecoveryLogSettings,
+} from "./adapter/recovery-log.js";
 export type { RemoteAckCallback, RemoteSocketHost } from "./adapter/remote-socket.js";
 export { RemoteSocket, RemoteSocketWithTimeout } from "./adapter/remote-socket.js";
 export type { Forwarder, ForwardingStats } from "./cluster/forwarder.js";

@@ -41,6 +41,8 @@ import type {
   AdapterSocket,
   BroadcastFlags,
   BroadcastOptions,
+  PersistedSession,
+  RecoveredSession,
   Room,
   SocketId,
 } from "./adapter.js";
@@ -71,12 +73,23 @@ import {
   wireFlags,
 } from "./cluster-support.js";
 import { MemoryAdapter } from "./memory-adapter.js";
+import {
+  LogRecovery,
+  type LogRecoveryHost,
+  type LogRecoveryStats,
+} from "./recovery-log-adapter.js";
 import { type RemoteAckCallback, RemoteSocket, type RemoteSocketHost } from "./remote-socket.js";
 
 export type { ClusterAdapterEvents, ClusterStats } from "./cluster-support.js";
-export type { ClusterAdapterOptions };
+export type { ClusterAdapterOptions, LogRecoveryStats };
 
-export class ClusterAdapter extends MemoryAdapter implements RemoteSocketHost, BusWatcher {
+/** Warned once per process: recovery on a cluster without a log stays on each node. */
+let warnedNoLog = false;
+
+export class ClusterAdapter
+  extends MemoryAdapter
+  implements RemoteSocketHost, BusWatcher, LogRecoveryHost
+{
   /** This node's id on the bus (shared by the namespaces of one Server when built by createAdapter). */
   readonly uid: string;
   readonly bus: Bus;
@@ -92,6 +105,8 @@ export class ClusterAdapter extends MemoryAdapter implements RemoteSocketHost, B
   private readonly chSelf: string;
   /** `[uid, …` as msgpack: our own broadcast echoes are recognised without decoding. */
   private readonly ownPrefix: Buffer;
+  /** Recovery across nodes over the `recovery` log (when it and connectionStateRecovery are on). */
+  private readonly logged: LogRecovery | undefined;
   private heartbeatTimer: NodeJS.Timeout | undefined;
   private sweepTimer: NodeJS.Timeout | undefined;
   private ready = false;
@@ -122,6 +137,30 @@ export class ClusterAdapter extends MemoryAdapter implements RemoteSocketHost, B
     this.subs = new ChannelSubscriptions(bus, (channel, payload) => this.handle(channel, payload));
     this.on("create-room", this.onCreateRoom);
     this.on("delete-room", this.onDeleteRoom);
+    const recovery = nsp.recovery;
+    const log = this.options.recovery;
+    if (recovery !== undefined && log !== undefined) {
+      // The log replaces the in-memory one: offsets and sessions live there.
+      this.recoveryLog?.close();
+      this.recoveryLog = undefined;
+      this.logged = new LogRecovery(
+        this,
+        log,
+        recovery.maxDisconnectionDuration,
+        this.options.heartbeatTimeout,
+      );
+    } else if (recovery !== undefined && !warnedNoLog) {
+      warnedNoLog = true;
+      process.emitWarning(
+        "connectionStateRecovery on a cluster adapter without a recovery log: a client recovers only when it comes back to the node it left (createAdapter(bus, { recovery }) recovers on any node; see docs/recovery.md)",
+        { code: "SY_WARN_RECOVERY_NODE_LOCAL" },
+      );
+    }
+  }
+
+  /** Counters of recovery over the `recovery` log; undefined without one. */
+  get logRecoveryStats(): LogRecoveryStats | undefined {
+    return this.logged?.stats;
   }
 
   /**
@@ -154,6 +193,7 @@ export class ClusterAdapter extends MemoryAdapter implements RemoteSocketHost, B
     if (this.ready) this.sendControl({ type: "bye", uid: this.uid });
     clearInterval(this.heartbeatTimer);
     clearInterval(this.sweepTimer);
+    this.logged?.close();
     this.requests.finishAll();
     this.members.clear();
     unwatchBus(this);
@@ -190,6 +230,7 @@ export class ClusterAdapter extends MemoryAdapter implements RemoteSocketHost, B
   override addAll(id: SocketId, rooms: Iterable<Room>): Promise<void> | void {
     const list = Array.isArray(rooms) ? (rooms as Room[]) : [...rooms];
     super.addAll(id, list);
+    this.logged?.changed(id);
     // While the broker is away there is nothing to wait for; the bus restores on `up`.
     if (this.closed || !this.bus.healthy) return;
     const pending: Promise<void>[] = [];
@@ -198,6 +239,31 @@ export class ClusterAdapter extends MemoryAdapter implements RemoteSocketHost, B
       if (op !== undefined) pending.push(op);
     }
     return pending.length === 0 ? undefined : Promise.all(pending).then(noop);
+  }
+
+  override del(id: SocketId, room: Room): void {
+    super.del(id, room);
+    this.logged?.changed(id);
+  }
+
+  override delAll(id: SocketId): void {
+    super.delAll(id);
+    this.logged?.gone(id);
+  }
+
+  // ——— connection state recovery ———
+
+  override persistSession(session: PersistedSession): void | Promise<void> {
+    if (this.logged === undefined) return super.persistSession(session);
+    return this.logged.persist(session);
+  }
+
+  override restoreSession(
+    pid: string,
+    offset: string,
+  ): Promise<RecoveredSession | null> | RecoveredSession | null {
+    if (this.logged === undefined) return super.restoreSession(pid, offset);
+    return this.logged.restore(pid, offset);
   }
 
   private readonly onCreateRoom = (room: Room): void => {
@@ -211,8 +277,47 @@ export class ClusterAdapter extends MemoryAdapter implements RemoteSocketHost, B
   // ——— broadcasts ———
 
   override broadcast(packet: SocketPacket, opts: BroadcastOptions): void {
+    if (this.logged !== undefined) {
+      this.logged.broadcast(packet, opts);
+      return;
+    }
+    if (
+      opts.flags?.local === true ||
+      this.closed ||
+      (this.recoveryOptions !== undefined && this.isLocalUnicast(opts))
+    ) {
+      super.broadcast(packet, opts);
+      return;
+    }
+    // Encoded before the local step: with per-node recovery on, that step appends this
+    // node's offset to the packet, which other nodes must not receive.
+    const bytes = encodeClusterBroadcast({
+      uid: this.uid,
+      packet: eventPacket(packet),
+      opts: { ...toTarget(opts), flags: wireFlags(opts.flags) },
+    });
     super.broadcast(packet, opts);
-    if (opts.flags?.local === true || this.closed) return;
+    this.publish(broadcastChannelFor(this.nsp.name, opts.rooms), bytes);
+  }
+
+  /**
+   * With recovery on, `socket.emit` goes through the adapter to the socket's own room
+   * (as in socket.io, so it gets an offset): when that socket is here, no other node
+   * has it, and the bus is skipped.
+   */
+  private isLocalUnicast(opts: BroadcastOptions): boolean {
+    if (opts.rooms.size !== 1 || (opts.except !== undefined && opts.except.size > 0)) return false;
+    const [room] = opts.rooms as ReadonlySet<Room>;
+    return this.nsp.sockets.has(room!);
+  }
+
+  /**
+   * @internal Recovery over the log: delivers a broadcast (stamped already, or not
+   * recoverable) here as it is and, unless local, publishes it.
+   */
+  sendBroadcast(packet: SocketPacket, opts: BroadcastOptions): void {
+    this.deliverLocal(packet, opts);
+    if (opts.flags?.local === true || this.closed || this.isLocalUnicast(opts)) return;
     this.publish(
       broadcastChannelFor(this.nsp.name, opts.rooms),
       encodeClusterBroadcast({
@@ -393,7 +498,9 @@ export class ClusterAdapter extends MemoryAdapter implements RemoteSocketHost, B
 
   /** @internal Heartbeat timer. */
   heartbeat(): void {
-    if (!this.closed) this.sendControl({ type: "heartbeat", uid: this.uid });
+    if (this.closed) return;
+    this.sendControl({ type: "heartbeat", uid: this.uid });
+    this.logged?.heartbeat();
   }
 
   /** @internal Sweep timer: forgets silent nodes and stops waiting for them. */
@@ -460,11 +567,15 @@ export class ClusterAdapter extends MemoryAdapter implements RemoteSocketHost, B
     if (msg.packet.nsp !== this.nsp.name) throw otherNamespace(msg.packet.nsp);
     refuseReservedBroadcast(msg.packet);
     const { rooms, except, flags } = msg.opts;
-    super.broadcast(eventPacket(msg.packet), {
+    const packet = eventPacket(msg.packet);
+    const opts: BroadcastOptions = {
       rooms: new Set(rooms),
       except: new Set(except),
       flags: { volatile: flags.volatile === true, compress: flags.compress !== false },
-    });
+    };
+    // With the log, the packet carries its offset from its node: delivered as it is.
+    if (this.logged !== undefined) this.deliverLocal(packet, this.logged.received(packet, opts));
+    else super.broadcast(packet, opts);
   }
 
   private onEmitterRequest(payload: Buffer): void {

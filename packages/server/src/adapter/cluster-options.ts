@@ -4,6 +4,7 @@
  */
 import { InvalidOptionError } from "../errors.js";
 import { checkOptionKeys, type OptionKeys, positiveInt } from "../options.js";
+import type { RecoveryLog } from "./recovery-log.js";
 
 /** Options of {@link createAdapter} / `ClusterAdapter`. */
 export interface ClusterAdapterOptions {
@@ -17,12 +18,20 @@ export interface ClusterAdapterOptions {
   heartbeatTimeout?: number;
   /** Milliseconds a request (fetchSockets, serverSideEmit with ack, broadcast-ack count) waits for live nodes. @default 5000 */
   requestsTimeout?: number;
+  /**
+   * A durable log for connection state recovery across nodes (e.g. `@switchyard/redis`'s
+   * `RedisRecoveryLog`): with `connectionStateRecovery` on, a client whose node died
+   * recovers on another node. Without it, a client recovers only on the node it left
+   * (docs/recovery.md). @default undefined
+   */
+  recovery?: RecoveryLog;
 }
 
 const CLUSTER_KEYS: OptionKeys = Object.freeze({
   heartbeatInterval: true,
   heartbeatTimeout: true,
   requestsTimeout: true,
+  recovery: true,
   key: {
     note: 'channels use the "socket.io" prefix (the default of @socket.io/redis-adapter), so emitters interoperate',
     accepts: (v: unknown) => v === "socket.io",
@@ -34,6 +43,8 @@ export interface ResolvedClusterOptions {
   readonly heartbeatInterval: number;
   readonly heartbeatTimeout: number;
   readonly requestsTimeout: number;
+  /** Absent without a log. */
+  readonly recovery?: RecoveryLog;
 }
 
 /** Validates `opts` (InvalidOptionError naming the option) and returns the frozen result. */
@@ -55,5 +66,17 @@ export function resolveClusterOptions(opts: ClusterAdapterOptions = {}): Resolve
     );
   }
   const requestsTimeout = positiveInt("requestsTimeout", opts.requestsTimeout ?? 5000);
-  return Object.freeze({ heartbeatInterval, heartbeatTimeout, requestsTimeout });
+  const recovery = opts.recovery;
+  if (
+    recovery !== undefined &&
+    (typeof recovery !== "object" || recovery === null || typeof recovery.open !== "function")
+  ) {
+    throw new InvalidOptionError(
+      "recovery",
+      "a RecoveryLog (e.g. new RedisRecoveryLog(…))",
+      recovery,
+    );
+  }
+  const resolved: ResolvedClusterOptions = { heartbeatInterval, heartbeatTimeout, requestsTimeout };
+  return Object.freeze(recovery === undefined ? resolved : { ...resolved, recovery });
 }
