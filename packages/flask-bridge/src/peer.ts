@@ -44,7 +44,7 @@ export interface PeerHost {
 /** The operations the peer needs from each namespace's wrapped adapter. */
 export interface PeerAdapter extends Adapter {
   readonly peerNamespace: string;
-  deliverLocal(
+  deliverFromPeer(
     packet: SocketPacket,
     opts: BroadcastOptions,
     ack: ((...args: unknown[]) => void) | undefined,
@@ -142,7 +142,7 @@ export class PeerState {
         });
       };
     }
-    nsp.deliverLocal(
+    nsp.deliverFromPeer(
       { type: PacketType.EVENT, nsp: nsp.peerNamespace, data: [msg.event, ...msg.args] },
       {
         rooms: new Set(msg.rooms ?? []),
@@ -293,7 +293,7 @@ export function peerAdapterClass(
       }
     }
 
-    deliverLocal(
+    deliverFromPeer(
       packet: SocketPacket,
       opts: BroadcastOptions,
       ack: ((...args: unknown[]) => void) | undefined,
