@@ -3,12 +3,16 @@
  * the server with no client and one with N idle clients (default 2,000), self sizes
  * summed per constructor, the difference divided by N.
  *
- *   node --conditions=switchyard-source --import tsx tools/heap.ts [switchyard|socketio|bare-ws] [--n=2000] [--write-md] [--retainers]
+ *   node --conditions=switchyard-source --import tsx tools/heap.ts [switchyard|socketio|bare-ws] [--n=2000] [--write-md] [--retainers] [--rss]
  *
  * `--retainers` also prints, per connection, which object holds what: every node keyed by
  * its constructor and its first (non-weak) retainer's constructor and edge name, e.g.
  * "(array) <- object: Session.buffer" — where the generic `(array)` / `(string)` /
  * `object: Object` rows come from.
+ *
+ * `--rss` takes no snapshot: it reads RSS and heap after a full GC before any client and
+ * after N idle clients, as the quick bench's "Idle memory per connection" does (a
+ * snapshot would move both), three times on fresh server processes, and prints each.
  */
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
@@ -107,12 +111,43 @@ function bySelfSize(file: string): Map<string, { size: number; count: number }> 
   return out;
 }
 
+/** One `--rss` run: the bench's idle-memory method on a fresh server process. */
+async function rssRun(impl: Impl, n: number): Promise<void> {
+  const server = await startServer(impl);
+  try {
+    const w = await startWorker();
+    const base = (await server.stats(true)).mem;
+    const r = await w.call("connect", {
+      url: server.url,
+      n,
+      transport: "websocket",
+      concurrency: 500,
+      localAddresses: [],
+      timeoutMs: 60_000,
+    });
+    if (r.failed > 0) throw new Error(`${r.failed} failed to connect`);
+    await sleep(1000);
+    const m = (await server.stats(true)).mem;
+    const per = (k: "rss" | "heapUsed") => ((m[k] - base[k]) / 1024 / n).toFixed(2);
+    console.log(
+      `${impl}, ${n} idle WebSocket clients: RSS ${per("rss")} KiB, heap after GC ${per("heapUsed")} KiB per connection`,
+    );
+  } finally {
+    await server.stop();
+    killEverything();
+  }
+}
+
 async function main(): Promise<void> {
   const impl = (process.argv.find((a) => ["switchyard", "socketio", "bare-ws"].includes(a)) ??
     "switchyard") as Impl;
   const n = Number(process.argv.find((a) => a.startsWith("--n="))?.slice(4) ?? 2000);
   const dir = here("../results/raw/heap");
   mkdirSync(dir, { recursive: true });
+  if (process.argv.includes("--rss")) {
+    for (let run = 0; run < 3; run++) await rssRun(impl, n);
+    return;
+  }
   const server = await startServer(impl);
   try {
     const w = await startWorker();

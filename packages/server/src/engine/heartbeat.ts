@@ -19,11 +19,17 @@
  * since its last pong, as the protocol promises; only a ping delayed by more than half
  * of pingTimeout (a stalled event loop) moves it, so the client still has time to
  * answer. A tick costs the sessions it serves, not a scan.
+ *
+ * The times a target stores are whole milliseconds of `performance.now()`, rounded down
+ * (a session is gone once pingInterval + pingTimeout have passed, as the protocol's test
+ * suite checks, at most 1 ms early): V8 keeps a small integer in the field itself, where a
+ * fractional time is a separate 16-byte heap number per field and session. (Past 2^31 ms,
+ * ~24.8 days of process uptime, they are heap numbers again: correct, just bigger.)
  */
 
 /** What the wheel needs from a session; the link fields belong to the wheel. */
 export interface HeartbeatTarget {
-  /** When the next ping is due (ms, `performance.now()`); 0 while a pong is awaited. */
+  /** When the next ping is due (whole ms of `performance.now()`); 0 while a pong is awaited. */
   nextPingAt: number;
   /** When the awaited pong is overdue; 0 when none is awaited. */
   pongDeadline: number;
@@ -86,7 +92,7 @@ export class HeartbeatWheel {
   add(t: HeartbeatTarget): void {
     const now = performance.now();
     t.pongDeadline = 0;
-    t.nextPingAt = now + this.pingInterval;
+    t.nextPingAt = Math.floor(now) + this.pingInterval;
     if (this.pings.push(t)) this.arm(t.nextPingAt, now);
   }
 
@@ -132,7 +138,10 @@ export class HeartbeatWheel {
       for (let t = pings.head; t !== undefined && t.nextPingAt <= horizon; t = pings.head) {
         pings.remove(t);
         // From when the ping was due, not from this tick: never later than promised.
-        t.pongDeadline = Math.max(t.nextPingAt + this.pingTimeout, now + this.pingTimeout / 2);
+        t.pongDeadline = Math.max(
+          t.nextPingAt + this.pingTimeout,
+          Math.floor(now + this.pingTimeout / 2),
+        );
         t.nextPingAt = 0;
         pongs.push(t);
         t.sendPing();

@@ -69,8 +69,6 @@ export class Session
   readyState: ReadyState = "opening";
   /** The transport packets currently go out on. */
   transport: Transport;
-  /** Whether the session arrived through, or upgraded to, WebSocket. */
-  upgraded = false;
   nextPingAt = 0;
   pongDeadline = 0;
   hbPrev: HeartbeatTarget | undefined = undefined;
@@ -117,7 +115,6 @@ export class Session
     this.transport = transport;
     transport.owner = this;
     this.host = host;
-    this.upgraded = transport.name === "websocket";
   }
 
   /**
@@ -138,6 +135,14 @@ export class Session
   /** Headers, URL, method and socket of the opening request, without building one. */
   get requestInfo(): RequestInfo {
     return this.req;
+  }
+
+  /**
+   * Whether the session arrived through, or upgraded to, WebSocket (a session only ever
+   * moves from polling to WebSocket, so its transport says it: no field per session).
+   */
+  get upgraded(): boolean {
+    return this.transport.name === "websocket";
   }
 
   /** Engine.IO protocol revision. */
@@ -388,7 +393,6 @@ export class Session
       if (old.writable) old.send([NOOP], false);
       old.destroy();
       this.transport = transport;
-      this.upgraded = true;
       this.host.onSessionUpgraded(this);
       this.emit("upgrade", transport);
       this.flush();

@@ -2,8 +2,9 @@
  * WebSocket transport framed by Switchyard on the upgraded TCP socket (no extension
  * negotiated; permessage-deflate connections use {@link DeflateWebSocketTransport}).
  *
- * - Reading: {@link FrameReader} parses frames where they arrived (masks, fragments,
- *   control frames, UTF-8, `maxPayload`), no stream machinery per frame.
+ * - Reading: the transport is a {@link FrameParser} (its base class, so one object per
+ *   connection): frames are parsed where they arrived (masks, fragments, control frames,
+ *   UTF-8, `maxPayload`), no stream machinery per frame.
  * - Writing: packets are pre-built frames ({@link buildFrame}, memoized per packet, so a
  *   broadcast frames once) queued on the transport and written by its engine's write
  *   scheduler (owned by the engine's outbox):
@@ -22,13 +23,7 @@ import type { Duplex } from "node:stream";
 import type { OutboundPacket } from "../engine/outbound-packet.js";
 import { decodeOrReason, type Transport, type TransportOwner } from "./transport.js";
 import { buildFrame } from "./websocket-frame.js";
-import {
-  CLOSE_NO_STATUS,
-  CLOSE_NORMAL,
-  CLOSE_TOO_BIG,
-  FrameReader,
-  type FrameSink,
-} from "./websocket-reader.js";
+import { CLOSE_NO_STATUS, CLOSE_NORMAL, CLOSE_TOO_BIG, FrameParser } from "./websocket-reader.js";
 import type { QueuedWriter, WriteScheduler } from "./write-scheduler.js";
 
 /** How long a graceful close waits for the peer's close frame before destroying. */
@@ -47,11 +42,11 @@ const CONCAT_LIMIT = 64 * 1024;
 const kTransport = Symbol("switchyard.transport");
 type TaggedSocket = Duplex & { [kTransport]?: WebSocketTransport };
 
-export class WebSocketTransport implements Transport, FrameSink, QueuedWriter {
-  readonly name = "websocket" as const;
+export class WebSocketTransport extends FrameParser implements Transport, QueuedWriter {
+  /** "websocket", held by the prototype (see the static block): not a field per connection. */
+  declare readonly name: "websocket";
   owner: TransportOwner;
   private readonly socket: Duplex;
-  private readonly reader: FrameReader;
   /** The engine's write scheduler (one per engine, owned by its outbox). */
   private readonly writes: WriteScheduler;
   /** No more packets are taken (closing, closed or failed). */
@@ -70,6 +65,10 @@ export class WebSocketTransport implements Transport, FrameSink, QueuedWriter {
   /** Pongs queued since the socket became congested. */
   private congestedPongs = 0;
 
+  static {
+    Object.defineProperty(WebSocketTransport.prototype, "name", { value: "websocket" });
+  }
+
   /**
    * @param socket the upgraded TCP socket
    * @param response the 101 response head, written before the first frame
@@ -85,10 +84,10 @@ export class WebSocketTransport implements Transport, FrameSink, QueuedWriter {
     maxFragments: number,
     writes: WriteScheduler,
   ) {
+    super(maxPayload, maxFragments);
     this.socket = socket;
     this.writes = writes;
     this.owner = owner;
-    this.reader = new FrameReader(this, maxPayload, maxFragments);
     (socket as TaggedSocket)[kTransport] = this;
     const net = socket as Partial<NetSocket>;
     net.setNoDelay?.(true);
@@ -106,7 +105,7 @@ export class WebSocketTransport implements Transport, FrameSink, QueuedWriter {
    * the peer's answering close frame or FIN and ends the TCP connection.
    */
   start(head: Buffer): void {
-    if (head.length > 0) this.reader.push(head);
+    if (head.length > 0) this.push(head);
     if (!this.socket.destroyed) this.socket.on("data", onData);
   }
 
@@ -249,7 +248,7 @@ export class WebSocketTransport implements Transport, FrameSink, QueuedWriter {
   // ——— socket events ———
 
   handleData(chunk: Buffer): void {
-    this.reader.push(chunk);
+    this.push(chunk);
   }
 
   /** The peer half-closed without a close frame (or after its close frame). */
