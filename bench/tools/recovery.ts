@@ -125,7 +125,7 @@ async function main(): Promise<void> {
     }
   }
   const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
-  for (const on of [false, true]) {
+  for (const on of rounds > 0 ? [false, true] : []) {
     const of = rows.filter((x) => x.on === on).map((x) => x.f);
     console.log(
       `median recovery ${on ? "on " : "off"}: ${Math.round(median(of.map((f) => f["f64.perSec"]!)))} deliveries/s, ` +
