@@ -189,7 +189,8 @@ export interface OfficialAdapterSuiteOptions {
   readonly options?: Record<string, unknown>;
 }
 
-const range = (n: number) => Array.from({ length: n }, (_, i) => i + 1);
+/** 1..n */
+export const range = (n: number): number[] => Array.from({ length: n }, (_, i) => i + 1);
 
 /**
  * Starts the broker, 3 nodes and 2 clients per node (one WebSocket, one polling that
@@ -279,7 +280,7 @@ function abc(cluster: SuiteCluster): [SuiteNode, SuiteNode, SuiteNode] {
  * Sends a fence broadcast from `node` to everyone and waits until every client of
  * `clients` has it: whatever `node` broadcast before has then arrived (per-node order).
  */
-async function fence(node: SuiteNode, clients: readonly Client[]): Promise<void> {
+export async function fence(node: SuiteNode, clients: readonly Client[]): Promise<void> {
   const before = clients.map((c) => c.sequence("fence", node.name).length);
   await node.call("broadcast", { event: "fence", n: 1 });
   await waitFor(
