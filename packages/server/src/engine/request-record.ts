@@ -7,7 +7,7 @@
  * address. When nothing can have been attached to the request (no `allowRequest`, no
  * `headers` / `initial_headers` listener, no property that Node does not put there
  * itself), a session keeps a {@link RequestRecord} instead: the parsed headers object,
- * URL, method, HTTP minor version and the socket — the same objects the request held.
+ * URL, HTTP minor version and the socket — the same objects the request held.
  * The first read of `request` builds an `IncomingMessage` from it once (see
  * {@link materialize}); what differs from the original is documented there.
  */
@@ -28,9 +28,13 @@ export interface RequestInfo {
 
 /** The slim stand-in for a dropped upgrade request (see the module comment). */
 export class RequestRecord implements RequestInfo {
+  /** Always GET: an upgrade with another method is refused before a session exists. */
+  get method(): "GET" {
+    return "GET";
+  }
+
   readonly headers: IncomingHttpHeaders;
   readonly url: string;
-  readonly method: string;
   readonly socket: Socket;
   /** `httpVersionMinor` (the major is 1: Node's HTTP/1 server parsed it). */
   readonly minor: number;
@@ -38,7 +42,6 @@ export class RequestRecord implements RequestInfo {
   constructor(req: IncomingMessage) {
     this.headers = req.headers;
     this.url = req.url ?? "/";
-    this.method = req.method ?? "GET";
     this.socket = req.socket;
     this.minor = req.httpVersionMinor;
   }
