@@ -18,12 +18,29 @@ import type {
   Room,
 } from "./adapter.js";
 
+/**
+ * Rooms of a kept packet: undefined for none (every socket), the room itself for one
+ * (most broadcasts), else the Set. A broadcast operator makes fresh Sets per emit, and an
+ * empty Set held per packet costs more than the rest of the entry.
+ */
+type Rooms = undefined | Room | ReadonlySet<Room>;
+
+function compact(rooms: ReadonlySet<Room> | undefined): Rooms {
+  if (rooms === undefined || rooms.size === 0) return undefined;
+  if (rooms.size === 1) for (const room of rooms) return room;
+  return rooms;
+}
+
+function has(rooms: Room | ReadonlySet<Room>, room: Room): boolean {
+  return typeof rooms === "string" ? rooms === room : rooms.has(room);
+}
+
 interface LogEntry {
   readonly seq: number;
   readonly offset: string;
   readonly at: number;
-  readonly rooms: ReadonlySet<Room>;
-  readonly except: ReadonlySet<Room> | undefined;
+  readonly rooms: Rooms;
+  readonly except: Rooms;
   /** `[event, ...args, offset]`, as replayed. */
   readonly data: unknown[];
   readonly bytes: number;
@@ -88,13 +105,12 @@ export class MemoryRecoveryLog {
    */
   append(offset: string, data: unknown[], opts: BroadcastOptions, bytes: number): void {
     const now = Date.now();
-    const except = opts.except !== undefined && opts.except.size > 0 ? opts.except : undefined;
     this.entries.push({
       seq: this.nextSeq++,
       offset,
       at: now,
-      rooms: opts.rooms,
-      except,
+      rooms: compact(opts.rooms),
+      except: compact(opts.except),
       data,
       bytes,
     });
@@ -217,8 +233,9 @@ function sweepLog(log: MemoryRecoveryLog): void {
 /** Whether a packet sent to `entry`'s rooms minus its except rooms reached a socket in `rooms`. */
 function reaches(entry: LogEntry, rooms: readonly Room[]): boolean {
   const except = entry.except;
-  if (except !== undefined) for (const room of rooms) if (except.has(room)) return false;
-  if (entry.rooms.size === 0) return true;
-  for (const room of rooms) if (entry.rooms.has(room)) return true;
+  if (except !== undefined) for (const room of rooms) if (has(except, room)) return false;
+  const to = entry.rooms;
+  if (to === undefined) return true;
+  for (const room of rooms) if (has(to, room)) return true;
   return false;
 }
