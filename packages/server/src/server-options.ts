@@ -2,8 +2,9 @@
  * Options of the Socket.IO `Server`: the engine's plus the layer above it. Validated
  * once at construction; bad values throw InvalidOptionError naming the option.
  */
-import type { AdapterConstructor, RecoveryOptions } from "./adapter/adapter.js";
+import type { RecoveryOptions } from "./adapter/adapter.js";
 import { MemoryAdapter } from "./adapter/memory-adapter.js";
+import type { AdapterFactory } from "./adapter/socketio-adapter.js";
 import { InvalidOptionError } from "./errors.js";
 import type { Codec, SocketIoParser } from "./namespace/parser.js";
 import { RECOVERY_DEFAULTS } from "./namespace/recovery.js";
@@ -20,8 +21,12 @@ import {
 export interface ServerOptions extends EngineOptions {
   /** Path of the endpoint. @default "/socket.io" */
   path?: string;
-  /** Adapter class, one instance per namespace (rooms, broadcasts, cluster). @default MemoryAdapter */
-  adapter?: AdapterConstructor;
+  /**
+   * Adapter class, one instance per namespace (rooms, broadcasts, cluster): ours, a
+   * `socket.io-adapter` subclass, or a factory such as `@socket.io/redis-adapter`'s
+   * `createAdapter(pub, sub)`. @default MemoryAdapter
+   */
+  adapter?: AdapterFactory;
   /** Packet codec: a Switchyard codec or a socket.io parser module such as `socket.io-msgpack-parser`. @default the Socket.IO v5 text parser */
   parser?: Codec | SocketIoParser;
   /** Milliseconds an engine connection may stay without joining any namespace. @default 45000 */
@@ -64,7 +69,7 @@ const RECOVERY_KEYS = {
 
 /** The Socket.IO-layer options after validation. */
 export interface ResolvedServerOptions {
-  readonly adapter: AdapterConstructor;
+  readonly adapter: AdapterFactory;
   readonly parser: Codec | SocketIoParser | undefined;
   readonly connectTimeout: number;
   readonly cleanupEmptyChildNamespaces: boolean;
