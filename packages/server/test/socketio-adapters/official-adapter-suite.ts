@@ -121,6 +121,12 @@ export class AdapterNode implements SuiteNode {
     return reply.result as T;
   }
 
+  /** A crash: SIGKILL, and waits until the process is gone. */
+  async kill(): Promise<void> {
+    this.child.kill("SIGKILL");
+    await within(this.exited, 10_000, `${this.name} exit after SIGKILL`);
+  }
+
   /** Graceful: closing the IPC channel makes the node close its server and exit; SIGKILL after 5 s. */
   async stop(): Promise<void> {
     if (this.child.exitCode !== null || this.child.signalCode !== null) return;
@@ -323,10 +329,12 @@ export function officialAdapterTests(
     await waitFor(
       async () => {
         const all = (await Promise.all(c.nodes.map((n) => n.call<LocalSocket[]>("local")))).flat();
-        return red.every((x) => all.find((s) => s.id === x.id)?.rooms.includes("red"));
+        const has = (x: Client, room: string) =>
+          all.find((s) => s.id === x.id)?.rooms.includes(room) === true;
+        return red.every((x) => has(x, "red")) && blue.every((x) => has(x, "blue"));
       },
       10_000,
-      "red joined on every node",
+      "red and blue joined on every node",
     );
     await b.call("broadcast", { event: "room", n: 20, to: ["red"], except: ["blue"] });
     await b.call("broadcast", { event: "toBlue", n: 5, to: ["blue"] });
@@ -502,6 +510,54 @@ export function officialAdapterTests(
     assert.deepEqual([...partial.responses].sort(), [...everyone].sort());
     assert.ok(took >= 900 && took < 8000, `callback after ${took} ms`);
     assert.equal(silent.received("ask").length, 1, "the silent client got the event");
+  });
+}
+
+/**
+ * The last test of a cluster of {@link startCluster} (it kills node C): the two others
+ * drop it from their count, keep broadcasting to each other in order, and their requests
+ * (fetchSockets, serverSideEmit) answer without it.
+ */
+export function nodeLossTest(
+  test: (name: string, fn: () => Promise<void>) => unknown,
+  cluster: () => Awaited<ReturnType<typeof startCluster>>,
+): void {
+  test("a SIGKILLed node drops out; the other two keep working together", async () => {
+    const c = cluster();
+    const [a, b, nodeC] = c.nodes as [AdapterNode, AdapterNode, AdapterNode];
+    const survivors = c.clients.filter((x) => x.node !== nodeC && x.socket.connected);
+    const lost = c.clients.filter((x) => x.node === nodeC && x.socket.connected);
+    assert.ok(survivors.length >= 4 && lost.length >= 1, "clients on every node");
+    await nodeC.kill();
+    await waitFor(
+      () => lost.every((x) => x.disconnectReason !== undefined),
+      10_000,
+      "node C's clients notice",
+    );
+    await waitFor(
+      async () =>
+        (await Promise.all([a, b].map((n) => n.call<number>("serverCount")))).every((x) => x === 2),
+      20_000,
+      "A and B counting 2 servers",
+    );
+
+    await a.call("broadcast", { event: "afterLoss", n: 30 });
+    await b.call("broadcast", { event: "afterLoss", n: 30 });
+    await fence(a, survivors);
+    await fence(b, survivors);
+    for (const x of survivors) {
+      assert.deepEqual(x.sequence("afterLoss", "A"), range(30), `${x.name} from A`);
+      assert.deepEqual(x.sequence("afterLoss", "B"), range(30), `${x.name} from B`);
+    }
+    const fetched = await b.call<{ id: string }[]>("fetchSockets");
+    assert.deepEqual(
+      fetched.map((s) => s.id).sort(),
+      survivors.map((x) => x.id).sort(),
+      "fetchSockets: the survivors' sockets, nothing of node C",
+    );
+    const sse = await a.call<AckResult>("serverSideEmit");
+    assert.equal(sse.error, null);
+    assert.deepEqual(sse.responses, ["B"]);
   });
 }
 

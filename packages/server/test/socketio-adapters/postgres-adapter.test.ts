@@ -5,7 +5,7 @@
  */
 import { after, before, describe, test } from "node:test";
 import { startPostgres } from "@switchyard/test-harness";
-import { officialAdapterTests, startCluster } from "./official-adapter-suite.js";
+import { nodeLossTest, officialAdapterTests, startCluster } from "./official-adapter-suite.js";
 
 describe("@socket.io/postgres-adapter on 3 Switchyard processes", () => {
   let cluster: Awaited<ReturnType<typeof startCluster>> | undefined;
@@ -31,8 +31,10 @@ describe("@socket.io/postgres-adapter on 3 Switchyard processes", () => {
   });
   after(() => cluster?.close());
 
-  officialAdapterTests(test, () => {
+  const started = () => {
     if (cluster === undefined) throw new Error("cluster did not start");
     return cluster;
-  });
+  };
+  officialAdapterTests(test, started);
+  nodeLossTest(test, started);
 });

@@ -6,7 +6,7 @@
  */
 import { after, before, describe, test } from "node:test";
 import { startRedis } from "@switchyard/test-harness";
-import { officialAdapterTests, startCluster } from "./official-adapter-suite.js";
+import { nodeLossTest, officialAdapterTests, startCluster } from "./official-adapter-suite.js";
 
 describe("@socket.io/redis-streams-adapter on 3 Switchyard processes", () => {
   let cluster: Awaited<ReturnType<typeof startCluster>> | undefined;
@@ -24,8 +24,10 @@ describe("@socket.io/redis-streams-adapter on 3 Switchyard processes", () => {
   });
   after(() => cluster?.close());
 
-  officialAdapterTests(test, () => {
+  const started = () => {
     if (cluster === undefined) throw new Error("cluster did not start");
     return cluster;
-  });
+  };
+  officialAdapterTests(test, started);
+  nodeLossTest(test, started);
 });
