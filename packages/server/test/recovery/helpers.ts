@@ -13,23 +13,26 @@ import type { Scope } from "@switchyard/test-harness";
 
 export class TcpProxy {
   readonly port: number;
+  /** Where new connections go (a balancer sending the next client elsewhere: change it). */
+  target: number;
   private readonly server: NetServer;
   private readonly pairs = new Set<[NetSocket, NetSocket]>();
   private paused = false;
 
-  private constructor(server: NetServer, port: number) {
+  private constructor(server: NetServer, port: number, target: number) {
     this.server = server;
     this.port = port;
+    this.target = target;
   }
 
   /** A proxy on a free loopback port forwarding to `127.0.0.1:targetPort`; closed by `scope`. */
   static async start(scope: Scope, targetPort: number): Promise<TcpProxy> {
     let proxy: TcpProxy | undefined;
-    const server = createServer((down) => proxy!.accept(down, targetPort));
+    const server = createServer((down) => proxy!.accept(down));
     await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
     const address = server.address();
     if (address === null || typeof address !== "object") throw new Error("proxy not listening");
-    proxy = new TcpProxy(server, address.port);
+    proxy = new TcpProxy(server, address.port, targetPort);
     scope.add(proxy, (p) => p.close());
     return proxy;
   }
@@ -43,8 +46,8 @@ export class TcpProxy {
     return this.pairs.size;
   }
 
-  private accept(down: NetSocket, targetPort: number): void {
-    const up = connect(targetPort, "127.0.0.1");
+  private accept(down: NetSocket): void {
+    const up = connect(this.target, "127.0.0.1");
     const pair: [NetSocket, NetSocket] = [down, up];
     this.pairs.add(pair);
     const drop = () => {
