@@ -1,0 +1,368 @@
+/**
+ * Clusters for the socket.io adapter tests: nodes that are Switchyard or real socket.io
+ * 4.8 processes (fixtures/socketio-node.ts) on `@socket.io/redis-adapter` (classic,
+ * sharded) or Switchyard's own adapter over Redis, or Switchyard workers of one
+ * `node:cluster` primary on `@socket.io/cluster-adapter`
+ * (fixtures/node-cluster-primary.ts). Each node answers the commands of
+ * official-adapter-suite.ts, so its checks (and its `Client`) run on these clusters too.
+ */
+import assert from "node:assert/strict";
+import { type ChildProcess, fork } from "node:child_process";
+import { fileURLToPath } from "node:url";
+import { registerExitCleanup, Scope, waitFor, within } from "@switchyard/test-harness";
+import type { NodeCommand } from "./fixtures/official-adapter-node.js";
+import type { SocketIoNodeConfig } from "./fixtures/socketio-node.js";
+import { Client } from "./official-adapter-suite.js";
+
+export { Client };
+
+const NODE_FIXTURE = fileURLToPath(new URL("./fixtures/socketio-node.ts", import.meta.url));
+const PRIMARY_FIXTURE = fileURLToPath(
+  new URL("./fixtures/node-cluster-primary.ts", import.meta.url),
+);
+const EXEC_ARGV = ["--conditions=switchyard-source", "--import", "tsx"];
+
+interface Reply {
+  id?: number;
+  ok?: boolean;
+  result?: unknown;
+  error?: string;
+  type?: string;
+  port?: number;
+  pid?: number;
+}
+
+/** One node of a test cluster, whatever carries its messages. */
+export class SioNode {
+  readonly name: string;
+  readonly kind: string;
+  port = 0;
+  pid = 0;
+  private nextId = 0;
+  private readonly pending = new Map<number, (r: Reply) => void>();
+  private readonly send: (msg: object) => void;
+  private readonly output: () => string;
+  private markReady!: () => void;
+  private markExited!: () => void;
+  readonly ready: Promise<void>;
+  readonly exited: Promise<void>;
+
+  constructor(
+    name: string,
+    kind: string,
+    send: (msg: object) => void,
+    output: () => string,
+    readonly stopFn: () => Promise<void>,
+  ) {
+    this.name = name;
+    this.kind = kind;
+    this.send = send;
+    this.output = output;
+    this.exited = new Promise((resolve) => {
+      this.markExited = resolve;
+    });
+    const started = new Promise<void>((resolve, reject) => {
+      this.markReady = resolve;
+      void this.exited.then(() => reject(new Error(`${name} exited\n${this.output()}`)));
+    });
+    this.ready = within(started, 30_000, `node ${name} start`);
+    this.ready.catch(() => undefined);
+  }
+
+  /** A message from the node's process. */
+  receive(m: Reply): void {
+    if (m.type === "ready") {
+      this.port = m.port ?? 0;
+      this.pid = m.pid ?? 0;
+      this.markReady();
+      return;
+    }
+    if (m.type === "exit") {
+      this.onExit();
+      return;
+    }
+    if (m.id === undefined) return;
+    this.pending.get(m.id)?.(m);
+    this.pending.delete(m.id);
+  }
+
+  onExit(): void {
+    for (const p of this.pending.values()) p({ ok: false, error: `${this.name} exited` });
+    this.pending.clear();
+    this.markExited();
+  }
+
+  get url(): string {
+    return `http://127.0.0.1:${this.port}`;
+  }
+
+  async call<T>(
+    cmd: NodeCommand["cmd"],
+    args: Record<string, unknown> = {},
+    timeoutMs = 20_000,
+  ): Promise<T> {
+    const id = ++this.nextId;
+    const reply = await within(
+      new Promise<Reply>((resolve) => {
+        this.pending.set(id, resolve);
+        this.send({ id, cmd, args });
+      }),
+      timeoutMs,
+      `${this.name} ${cmd}`,
+    );
+    if (!reply.ok) throw new Error(`${this.name} ${cmd}: ${reply.error}\n${this.output()}`);
+    return reply.result as T;
+  }
+
+  /** SIGKILL, and waits until the process is gone. */
+  async kill(): Promise<void> {
+    assert.ok(this.pid > 0, `${this.name} has no pid`);
+    try {
+      process.kill(this.pid, "SIGKILL");
+    } catch {
+      // already gone
+    }
+    await within(this.exited, 10_000, `${this.name} exit after SIGKILL`);
+  }
+
+  stop(): Promise<void> {
+    return this.stopFn();
+  }
+}
+
+/** Forks one node process (fixtures/socketio-node.ts). */
+export function forkNode(config: SocketIoNodeConfig): SioNode {
+  const child = fork(NODE_FIXTURE, [JSON.stringify(config)], {
+    execArgv: EXEC_ARGV,
+    stdio: ["ignore", "pipe", "pipe", "ipc"],
+  });
+  let output = "";
+  const keep = (chunk: Buffer) => {
+    output = (output + chunk.toString()).slice(-8000);
+  };
+  child.stdout?.on("data", keep);
+  child.stderr?.on("data", keep);
+  const unregister = registerExitCleanup(() => {
+    child.kill("SIGKILL");
+  });
+  const node: SioNode = new SioNode(
+    config.name,
+    `${config.server}/${config.adapter}`,
+    (msg) => child.send(msg),
+    () => output,
+    (): Promise<void> => stopChild(child, node),
+  );
+  child.on("message", (m: Reply) => node.receive(m));
+  child.once("exit", () => {
+    unregister();
+    node.onExit();
+  });
+  return node;
+}
+
+/** Graceful: closing the IPC channel makes the process close and exit; SIGKILL after 5 s. */
+async function stopChild(child: ChildProcess, node: { exited: Promise<void> }): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  if (child.connected) child.disconnect();
+  const timer = setTimeout(() => child.kill("SIGKILL"), 5000);
+  try {
+    await node.exited;
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/**
+ * Forks a `node:cluster` primary with `workers` Switchyard workers on
+ * `@socket.io/cluster-adapter`; `stop()` stops the primary, whose workers then exit.
+ */
+export function forkNodeCluster(workers: number): { nodes: SioNode[]; stop(): Promise<void> } {
+  const child = fork(PRIMARY_FIXTURE, [JSON.stringify({ workers })], {
+    execArgv: EXEC_ARGV,
+    stdio: ["ignore", "pipe", "pipe", "ipc"],
+  });
+  let output = "";
+  const keep = (chunk: Buffer) => {
+    output = (output + chunk.toString()).slice(-8000);
+  };
+  child.stdout?.on("data", keep);
+  child.stderr?.on("data", keep);
+  const nodes: SioNode[] = [];
+  let primaryExited!: () => void;
+  const exited = new Promise<void>((resolve) => {
+    primaryExited = resolve;
+  });
+  const unregister = registerExitCleanup(() => {
+    for (const n of nodes) if (n.pid > 0) tryKill(n.pid);
+    child.kill("SIGKILL");
+  });
+  for (let i = 0; i < workers; i++) {
+    nodes.push(
+      new SioNode(
+        String.fromCharCode(65 + i),
+        "switchyard/node-cluster",
+        (msg) => child.send({ worker: i, msg }),
+        () => output,
+        async () => {},
+      ),
+    );
+  }
+  child.on("message", (m: { worker: number; msg: Reply }) => nodes[m.worker]?.receive(m.msg));
+  child.once("exit", () => {
+    unregister();
+    for (const n of nodes) n.onExit();
+    primaryExited();
+  });
+  return {
+    nodes,
+    async stop() {
+      await stopChild(child, { exited });
+      // Workers notice their primary's channel closing; make sure none outlives the test.
+      for (const n of nodes) if (n.pid > 0) await waitForGone(n.pid);
+    },
+  };
+}
+
+function tryKill(pid: number): void {
+  try {
+    process.kill(pid, "SIGKILL");
+  } catch {
+    // gone
+  }
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+async function waitForGone(pid: number): Promise<void> {
+  try {
+    await waitFor(() => !alive(pid), 6000, `pid ${pid} gone`);
+  } catch {
+    tryKill(pid);
+  }
+}
+
+export type TestCluster = Awaited<ReturnType<typeof startSioCluster>>;
+
+/** What a test cluster is made of. */
+export interface SioClusterOptions {
+  /** One entry per node (named A, B, C, …), or `nodeCluster` workers. */
+  readonly nodes?: readonly Omit<SocketIoNodeConfig, "name" | "url">[];
+  /** Switchyard workers of one node:cluster primary on @socket.io/cluster-adapter. */
+  readonly nodeCluster?: number;
+  /** Starts the broker; returns its URL (not needed for nodeCluster). */
+  startBroker?(scope: Scope): Promise<string>;
+  /** Transports of each node's two clients. @default WebSocket, and polling-then-upgrade */
+  readonly transports?: readonly ("websocket" | "polling")[][];
+  /** Servers every node must count. @default the number of nodes */
+  readonly serverCount?: number | false;
+}
+
+/**
+ * Starts the broker and the nodes, two clients per node, waits until every node counts
+ * the servers and a broadcast from every node reached every client; `close()` stops
+ * everything, also when a test failed. The result has the shape official-adapter-suite.ts's
+ * tests expect.
+ */
+export async function startSioCluster(options: SioClusterOptions) {
+  const scope = new Scope(8000);
+  try {
+    let nodes: SioNode[];
+    if (options.nodeCluster !== undefined) {
+      const c = scope.add(forkNodeCluster(options.nodeCluster), (x) => x.stop());
+      nodes = c.nodes;
+    } else {
+      const url = options.startBroker === undefined ? "" : await options.startBroker(scope);
+      nodes = (options.nodes ?? []).map((cfg, i) =>
+        scope.add(forkNode({ ...cfg, name: String.fromCharCode(65 + i), url }), (n) => n.stop()),
+      );
+    }
+    await Promise.all(nodes.map((n) => n.ready));
+    const clients: Client[] = [];
+    const addClient = (
+      name: string,
+      node: SioNode,
+      transports: ("websocket" | "polling")[] = ["websocket"],
+      answersAcks = true,
+    ): Client => {
+      const c = scope.add(new Client(name, node as never, transports, answersAcks), (x) =>
+        x.socket.close(),
+      );
+      clients.push(c);
+      return c;
+    };
+    const transports = options.transports ?? [["websocket"], ["polling", "websocket"]];
+    for (const node of nodes) {
+      for (const [k, t] of transports.entries()) addClient(`${node.name}${k}`, node, [...t]);
+    }
+    await waitFor(
+      () => clients.every((c) => c.received("hello").length === 1),
+      15_000,
+      () => `every client's hello (${clients.map((c) => c.received("hello").length)})`,
+    );
+    const servers = options.serverCount ?? nodes.length;
+    if (servers !== false) {
+      await waitFor(
+        async () =>
+          (await Promise.all(nodes.map((n) => n.call<number>("serverCount")))).every(
+            (x) => x === servers,
+          ),
+        20_000,
+        `every node counting ${servers} servers`,
+      );
+    }
+    await warmUp(nodes, clients);
+    return {
+      nodes,
+      clients,
+      addClient,
+      client: (name: string): Client => {
+        const c = clients.find((x) => x.name === name);
+        assert.ok(c !== undefined, `no client ${name}`);
+        return c;
+      },
+      close: () => scope.close(),
+    };
+  } catch (error) {
+    await scope.close();
+    throw error;
+  }
+}
+
+/**
+ * Subscriptions start asynchronously: broadcasts from every node until each one reached
+ * every client, before anything is measured.
+ */
+export async function warmUp(nodes: readonly SioNode[], clients: readonly Client[]): Promise<void> {
+  await waitFor(
+    async () => {
+      await Promise.all(nodes.map((n) => n.call("broadcast", { event: "warm", n: 1 })));
+      await new Promise((r) => setTimeout(r, 100));
+      return clients.every((c) => nodes.every((n) => c.sequence("warm", n.name).length > 0));
+    },
+    20_000,
+    "broadcasts from every node reaching every client",
+  );
+}
+
+/**
+ * A fence broadcast from `node` to everyone, awaited at every client of `clients`:
+ * whatever `node` broadcast before has then arrived (per-node order).
+ */
+export async function fence(node: SioNode, clients: readonly Client[]): Promise<void> {
+  const before = clients.map((c) => c.sequence("fence", node.name).length);
+  await node.call("broadcast", { event: "fence", n: 1 });
+  await waitFor(
+    () => clients.every((c, k) => c.sequence("fence", node.name).length > before[k]!),
+    15_000,
+    `fence from ${node.name}`,
+  );
+}
+
+export const range = (n: number): number[] => Array.from({ length: n }, (_, i) => i + 1);

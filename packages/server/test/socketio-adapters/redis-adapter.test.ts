@@ -1,0 +1,41 @@
+/**
+ * The official `@socket.io/redis-adapter` 8.3 (from npm, unchanged, on ioredis), classic
+ * pub/sub (`createAdapter`) and sharded pub/sub (`createShardedAdapter`, Redis ≥ 7), between
+ * 3 Switchyard processes over a real Redis started by the harness, with real
+ * socket.io-client 4.8 clients on every node (WebSocket, and polling that upgrades): the
+ * checks of official-adapter-suite.ts — broadcasts to all / rooms / `except` exactly once
+ * and in order, binary, `fetchSockets` across nodes with remote emit/join/leave/disconnect,
+ * `socketsJoin`/`socketsLeave`/`disconnectSockets`, `serverSideEmit` with acks, broadcast
+ * acks with a timeout counting every node's clients. Each node sets its adapter with
+ * `io.adapter(createAdapter(pub, sub))` after `new Server()`, so the main namespace's
+ * adapter is replaced as socket.io does.
+ */
+import { after, before, describe, test } from "node:test";
+import { startRedis } from "@switchyard/test-harness";
+import { startSioCluster, type TestCluster } from "./helpers.js";
+import { nodeLossTest, officialAdapterTests } from "./official-adapter-suite.js";
+
+for (const adapter of ["redis", "redis-sharded"] as const) {
+  describe(`@socket.io/redis-adapter (${adapter === "redis" ? "classic" : "sharded"}) on 3 Switchyard processes`, () => {
+    let cluster: TestCluster | undefined;
+
+    before(async () => {
+      cluster = await startSioCluster({
+        nodes: [0, 1, 2].map(() => ({ server: "switchyard", adapter })),
+        async startBroker(scope) {
+          const redis = scope.add(await startRedis(), (x) => x.stop());
+          return redis.url;
+        },
+      });
+    });
+    after(() => cluster?.close());
+
+    const started = () => {
+      if (cluster === undefined) throw new Error("cluster did not start");
+      return cluster as never;
+    };
+    officialAdapterTests(test, started);
+    // Last: it SIGKILLs node C.
+    nodeLossTest(test, started);
+  });
+}
