@@ -116,8 +116,10 @@ export function restore(
     }
     done(session);
   };
-  const fail = () => {
-    countMiss(counters, "error");
+  // A thrown Error is a failure; socket.io's Redis Streams adapter rejects with a plain
+  // string ("session or offset not found") to say "no session": a miss without a reason.
+  const fail = (err: unknown) => {
+    if (err instanceof Error) countMiss(counters, "error");
     settle(undefined);
   };
   if (adapter.restoreSession === undefined) {
@@ -127,8 +129,8 @@ export function restore(
   let result: ReturnType<NonNullable<Adapter["restoreSession"]>>;
   try {
     result = adapter.restoreSession(pid, offset);
-  } catch {
-    fail();
+  } catch (err) {
+    fail(err);
     return;
   }
   if (result !== null && typeof (result as Promise<unknown>).then === "function") {

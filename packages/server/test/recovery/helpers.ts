@@ -18,6 +18,7 @@ export class TcpProxy {
   private readonly server: NetServer;
   private readonly pairs = new Set<[NetSocket, NetSocket]>();
   private paused = false;
+  private refusing = false;
 
   private constructor(server: NetServer, port: number, target: number) {
     this.server = server;
@@ -47,6 +48,10 @@ export class TcpProxy {
   }
 
   private accept(down: NetSocket): void {
+    if (this.refusing) {
+      down.destroy();
+      return;
+    }
     const up = connect(this.target, "127.0.0.1");
     const pair: [NetSocket, NetSocket] = [down, up];
     this.pairs.add(pair);
@@ -72,6 +77,20 @@ export class TcpProxy {
       up.destroy();
     }
     this.pairs.clear();
+  }
+
+  /**
+   * Cuts every connection and refuses new ones until {@link up}: the network is gone.
+   * (A cut alone may miss a polling client between two requests: its next request would
+   * simply open a new connection.)
+   */
+  down(): void {
+    this.refusing = true;
+    this.cut();
+  }
+
+  up(): void {
+    this.refusing = false;
   }
 
   /** Holds every byte, both ways, on the open connections and on new ones. */

@@ -116,9 +116,10 @@ for (const mode of MODES) {
 
       const serverGone = reason(socket, 5000);
       const clientGone = once(c, "disconnect", 5000);
-      proxy.cut();
+      proxy.down();
       assert.ok(RECOVERABLE.includes(await serverGone));
       await clientGone;
+      proxy.up();
       // Missed while away: room broadcasts, a binary one, a unicast to the old socket;
       // not for it: another room, volatile, and a broadcast with ack.
       for (let i = 3; i < 10; i++) srv.io.to("r").emit("n", i);
@@ -128,6 +129,9 @@ for (const mode of MODES) {
       srv.io.emit("bin", Buffer.from([1, 2, 3]));
       socket.emit("n", 10);
       assert.equal(logStats(srv).sessions, 1);
+      // 3 + 7 to the room, 1 to another room, the binary one, the unicast: not the
+      // volatile one nor the one with an ack.
+      assert.equal(logStats(srv).packets, 13);
 
       const again = await reconnect(srv, c);
       assert.equal(c.recovered, true);

@@ -24,7 +24,7 @@ import { TcpProxy } from "./helpers.js";
 const FIXTURE = fileURLToPath(new URL("./fixtures/streams-node.ts", import.meta.url));
 
 interface NodeStats {
-  stats: { recovered: number; recoveryMisses: number };
+  stats: { recovered: number; recoveryMisses: number; recoveryMissesError: number };
   sockets: { id: string; recovered: boolean; rooms: string[] }[];
 }
 
@@ -126,5 +126,18 @@ describe("recovery through @socket.io/redis-streams-adapter, 2 Switchyard proces
     const mine = b.sockets.find((s) => s.id === firstId);
     assert.ok(mine?.recovered === true);
     assert.ok(mine.rooms.includes("r"), "rooms restored on B");
+
+    // A forged pid with a well-formed stream offset: a fresh session, a miss with no
+    // reason (the adapter rejects with a string), not an error.
+    const thief = client(scope, `http://127.0.0.1:${portB}`, {
+      transports: ["websocket"],
+      auth: { pid: "AAAAAAAAAAAAAAAAAAAA", offset: "1-0" },
+    });
+    await connected(thief);
+    const after = await stats(portB);
+    assert.equal(after.stats.recovered, 1);
+    assert.equal(after.stats.recoveryMisses, 1);
+    assert.equal(after.stats.recoveryMissesError, 0);
+    assert.notEqual(thief.id, firstId);
   });
 });
