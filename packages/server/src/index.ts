@@ -17,6 +17,11 @@ export type {
   SocketId,
 } from "./adapter/adapter.js";
 export { MemoryAdapter } from "./adapter/memory-adapter.js";
+export type {
+  AdapterFactory,
+  EngineWriteOptions,
+  SocketIoServerView,
+} from "./adapter/socketio-adapter.js";
 export type { FetchedSocket } from "./broadcast/broadcast-operator.js";
 export { BroadcastOperator } from "./broadcast/broadcast-operator.js";
 export type { ConnectionError, EngineStats } from "./engine/engine.js";
