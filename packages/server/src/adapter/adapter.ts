@@ -175,6 +175,13 @@ export interface Adapter extends EventEmitter {
     pid: string,
     offset: string,
   ): Promise<RecoveredSession | null | undefined> | RecoveredSession | null | undefined;
+  /**
+   * Extension: where the log stands now, taken when a socket connects and kept in its
+   * session as {@link PersistedSession.mark}. A client that received no packet before it
+   * lost its connection presents a pid without offset; `restoreSession(pid, "")` then
+   * replays from the session's mark (socket.io cannot recover such a client).
+   */
+  recoveryMark?(): string | undefined;
 }
 
 /**
@@ -188,6 +195,8 @@ export interface PersistedSession {
   pid: string;
   rooms: Room[];
   data: unknown;
+  /** Extension: the adapter's {@link Adapter.recoveryMark} when the socket connected. */
+  mark?: string;
 }
 
 /** A restored session: its state and the broadcasts it missed, oldest first. */

@@ -204,6 +204,10 @@ export class MemoryAdapter extends EventEmitter implements Adapter {
     return this.recoveryLog?.stats;
   }
 
+  recoveryMark(): string | undefined {
+    return this.recoveryLog?.mark();
+  }
+
   persistSession(session: PersistedSession): void {
     this.recoveryLog?.persist(session);
   }

@@ -125,8 +125,17 @@ export class MemoryRecoveryLog {
   }
 
   /**
-   * The session `pid` with every held packet after `offset` that reached its rooms, in
-   * order; the session is consumed (a second call with the same pid finds nothing).
+   * Where the log stands now: `#<next sequence>`, kept in a session (never sent to a
+   * client, never accepted from one) to replay from when its client has no offset.
+   */
+  mark(): string {
+    return `#${this.nextSeq}`;
+  }
+
+  /**
+   * The session `pid` with every held packet after `offset` (or, if `offset` is empty,
+   * from the session's mark) that reached its rooms, in order; the session is consumed
+   * (a second call with the same pid finds nothing).
    */
   restore(pid: string, offset: string): RestoreResult {
     if (pid.length > MAX_ID_LENGTH) return "unknown-session";
@@ -136,9 +145,14 @@ export class MemoryRecoveryLog {
     const now = Date.now();
     if (held.at + this.opts.maxDisconnectionDuration < now) return "expired";
     this.trim(now);
-    const start = this.indexAfter(offset);
-    if (start === -1) return "offset";
     const session = held.session;
+    const start =
+      offset !== ""
+        ? this.indexAfter(offset)
+        : session.mark === undefined
+          ? -1
+          : this.indexOfMark(session.mark);
+    if (start === -1) return "offset";
     const rooms = session.rooms;
     const missed: unknown[][] = [];
     const entries = this.entries;
@@ -160,6 +174,16 @@ export class MemoryRecoveryLog {
     const i = this.head + (seq - base);
     if (!Number.isSafeInteger(seq) || i < this.head || i >= this.entries.length) return -1;
     return this.entries[i]!.offset === offset ? i + 1 : -1;
+  }
+
+  /** The index of the first entry at or after mark `#<seq>`, or -1 if some were dropped. */
+  private indexOfMark(mark: string): number {
+    const seq = Number.parseInt(mark.slice(1), 10);
+    if (mark[0] !== "#" || !Number.isSafeInteger(seq)) return -1;
+    const first = this.entries[this.head];
+    const base = first === undefined ? this.nextSeq : first.seq;
+    const i = this.head + (seq - base);
+    return i < this.head || i > this.entries.length ? -1 : i;
   }
 
   /** Drops the oldest entries past the age, count or byte bound. */

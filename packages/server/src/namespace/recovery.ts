@@ -82,7 +82,8 @@ export const RECOVERY_DEFAULTS: RecoveryOptions = Object.freeze({
 
 /**
  * The `{ pid, offset }` a socket.io client (4.6+) adds to its CONNECT payload when it has
- * a session, or undefined when it presents none.
+ * a session, or undefined when it presents none. A client that received no packet yet
+ * sends a pid without offset: `offset` is then "" (restored from the session's mark).
  */
 export function recoveryRequest(
   auth: Record<string, unknown> | undefined,
@@ -90,7 +91,9 @@ export function recoveryRequest(
   if (auth === undefined || auth === null) return undefined;
   const pid = auth.pid;
   const offset = auth.offset;
-  if (typeof pid !== "string" || typeof offset !== "string") return undefined;
+  if (typeof pid !== "string") return undefined;
+  if (offset === undefined) return { pid, offset: "" };
+  if (typeof offset !== "string") return undefined;
   return { pid, offset };
 }
 

@@ -75,6 +75,8 @@ interface SocketRecovery {
   readonly recovered: boolean;
   /** Missed packets to replay after the CONNECT reply (dropped once sent). */
   missed: unknown[][] | undefined;
+  /** The adapter's recovery mark when the socket connected (see `Adapter.recoveryMark`). */
+  mark: string | undefined;
 }
 
 function noop(): void {}
@@ -493,10 +495,15 @@ export class Socket<
    */
   recover(session: RecoveredSession | undefined): void {
     if (session === undefined) {
-      this.recovery = { pid: randomId(), recovered: false, missed: undefined };
+      this.recovery = { pid: randomId(), recovered: false, missed: undefined, mark: undefined };
       return;
     }
-    this.recovery = { pid: session.pid, recovered: true, missed: session.missedPackets };
+    this.recovery = {
+      pid: session.pid,
+      recovered: true,
+      missed: session.missedPackets,
+      mark: undefined,
+    };
     this.dataValue = session.data as SocketData;
     if (session.rooms.length > 0) this.join(session.rooms);
   }
@@ -507,6 +514,8 @@ export class Socket<
     this.nsp.adapter.addAll(this.id, [this.id]);
     const recovery = this.recovery;
     if (recovery !== undefined) {
+      // From here on every recoverable packet for this socket is delivered or kept.
+      recovery.mark = this.nsp.adapter.recoveryMark?.();
       this.client.writePacket(
         {
           type: PacketType.CONNECT,
@@ -604,6 +613,7 @@ export class Socket<
         pid: this.recovery!.pid,
         rooms: [...this.rooms],
         data: this.data,
+        ...(this.recovery!.mark === undefined ? {} : { mark: this.recovery!.mark }),
       });
       // A failed save only means the client cannot recover; never an unhandled rejection.
       if (done !== undefined) Promise.resolve(done).catch(noop);

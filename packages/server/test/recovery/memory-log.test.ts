@@ -81,6 +81,33 @@ describe("MemoryRecoveryLog", () => {
     log.close();
   });
 
+  it("a session's mark replays from where its socket connected; a trimmed mark misses", () => {
+    const log = new MemoryRecoveryLog({ ...OPTS, maxPackets: 3 });
+    add(log, 0, to([]));
+    const mark = log.mark();
+    add(log, 1, to([]));
+    add(log, 2, to([]));
+    log.persist({ ...session("p", ["sid-1"]), mark });
+    const ok = log.restore("p", "");
+    assert.ok(typeof ok !== "string");
+    assert.deepEqual(
+      ok.missedPackets.map((d) => d[1]),
+      [1, 2],
+    );
+    log.persist({ ...session("q", ["sid-1"]), mark: log.mark() });
+    const none = log.restore("q", "");
+    assert.ok(typeof none !== "string");
+    assert.deepEqual(none.missedPackets, [], "nothing since the mark");
+    log.persist({ ...session("r", ["sid-1"]), mark });
+    for (let i = 3; i < 10; i++) add(log, i, to([]));
+    assert.equal(log.restore("r", ""), "offset", "packets since the mark were dropped");
+    log.persist(session("s", ["sid-1"]));
+    assert.equal(log.restore("s", ""), "offset", "no offset and no mark");
+    log.persist({ ...session("t", ["sid-1"]), mark });
+    assert.equal(log.restore("t", mark), "offset", "a mark is not an offset");
+    log.close();
+  });
+
   it("count and byte bounds drop the oldest packets first", () => {
     const byCount = new MemoryRecoveryLog({ ...OPTS, maxPackets: 3 });
     const first = add(byCount, 0, to([]));

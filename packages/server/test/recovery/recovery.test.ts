@@ -365,6 +365,52 @@ describe("recovery: when it must not recover", () => {
   });
 });
 
+describe("recovery: extension", () => {
+  it("a client that received nothing before its cut (no offset) recovers from where it connected", async () => {
+    const env = await setup();
+    const { srv, proxy } = env;
+    srv.io.emit("n", -1); // before the client exists: never its packet
+    const { c, socket } = await join(env, { transports: ["websocket"] });
+    const got = recordN(c);
+    assert.equal(privateState(c).offset, undefined, "no packet received, so no offset");
+    const serverGone = reason(socket, 5000);
+    const clientGone = once(c, "disconnect", 5000);
+    proxy.down();
+    await serverGone;
+    await clientGone;
+    proxy.up();
+    srv.io.emit("n", 1);
+    srv.io.emit("n", 2);
+    const again = await reconnect(srv, c);
+    assert.equal(again.recovered, true);
+    assert.equal(c.recovered, true);
+    assert.equal(again.id, socket.id);
+    await waitFor(() => got.length >= 2, 3000, "the replay");
+    await quietPeriod(100);
+    assert.deepEqual(got, [1, 2]);
+  });
+
+  it("a client-sent offset is never taken for a mark", async () => {
+    const env = await setup();
+    const { srv, proxy } = env;
+    const { c, socket } = await join(env, { transports: ["websocket"] });
+    const serverGone = reason(socket, 5000);
+    proxy.down();
+    await serverGone;
+    proxy.up();
+    const { pid } = privateState(c);
+    const forger = client(scope, proxy.url, {
+      transports: ["websocket"],
+      auth: { pid, offset: "#0" },
+    });
+    const side = once<[Socket]>(srv.io, "connection");
+    await connected(forger);
+    const [s] = await side;
+    assert.equal(s.recovered, false);
+    assert.equal(srv.io.stats.recoveryMissesOffset, 1);
+  });
+});
+
 describe("recovery: middleware", () => {
   for (const skipMiddlewares of [true, false]) {
     it(`skipMiddlewares: ${skipMiddlewares}`, async () => {
