@@ -311,6 +311,22 @@ export class ClusterAdapter
     return this.nsp.sockets.has(room!);
   }
 
+  /** @internal Recovery over the log: see {@link LogRecoveryHost.watchRooms}. */
+  watchRooms(rooms: readonly Room[]): { ready: Promise<void>; release(): void } {
+    const added = rooms.filter((room) => !this.rooms.has(room));
+    const ready = Promise.all(
+      added.map((room) => this.subs.subscribe(broadcastChannel(this.nsp.name, room))),
+    ).then(noop);
+    const release = (): void => {
+      for (const room of added) {
+        if (!this.rooms.has(room) && !this.closed) {
+          void this.subs.unsubscribe(broadcastChannel(this.nsp.name, room));
+        }
+      }
+    };
+    return { ready, release };
+  }
+
   /**
    * @internal Recovery over the log: delivers a broadcast (stamped already, or not
    * recoverable) here as it is and, unless local, publishes it.

@@ -111,6 +111,12 @@ export interface LogRecoveryHost {
   readonly sids: ReadonlyMap<SocketId, ReadonlySet<Room>>;
   /** Delivers `packet` to this node's sockets as it is (no offset stamped) and, unless local, publishes it. */
   sendBroadcast(packet: SocketPacket, opts: BroadcastOptions): void;
+  /**
+   * Receives the bus broadcasts of `rooms` from now on, also those this node holds no
+   * socket in yet: `ready` once the broker confirmed; `release()` drops what is still
+   * not held then.
+   */
+  watchRooms(rooms: readonly Room[]): { ready: Promise<void>; release(): void };
 }
 
 interface Pending {
@@ -154,6 +160,13 @@ export class LogRecovery {
   private timer: NodeJS.Timeout | undefined = undefined;
   private readonly captures = new Set<Capture>();
   private readonly floors = new Map<SocketId, { offset: Offset; until: number }>();
+  /**
+   * Restores whose result is on its way to the namespace: this node's own broadcasts
+   * wait (see {@link drain}) until the restored socket is back in its rooms; then the
+   * room subscriptions the restores made are released.
+   */
+  private finishing = 0;
+  private releases: (() => void)[] = [];
   /** The log's epoch as last seen (appends and heartbeats tell it). */
   private epoch: string | undefined = undefined;
   private closed = false;
@@ -218,8 +231,18 @@ export class LogRecovery {
     this.resetEpoch = true;
   }
 
-  /** Sends the queue's head while it is ready: this node's broadcasts leave in order. */
+  /**
+   * Sends the queue's head while it is ready: this node's broadcasts leave in order.
+   *
+   * Not while a restore's result is on its way: an append answered on the log's
+   * connection right after the restore's read resolves in the same microtask run, after
+   * the restore stopped collecting but before the namespace put the socket back in its
+   * rooms: delivered then, it would reach neither. The namespace does that in microtasks
+   * (no I/O between), so waiting for the next macrotask is enough; bus messages are
+   * macrotasks themselves and cannot slip in.
+   */
   private drain(): void {
+    if (this.finishing > 0) return;
     const queue = this.queue;
     while (this.head < queue.length && queue[this.head]!.done) {
       const item = queue[this.head]!;
@@ -375,6 +398,7 @@ export class LogRecovery {
     }
     const capture: Capture = { items: [], overflow: false };
     this.captures.add(capture);
+    let watch: { ready: Promise<void>; release(): void } | undefined;
     try {
       let taken = await this.log.take(pid);
       if (taken !== null && "waitMs" in taken) {
@@ -393,6 +417,10 @@ export class LogRecovery {
         this.stats.missError++;
         return this.miss("error");
       }
+      // This node may hold no socket of the session's rooms yet, and so not receive their
+      // broadcasts: subscribed before the read, whatever the read misses arrives here.
+      watch = this.host.watchRooms([...session.rooms, session.sid]);
+      await bounded(watch.ready, this.nodeTimeout + 1000);
       const read = await this.log.read(offsetText);
       if ("gone" in read) return this.lost(read.gone);
       const mine = new Set<Room>(session.rooms);
@@ -424,6 +452,10 @@ export class LogRecovery {
       }
       // A bus broadcast the read returned may still be on its way here.
       this.floors.set(session.sid, { offset: last, until: Date.now() + FLOOR_MS });
+      this.finishing++;
+      this.releases.push(watch.release);
+      watch = undefined;
+      setImmediate(finished, this);
       this.stats.restored++;
       return {
         sid: session.sid,
@@ -437,6 +469,7 @@ export class LogRecovery {
       return this.miss("error");
     } finally {
       this.captures.delete(capture);
+      watch?.release();
     }
   }
 
@@ -455,6 +488,13 @@ export class LogRecovery {
     return null;
   }
 
+  /** @internal The restored socket is back in its rooms: this node's broadcasts go on. */
+  finished(): void {
+    this.finishing--;
+    this.releases.shift()?.();
+    this.drain();
+  }
+
   close(): void {
     this.closed = true;
     clearTimeout(this.timer);
@@ -470,6 +510,21 @@ function safeDecode(entry: Buffer): ReturnType<typeof decodeEntry> | undefined {
   } catch {
     return undefined;
   }
+}
+
+/** Resolves when `p` does, or rejects after `ms`. */
+function bounded(p: Promise<void>, ms: number): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(reject, ms, new Error("room subscriptions not confirmed"));
+    void p.then(() => {
+      clearTimeout(timer);
+      resolve();
+    });
+  });
+}
+
+function finished(r: LogRecovery): void {
+  r.finished();
 }
 
 function flushLater(r: LogRecovery): void {

@@ -1,0 +1,384 @@
+/**
+ * Connection state recovery across nodes, end to end: three Switchyard processes over a
+ * real Redis (RedisBus + RedisRecoveryLog) behind real haproxy with the shipped
+ * round-robin config, and real socket.io-client 4.8 clients (WebSocket only: no
+ * forwarding needed). The node its clients are on is SIGKILLed: they reconnect through
+ * haproxy to another node and recover every broadcast they missed, in order, exactly
+ * once, with their id, rooms and data. Misses are detected and counted: the window
+ * exceeded, Redis flushed (epoch changed), a replayed or forged pid. The log stays
+ * bounded under a flood.
+ */
+import assert from "node:assert/strict";
+import { type ChildProcess, fork } from "node:child_process";
+import { after, before, test } from "node:test";
+import { fileURLToPath } from "node:url";
+import {
+  type RedisServer,
+  registerExitCleanup,
+  Scope,
+  sleep,
+  startHaproxy,
+  startRedis,
+  waitFor,
+  within,
+} from "@switchyard/test-harness";
+import { Redis } from "ioredis";
+import { type Socket as ClientSocket, io as connect } from "socket.io-client";
+import type { RecoveryNodeConfig } from "./fixtures/recovery-node.js";
+
+const FIXTURE = fileURLToPath(new URL("./fixtures/recovery-node.ts", import.meta.url));
+const HAPROXY_CFG = fileURLToPath(new URL("../../../deploy/haproxy.cfg", import.meta.url));
+
+interface Reply {
+  id?: number;
+  ok?: boolean;
+  result?: unknown;
+  error?: string;
+  type?: string;
+  port?: number;
+}
+
+/** One forked node; SIGKILLed at exit of the test process whatever happens. */
+class Node {
+  readonly name: string;
+  port = 0;
+  private readonly child: ChildProcess;
+  private output = "";
+  private nextId = 0;
+  private readonly pending = new Map<number, (r: Reply) => void>();
+  readonly exited: Promise<void>;
+
+  constructor(config: RecoveryNodeConfig) {
+    this.name = config.name;
+    this.child = fork(FIXTURE, [JSON.stringify(config)], {
+      execArgv: ["--conditions=switchyard-source", "--import", "tsx"],
+      stdio: ["ignore", "pipe", "pipe", "ipc"],
+    });
+    const keep = (chunk: Buffer) => {
+      this.output = (this.output + chunk.toString()).slice(-8000);
+    };
+    this.child.stdout?.on("data", keep);
+    this.child.stderr?.on("data", keep);
+    const unregister = registerExitCleanup(() => {
+      this.child.kill("SIGKILL");
+    });
+    this.exited = new Promise((resolve) => {
+      this.child.once("exit", () => {
+        unregister();
+        for (const p of this.pending.values()) p({ ok: false, error: `${this.name} exited` });
+        this.pending.clear();
+        resolve();
+      });
+    });
+    this.child.on("message", (m: Reply) => {
+      if (m.id === undefined) return;
+      this.pending.get(m.id)?.(m);
+      this.pending.delete(m.id);
+    });
+  }
+
+  ready(): Promise<void> {
+    return within(
+      new Promise<void>((resolve, reject) => {
+        this.child.on("message", (m: Reply) => {
+          if (m.type === "ready") {
+            this.port = m.port ?? 0;
+            resolve();
+          }
+        });
+        void this.exited.then(() => reject(new Error(`${this.name} exited\n${this.output}`)));
+      }),
+      20_000,
+      `node ${this.name} start`,
+    );
+  }
+
+  async call<T>(cmd: string, args: Record<string, unknown> = {}): Promise<T> {
+    const id = ++this.nextId;
+    const reply = await within(
+      new Promise<Reply>((resolve) => {
+        this.pending.set(id, resolve);
+        this.child.send({ id, cmd, args });
+      }),
+      30_000,
+      `${this.name} ${cmd}`,
+    );
+    if (!reply.ok) throw new Error(`${this.name} ${cmd}: ${reply.error}\n${this.output}`);
+    return reply.result as T;
+  }
+
+  async kill(): Promise<void> {
+    this.child.kill("SIGKILL");
+    await within(this.exited, 5000, `${this.name} SIGKILL`);
+  }
+
+  async stop(): Promise<void> {
+    if (this.child.exitCode !== null || this.child.signalCode !== null) return;
+    if (this.child.connected) this.child.disconnect();
+    const timer = setTimeout(() => this.child.kill("SIGKILL"), 5000);
+    try {
+      await this.exited;
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+}
+
+interface Stats {
+  io: Record<string, number>;
+  log: Record<string, number> | undefined;
+  sockets: number;
+}
+
+interface Hello {
+  node: string;
+  id: string;
+  recovered: boolean;
+  rooms: string[];
+  data: { name: string };
+}
+
+/** A client and what it saw. */
+interface Client {
+  readonly name: string;
+  readonly rooms: string[];
+  readonly socket: ClientSocket;
+  readonly hellos: Hello[];
+  /** Ticks by room. */
+  readonly ticks: Map<string, number[]>;
+}
+
+let redis: RedisServer;
+let admin: Redis;
+const suite = new Scope(15_000);
+before(async () => {
+  redis = suite.add(await startRedis(), (r) => r.stop());
+  admin = suite.add(new Redis(redis.url), (r) => r.disconnect());
+});
+after(() => suite.close());
+
+async function startCluster(
+  scope: Scope,
+  n: number,
+  config: Omit<RecoveryNodeConfig, "name" | "url">,
+): Promise<{ nodes: Node[]; url: string }> {
+  await admin.flushall();
+  const nodes: Node[] = [];
+  for (let i = 0; i < n; i++) {
+    const name = String.fromCharCode(65 + i);
+    nodes.push(scope.add(new Node({ ...config, name, url: redis.url }), (x) => x.stop()));
+  }
+  await Promise.all(nodes.map((x) => x.ready()));
+  const proxy = scope.add(
+    await startHaproxy({ configFile: HAPROXY_CFG, backends: nodes.map((x) => ({ port: x.port })) }),
+    (p) => p.stop(),
+  );
+  return { nodes, url: proxy.url };
+}
+
+function makeClient(
+  scope: Scope,
+  url: string,
+  name: string,
+  rooms: string[],
+  opts: { reconnection?: boolean; auth?: Record<string, unknown> } = {},
+): Client {
+  const socket = connect(url, {
+    forceNew: true,
+    transports: ["websocket"],
+    reconnection: opts.reconnection ?? true,
+    reconnectionDelay: 100,
+    reconnectionDelayMax: 300,
+    timeout: 10_000,
+    auth: opts.auth ?? { rooms, name },
+  });
+  scope.add(socket, (s) => s.close());
+  const client: Client = { name, rooms, socket, hellos: [], ticks: new Map() };
+  socket.on("hello", (h: Hello) => client.hellos.push(h));
+  socket.on("tick", (room: string, n: number) => {
+    const list = client.ticks.get(room) ?? [];
+    client.ticks.set(room, list);
+    list.push(n);
+  });
+  return client;
+}
+
+function range(from: number, to: number): number[] {
+  return Array.from({ length: to - from + 1 }, (_, i) => from + i);
+}
+
+async function sum(nodes: readonly Node[], pick: (s: Stats) => number): Promise<number> {
+  const all = await Promise.all(nodes.map((x) => x.call<Stats>("stats")));
+  return all.reduce((acc, s) => acc + pick(s), 0);
+}
+
+test("SIGKILL a node: its clients recover every missed broadcast on another node, in order, exactly once; a replayed or forged pid recovers nothing; the log stays bounded", async () => {
+  const scope = new Scope(15_000);
+  try {
+    const { nodes, url } = await startCluster(scope, 3, { window: 20_000, maxLength: 1000 });
+    const rooms = ["r0", "r1", "r2"];
+    const clients = Array.from({ length: 24 }, (_, i) =>
+      makeClient(scope, url, `c${i}`, [rooms[i % 3]!]),
+    );
+    await waitFor(() => clients.every((c) => c.hellos.length === 1), 20_000, "every hello");
+    const victim = nodes[0]!;
+    const emitter = nodes[2]!;
+    const victims = clients.filter((c) => c.hellos[0]!.node === victim.name);
+    const others = clients.filter((c) => c.hellos[0]!.node !== victim.name);
+    assert.ok(victims.length >= 4, `round-robin gave ${victims.length} clients to ${victim.name}`);
+
+    const COUNT = 150;
+    const ticking = emitter.call("tick", { rooms, count: COUNT, intervalMs: 10 });
+    // Every client has had some (so it holds an offset) before the kill.
+    await waitFor(
+      () => clients.every((c) => (c.ticks.get(c.rooms[0]!)?.length ?? 0) >= 20),
+      15_000,
+      "20 ticks at every client",
+    );
+    await victim.kill();
+    await ticking;
+    await waitFor(
+      () =>
+        victims.every((c) => c.hellos.length === 2) &&
+        clients.every((c) => (c.ticks.get(c.rooms[0]!)?.length ?? 0) >= COUNT),
+      20_000,
+      () =>
+        `victims back (${victims.filter((c) => c.hellos.length === 2).length}/${victims.length}) and ${COUNT} ticks everywhere (${clients.filter((c) => (c.ticks.get(c.rooms[0]!)?.length ?? 0) >= COUNT).length}/${clients.length}): ${clients
+          .filter((c) => (c.ticks.get(c.rooms[0]!)?.length ?? 0) < COUNT)
+          .map(
+            (c) =>
+              `${c.name} ${JSON.stringify(c.hellos)} missing ${range(1, COUNT).filter((n) => !c.ticks.get(c.rooms[0]!)?.includes(n))}`,
+          )
+          .join("; ")}`,
+    );
+    for (const c of clients) {
+      assert.deepEqual(
+        c.ticks.get(c.rooms[0]!),
+        range(1, COUNT),
+        `${c.name}: every tick once, in order (${JSON.stringify(c.hellos)})`,
+      );
+      assert.deepEqual([...c.ticks.keys()], c.rooms, `${c.name}: only its own room's ticks`);
+    }
+    for (const c of victims) {
+      const [first, second] = c.hellos as [Hello, Hello];
+      assert.notEqual(second.node, victim.name);
+      assert.equal(second.recovered, true, `${c.name} recovered on ${second.node}`);
+      assert.equal(second.id, first.id, "same socket id");
+      assert.deepEqual(second.rooms, c.rooms, "rooms restored");
+      assert.deepEqual(second.data, { name: c.name }, "data restored");
+      assert.equal(c.socket.recovered, true, "the client saw it recovered");
+    }
+    for (const c of others) assert.equal(c.hellos.length, 1, `${c.name} was not disturbed`);
+    const live = nodes.slice(1);
+    assert.equal(await sum(live, (s) => s.log?.restored ?? 0), victims.length);
+    assert.equal(await sum(live, (s) => s.io.recovered ?? 0), victims.length);
+
+    // Replayed: a victim's pid and offset, presented again by another client.
+    const v = victims[0]!.socket as unknown as { _pid: string; _lastOffset: string; id: string };
+    const replay = makeClient(scope, url, "replay", ["r0"], {
+      reconnection: false,
+      auth: { pid: v._pid, offset: v._lastOffset },
+    });
+    const forged = makeClient(scope, url, "forged", ["r0"], {
+      reconnection: false,
+      auth: { pid: "AAAAAAAAAAAAAAAAAAAA", offset: v._lastOffset },
+    });
+    await waitFor(
+      () => replay.hellos.length === 1 && forged.hellos.length === 1,
+      10_000,
+      "the replayed and forged clients' hellos",
+    );
+    for (const x of [replay, forged]) {
+      assert.equal(x.hellos[0]!.recovered, false, `${x.name}: a fresh session`);
+      assert.notEqual(x.hellos[0]!.id, v.id);
+      assert.deepEqual(x.hellos[0]!.rooms, [], `${x.name}: none of the victim's rooms`);
+      assert.equal(x.ticks.size, 0, `${x.name}: no missed packets replayed`);
+    }
+    assert.ok(victims[0]!.socket.connected, "the victim keeps its session");
+    assert.ok(
+      (await sum(live, (s) => s.io.recoveryMissesUnknownSession ?? 0)) >= 2,
+      "both misses counted as unknown sessions",
+    );
+
+    // Bounded: a flood leaves the stream near maxLength.
+    await emitter.call("flood", { count: 5000 });
+    const xlen = await admin.xlen("{switchyard:recovery:/}:log");
+    assert.ok(xlen <= 1100, `XLEN ${xlen} after a flood of 5,000 (maxLength 1,000)`);
+  } finally {
+    await scope.close();
+  }
+});
+
+test("window exceeded: a client of a killed node that comes back too late gets a fresh session, counted", async () => {
+  const scope = new Scope(15_000);
+  try {
+    const { nodes, url } = await startCluster(scope, 3, { window: 1500 });
+    const clients = Array.from({ length: 9 }, (_, i) =>
+      makeClient(scope, url, `c${i}`, ["r0"], { reconnection: false }),
+    );
+    await waitFor(() => clients.every((c) => c.hellos.length === 1), 20_000, "every hello");
+    const victim = nodes[0]!;
+    const victims = clients.filter((c) => c.hellos[0]!.node === victim.name);
+    assert.ok(victims.length >= 1);
+    await nodes[2]!.call("tick", { rooms: ["r0"], count: 3, intervalMs: 0 });
+    await waitFor(() => clients.every((c) => c.ticks.get("r0")?.length === 3), 10_000, "3 ticks");
+    await victim.kill();
+    await waitFor(() => victims.every((c) => !c.socket.connected), 10_000, "victims disconnected");
+    // The point of this test: more time passes than the window.
+    await sleep(2000);
+    for (const c of victims) c.socket.connect();
+    await waitFor(() => victims.every((c) => c.hellos.length === 2), 15_000, "victims back");
+    for (const c of victims) {
+      assert.equal(c.hellos[1]!.recovered, false, `${c.name}: not recovered`);
+      assert.notEqual(c.hellos[1]!.id, c.hellos[0]!.id);
+      assert.equal(c.socket.recovered, false);
+    }
+    assert.equal(
+      await sum(nodes.slice(1), (s) => s.io.recoveryMissesUnknownSession ?? 0),
+      victims.length,
+    );
+  } finally {
+    await scope.close();
+  }
+});
+
+test("Redis flushed (epoch changed): live sessions are saved again, but offsets from before do not recover, counted", async () => {
+  const scope = new Scope(15_000);
+  try {
+    const { nodes, url } = await startCluster(scope, 3, { window: 20_000 });
+    const clients = Array.from({ length: 9 }, (_, i) => makeClient(scope, url, `c${i}`, ["r0"]));
+    await waitFor(() => clients.every((c) => c.hellos.length === 1), 20_000, "every hello");
+    const victim = nodes[0]!;
+    const victims = clients.filter((c) => c.hellos[0]!.node === victim.name);
+    assert.ok(victims.length >= 1);
+    await nodes[2]!.call("tick", { rooms: ["r0"], count: 3, intervalMs: 0 });
+    await waitFor(() => clients.every((c) => c.ticks.get("r0")?.length === 3), 10_000, "3 ticks");
+    await admin.flushall();
+    // The nodes notice the new epoch at their next heartbeat and save their sessions again.
+    await waitFor(
+      async () => {
+        const keys = await admin.keys("*:live:*");
+        const lens = await Promise.all(keys.map((k) => admin.hlen(k)));
+        return lens.reduce((a, b) => a + b, 0) === clients.length;
+      },
+      10_000,
+      "every live session saved again",
+    );
+    await victim.kill();
+    await waitFor(() => victims.every((c) => c.hellos.length === 2), 15_000, "victims back");
+    for (const c of victims) {
+      assert.equal(c.hellos[1]!.recovered, false, `${c.name}: not recovered across the flush`);
+      assert.equal(c.socket.recovered, false);
+    }
+    const live = nodes.slice(1);
+    const stats = JSON.stringify(await Promise.all(live.map((x) => x.call<Stats>("stats"))));
+    assert.equal(
+      await sum(live, (s) => s.io.recoveryMissesEpoch ?? 0),
+      victims.length,
+      `misses by epoch: ${stats}`,
+    );
+    assert.equal(await sum(live, (s) => s.log?.missEpoch ?? 0), victims.length);
+  } finally {
+    await scope.close();
+  }
+});
