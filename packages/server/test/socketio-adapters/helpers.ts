@@ -11,7 +11,7 @@ import { type ChildProcess, fork } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import { registerExitCleanup, Scope, waitFor, within } from "@switchyard/test-harness";
 import type { NodeCommand } from "./fixtures/official-adapter-node.js";
-import type { SocketIoNodeConfig } from "./fixtures/socketio-node.js";
+import type { ExtraCommand, SocketIoNodeConfig } from "./fixtures/socketio-node.js";
 import { Client } from "./official-adapter-suite.js";
 
 export { Client };
@@ -97,7 +97,7 @@ export class SioNode {
   }
 
   async call<T>(
-    cmd: NodeCommand["cmd"],
+    cmd: NodeCommand["cmd"] | ExtraCommand["cmd"],
     args: Record<string, unknown> = {},
     timeoutMs = 20_000,
   ): Promise<T> {

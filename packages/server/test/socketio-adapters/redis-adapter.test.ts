@@ -10,9 +10,10 @@
  * `io.adapter(createAdapter(pub, sub))` after `new Server()`, so the main namespace's
  * adapter is replaced as socket.io does.
  */
+import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import { startRedis } from "@switchyard/test-harness";
-import { startSioCluster, type TestCluster } from "./helpers.js";
+import { type SioNode, startSioCluster, type TestCluster } from "./helpers.js";
 import { nodeLossTest, officialAdapterTests } from "./official-adapter-suite.js";
 
 for (const adapter of ["redis", "redis-sharded"] as const) {
@@ -35,6 +36,18 @@ for (const adapter of ["redis", "redis-sharded"] as const) {
       return cluster as never;
     };
     officialAdapterTests(test, started);
+    test("a fetched remote socket's timeout().emitWithAck goes through the adapter", async () => {
+      const c = cluster!;
+      const [a, , nodeC] = c.nodes as [SioNode, SioNode, SioNode];
+      const target = c.clients.find((x) => x.node === (nodeC as never) && x.socket.connected);
+      assert.ok(target !== undefined);
+      const r = await a.call<{ ack?: unknown; error?: string }>("remoteAck", {
+        id: target.id,
+        timeoutMs: 5000,
+      });
+      assert.deepEqual(r, { ack: target.name });
+      assert.deepEqual(target.received("ask").at(-1), "A", "the client got the emit from node A");
+    });
     // Last: it SIGKILLs node C.
     nodeLossTest(test, started);
   });
