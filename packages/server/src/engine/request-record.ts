@@ -40,11 +40,64 @@ export class RequestRecord implements RequestInfo {
   readonly minor: number;
 
   constructor(req: IncomingMessage) {
-    this.headers = req.headers;
+    this.headers = shareHeaderValues(req.headers);
     this.url = req.url ?? "/";
     this.socket = req.socket;
     this.minor = req.httpVersionMinor;
   }
+}
+
+/**
+ * Headers whose values repeat from one connection to the next (the same host, browser,
+ * origin, WebSocket version and extensions). Node's parser makes a new string for every
+ * value of every request; a kept record holds them for the connection's life.
+ */
+const REPEATING = [
+  "host",
+  "upgrade",
+  "connection",
+  "sec-websocket-version",
+  "sec-websocket-extensions",
+  "user-agent",
+  "origin",
+  "accept-encoding",
+  "accept-language",
+  "cache-control",
+  "pragma",
+] as const;
+/** Values shared between connections; bounded: cleared when full (never grows past it). */
+const shared = new Map<string, string>();
+/** How many distinct values {@link shared} holds at most. */
+export const SHARED_VALUES_MAX = 1024;
+/** Longer values are left alone (rare, and each would pin that much). */
+const SHARED_VALUE_MAX_LENGTH = 512;
+
+/**
+ * Replaces the values of {@link REPEATING} headers by an equal string already held for an
+ * earlier connection, so 10,000 connections from one kind of client hold one "websocket",
+ * one user agent, one host… instead of 10,000 copies (~0.1 KiB per idle connection for a
+ * bare client, more for a browser). Invisible to readers: equal strings are
+ * indistinguishable in JavaScript. Only for a record, whose request (and its `rawHeaders`,
+ * which hold the originals) is let go.
+ */
+export function shareHeaderValues(headers: IncomingHttpHeaders): IncomingHttpHeaders {
+  for (const name of REPEATING) {
+    const value = headers[name];
+    if (typeof value !== "string" || value.length > SHARED_VALUE_MAX_LENGTH) continue;
+    const held = shared.get(value);
+    if (held !== undefined) {
+      (headers as Record<string, string>)[name] = held;
+      continue;
+    }
+    if (shared.size >= SHARED_VALUES_MAX) shared.clear();
+    shared.set(value, value);
+  }
+  return headers;
+}
+
+/** Distinct header values held for sharing (for tests: bounded by {@link SHARED_VALUES_MAX}). */
+export function sharedHeaderValueCount(): number {
+  return shared.size;
 }
 
 /** Own string-named properties Node itself puts on a server-side request (built once). */

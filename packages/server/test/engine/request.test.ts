@@ -8,7 +8,12 @@ import assert from "node:assert/strict";
 import { IncomingMessage } from "node:http";
 import { after, describe, it } from "node:test";
 import type { Session, Socket } from "@switchyard/server";
-import { RequestRecord } from "../../src/engine/request-record.js";
+import {
+  RequestRecord,
+  SHARED_VALUES_MAX,
+  sharedHeaderValueCount,
+  shareHeaderValues,
+} from "../../src/engine/request-record.js";
 import {
   nextSession,
   once,
@@ -158,5 +163,26 @@ describe("socket.request in the Socket.IO layer", () => {
     const [socket] = await conn;
     await waitFor(() => first.length === 1, 3000, "engine connection");
     assert.equal(socket.request, first[0]);
+  });
+});
+
+describe("header values shared between connections", () => {
+  it("leaves every value as it was and holds a bounded number of them", () => {
+    for (let i = 0; i < 3 * SHARED_VALUES_MAX; i++) {
+      const headers = {
+        host: "example.test",
+        "user-agent": `agent/${i}`,
+        cookie: `id=${i}`,
+        "sec-websocket-version": "13",
+      };
+      const before = { ...headers };
+      assert.equal(shareHeaderValues(headers), headers, "the same object");
+      assert.deepEqual(headers, before);
+      assert.ok(sharedHeaderValueCount() <= SHARED_VALUES_MAX, `bounded (${i})`);
+    }
+    const long = "x".repeat(10_000);
+    const n = sharedHeaderValueCount();
+    shareHeaderValues({ "user-agent": long });
+    assert.equal(sharedHeaderValueCount(), n, "a long value is not held");
   });
 });
