@@ -182,6 +182,13 @@ export interface Adapter extends EventEmitter {
    * replays from the session's mark (socket.io cannot recover such a client).
    */
   recoveryMark?(): string | undefined;
+  /**
+   * Extension: the kept packets after `mark` that reach `rooms`, without consuming
+   * anything; undefined if some of them are no longer held. A socket restored before its
+   * connection middleware ran gets what was broadcast meanwhile (it was in its rooms but
+   * not yet connected, so nothing reached it live).
+   */
+  missedSince?(mark: string, rooms: readonly Room[]): unknown[][] | undefined;
 }
 
 /**

@@ -208,6 +208,10 @@ export class MemoryAdapter extends EventEmitter implements Adapter {
     return this.recoveryLog?.mark();
   }
 
+  missedSince(mark: string, rooms: readonly Room[]): unknown[][] | undefined {
+    return this.recoveryLog?.since(mark, rooms);
+  }
+
   persistSession(session: PersistedSession): void {
     this.recoveryLog?.persist(session);
   }

@@ -154,13 +154,25 @@ export class MemoryRecoveryLog {
           : this.indexOfMark(session.mark);
     if (start === -1) return "offset";
     const rooms = session.rooms;
+    const missed = this.collect(start, rooms);
+    return { sid: session.sid, pid: session.pid, rooms, data: session.data, missedPackets: missed };
+  }
+
+  /** The held packets from mark `#<seq>` on that reached `rooms`; undefined if some were dropped. */
+  since(mark: string, rooms: readonly Room[]): unknown[][] | undefined {
+    this.trim(Date.now());
+    const start = this.indexOfMark(mark);
+    return start === -1 ? undefined : this.collect(start, rooms);
+  }
+
+  private collect(start: number, rooms: readonly Room[]): unknown[][] {
     const missed: unknown[][] = [];
     const entries = this.entries;
     for (let i = start; i < entries.length; i++) {
       const entry = entries[i]!;
       if (reaches(entry, rooms)) missed.push(entry.data);
     }
-    return { sid: session.sid, pid: session.pid, rooms, data: session.data, missedPackets: missed };
+    return missed;
   }
 
   /** The index of the entry after the one with `offset`, or -1 if it is not held. */

@@ -75,7 +75,10 @@ interface SocketRecovery {
   readonly recovered: boolean;
   /** Missed packets to replay after the CONNECT reply (dropped once sent). */
   missed: unknown[][] | undefined;
-  /** The adapter's recovery mark when the socket connected (see `Adapter.recoveryMark`). */
+  /**
+   * The adapter's recovery mark: when the session was restored (until connected: what
+   * was kept meanwhile is replayed too), then when the socket connected.
+   */
   mark: string | undefined;
 }
 
@@ -502,7 +505,7 @@ export class Socket<
       pid: session.pid,
       recovered: true,
       missed: session.missedPackets,
-      mark: undefined,
+      mark: this.nsp.adapter.recoveryMark?.(),
     };
     this.dataValue = session.data as SocketData;
     if (session.rooms.length > 0) this.join(session.rooms);
@@ -514,8 +517,21 @@ export class Socket<
     this.nsp.adapter.addAll(this.id, [this.id]);
     const recovery = this.recovery;
     if (recovery !== undefined) {
+      const adapter = this.nsp.adapter;
+      const restoredAt = recovery.mark;
       // From here on every recoverable packet for this socket is delivered or kept.
-      recovery.mark = this.nsp.adapter.recoveryMark?.();
+      recovery.mark = adapter.recoveryMark?.();
+      if (
+        recovery.missed !== undefined &&
+        restoredAt !== undefined &&
+        restoredAt !== recovery.mark &&
+        adapter.missedSince !== undefined
+      ) {
+        // Restored, then its middleware ran while broadcasts went on: they are kept, and
+        // replayed after the ones the restore found.
+        const meanwhile = adapter.missedSince(restoredAt, [...this.rooms]);
+        if (meanwhile !== undefined) recovery.missed.push(...meanwhile);
+      }
       this.client.writePacket(
         {
           type: PacketType.CONNECT,

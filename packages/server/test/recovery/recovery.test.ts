@@ -440,6 +440,44 @@ describe("recovery: middleware", () => {
   }
 });
 
+describe("recovery: asynchronous middleware", () => {
+  it("what is broadcast while a restored socket's middleware runs is replayed after the missed packets", async () => {
+    const env = await setup({ skipMiddlewares: false });
+    const { srv, proxy } = env;
+    let entered = false;
+    let open: (() => void) | undefined;
+    srv.io.use((s, next) => {
+      if (!s.recovered) return next();
+      entered = true;
+      open = () => next();
+    });
+    const { c, socket } = await join(env, { transports: ["websocket"] });
+    const got = recordN(c);
+    srv.io.emit("n", 0);
+    await waitFor(() => got.length === 1, 3000, "the first broadcast");
+    const gone = reason(socket, 5000);
+    const clientGone = once(c, "disconnect", 5000);
+    proxy.down();
+    await gone;
+    await clientGone;
+    proxy.up();
+    srv.io.emit("n", 1);
+    const again = once<[Socket]>(srv.io, "connection");
+    c.connect();
+    await waitFor(() => entered, 3000, "the middleware of the restored socket");
+    srv.io.emit("n", 2); // while the middleware runs
+    srv.io.emit("n", 3);
+    open!();
+    const [s] = await again;
+    assert.equal(s.recovered, true);
+    await waitFor(() => got.length >= 4, 3000, "the replay");
+    srv.io.emit("n", 4);
+    await waitFor(() => got.length >= 5, 3000, "a live broadcast");
+    await quietPeriod(100);
+    assert.deepEqual(got, [0, 1, 2, 3, 4]);
+  });
+});
+
 describe("recovery off", () => {
   it("no pid in the CONNECT reply, no offset on events, nothing kept", async () => {
     const env = await setup(null);
