@@ -129,8 +129,11 @@ export function isSocketIoAdapter(adapter: object): boolean {
   return typeof a.computeExceptSids === "function" && typeof a.apply === "function";
 }
 
-/** socket.io-adapter's default request timeout: a remote emit with an ack and no `timeout()` waits this long. */
-const DEFAULT_ACK_TIMEOUT = 5000;
+/**
+ * socket.io-adapter's default request timeout: through a socket.io adapter, a broadcast
+ * or remote emit with an ack and no `timeout()` waits this long.
+ */
+export const SOCKET_IO_ADAPTER_TIMEOUT = 5000;
 
 /**
  * Acts on sockets of other nodes through a socket.io adapter, as socket.io's own
@@ -165,7 +168,7 @@ export class SocketIoRemoteHost implements RemoteSocketHost {
     callback: RemoteAckCallback,
   ): void {
     let done = false;
-    const ms = timeout ?? DEFAULT_ACK_TIMEOUT;
+    const ms = timeout ?? SOCKET_IO_ADAPTER_TIMEOUT;
     const timer = setTimeout(() => {
       if (done) return;
       done = true;

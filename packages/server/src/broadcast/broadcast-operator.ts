@@ -5,7 +5,11 @@
 import { type ClusterSocketInfo, PacketType, type SocketPacket } from "@switchyard/protocol";
 import type { Adapter, BroadcastFlags, Room, SocketId } from "../adapter/adapter.js";
 import { assertNotReserved, RemoteSocket } from "../adapter/remote-socket.js";
-import { isSocketIoAdapter, SocketIoRemoteHost } from "../adapter/socketio-adapter.js";
+import {
+  isSocketIoAdapter,
+  SOCKET_IO_ADAPTER_TIMEOUT,
+  SocketIoRemoteHost,
+} from "../adapter/socketio-adapter.js";
 import { AckTimeoutError } from "../errors.js";
 import type { Handshake } from "../namespace/handshake.js";
 import type {
@@ -168,7 +172,16 @@ export class BroadcastOperator<
     const responses: unknown[] = [];
     let expected: number | undefined;
     let done = false;
-    const timeout = this.flags.timeout;
+    // Switchyard's adapters report the count once, for the whole cluster; socket.io
+    // adapters once per node, so their count is complete when serverCount() nodes did.
+    const perNode = isSocketIoAdapter(this.adapter);
+    let flags = this.flags;
+    if (perNode && flags.timeout === undefined) {
+      // socket.io's cluster adapters forget a broadcast's remote acks after its
+      // `timeout`: without one they would never count, so theirs is the default.
+      flags = { ...flags, timeout: SOCKET_IO_ADAPTER_TIMEOUT };
+    }
+    const timeout = flags.timeout;
     const timer =
       timeout === undefined
         ? undefined
@@ -177,9 +190,6 @@ export class BroadcastOperator<
             done = true;
             ack(new AckTimeoutError(), responses);
           }, timeout);
-    // Switchyard's adapters report the count once, for the whole cluster; socket.io
-    // adapters once per node, so their count is complete when serverCount() nodes did.
-    const perNode = isSocketIoAdapter(this.adapter);
     let nodesLeft = perNode ? -1 : 1;
     const check = () => {
       if (done || nodesLeft !== 0 || expected === undefined || responses.length < expected) return;
@@ -196,7 +206,7 @@ export class BroadcastOperator<
     try {
       this.adapter.broadcastWithAck(
         packet,
-        { rooms: this.rooms, except: this.exceptRooms, flags: this.flags },
+        { rooms: this.rooms, except: this.exceptRooms, flags },
         (clientCount) => {
           expected = (expected ?? 0) + clientCount;
           nodesLeft--;

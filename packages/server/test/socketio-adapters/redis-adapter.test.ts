@@ -36,6 +36,18 @@ for (const adapter of ["redis", "redis-sharded"] as const) {
       return cluster as never;
     };
     officialAdapterTests(test, started);
+    test("a broadcast ack without timeout() ends after socket.io-adapter's 5 s, with the answers", async () => {
+      const c = cluster!;
+      // The suite's C-silent never answers: every other connected client does.
+      const answering = c.clients.filter((x) => x.socket.connected && x.name !== "C-silent");
+      assert.ok(c.clients.some((x) => x.name === "C-silent" && x.socket.connected));
+      const r = await c.nodes[1]!.call<{ error: string | null; responses: string[]; ms: number }>(
+        "ackNoTimeout",
+      );
+      assert.match(r.error ?? "", /timed out|timeout/i);
+      assert.deepEqual([...r.responses].sort(), answering.map((x) => x.name).sort());
+      assert.ok(r.ms >= 4900 && r.ms < 9000, `ended after ${r.ms} ms`);
+    });
     test("a fetched remote socket's timeout().emitWithAck goes through the adapter", async () => {
       const c = cluster!;
       const [a, , nodeC] = c.nodes as [SioNode, SioNode, SioNode];
