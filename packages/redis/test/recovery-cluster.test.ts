@@ -228,7 +228,13 @@ test("SIGKILL a node: its clients recover every missed broadcast on another node
     assert.ok(victims.length >= 4, `round-robin gave ${victims.length} clients to ${victim.name}`);
 
     const COUNT = 150;
-    const ticking = emitter.call("tick", { rooms, count: COUNT, intervalMs: 10 });
+    // Also to the room only the victim node holds: where its clients recover, no socket
+    // was in it before.
+    const ticking = emitter.call("tick", {
+      rooms: [...rooms, `at-${victim.name}`],
+      count: COUNT,
+      intervalMs: 10,
+    });
     // Every client has had some (so it holds an offset) before the kill.
     await waitFor(
       () => clients.every((c) => (c.ticks.get(c.rooms[0]!)?.length ?? 0) >= 20),
@@ -252,19 +258,23 @@ test("SIGKILL a node: its clients recover every missed broadcast on another node
           .join("; ")}`,
     );
     for (const c of clients) {
-      assert.deepEqual(
-        c.ticks.get(c.rooms[0]!),
-        range(1, COUNT),
-        `${c.name}: every tick once, in order (${JSON.stringify(c.hellos)})`,
-      );
-      assert.deepEqual([...c.ticks.keys()], c.rooms, `${c.name}: only its own room's ticks`);
+      const own = c.hellos[0]!.node === victim.name ? [c.rooms[0]!, `at-${victim.name}`] : c.rooms;
+      for (const room of own) {
+        assert.deepEqual(
+          c.ticks.get(room),
+          range(1, COUNT),
+          `${c.name}: every tick of ${room} once, in order (${JSON.stringify(c.hellos)})`,
+        );
+      }
+      assert.deepEqual([...c.ticks.keys()].sort(), own.sort(), `${c.name}: only its rooms' ticks`);
     }
     for (const c of victims) {
       const [first, second] = c.hellos as [Hello, Hello];
       assert.notEqual(second.node, victim.name);
       assert.equal(second.recovered, true, `${c.name} recovered on ${second.node}`);
       assert.equal(second.id, first.id, "same socket id");
-      assert.deepEqual(second.rooms, c.rooms, "rooms restored");
+      assert.deepEqual(second.rooms, first.rooms, "rooms restored");
+      assert.deepEqual(first.rooms, [...c.rooms, `at-${victim.name}`].sort());
       assert.deepEqual(second.data, { name: c.name }, "data restored");
       assert.equal(c.socket.recovered, true, "the client saw it recovered");
     }
@@ -291,7 +301,11 @@ test("SIGKILL a node: its clients recover every missed broadcast on another node
     for (const x of [replay, forged]) {
       assert.equal(x.hellos[0]!.recovered, false, `${x.name}: a fresh session`);
       assert.notEqual(x.hellos[0]!.id, v.id);
-      assert.deepEqual(x.hellos[0]!.rooms, [], `${x.name}: none of the victim's rooms`);
+      assert.deepEqual(
+        x.hellos[0]!.rooms,
+        [`at-${x.hellos[0]!.node}`],
+        `${x.name}: none of the victim's rooms`,
+      );
       assert.equal(x.ticks.size, 0, `${x.name}: no missed packets replayed`);
     }
     assert.ok(victims[0]!.socket.connected, "the victim keeps its session");
