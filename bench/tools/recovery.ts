@@ -95,6 +95,32 @@ async function memoryPerPacket(count: number): Promise<{ bytesPerPacket: number;
   return { bytesPerPacket: (after - before) / count, held };
 }
 
+/**
+ * What recovery adds per broadcast, whatever the recipients: `n` broadcasts of a 64 B
+ * tick to a namespace with no client (encode + offset + log entry + trimming at the
+ * default bounds), off vs on, in this process; ns per broadcast, best of 3.
+ */
+async function perBroadcast(n: number): Promise<{ off: number; on: number }> {
+  const { Server } = await import("@switchyard/server");
+  const pad = "x".repeat(64);
+  const time = async (on: boolean): Promise<number> => {
+    const io = new Server(on ? { connectionStateRecovery: {} } : {});
+    const nsp = io.of("/");
+    let best = Number.POSITIVE_INFINITY;
+    for (let round = 0; round < 4; round++) {
+      const t0 = process.hrtime.bigint();
+      for (let i = 0; i < n; i++) nsp.emit("tick", { seq: i, t: 0, pad });
+      const ns = Number(process.hrtime.bigint() - t0) / n;
+      if (round > 0) best = Math.min(best, ns); // round 0 warms up
+    }
+    await io.close();
+    return best;
+  };
+  const off = await time(false);
+  const on = await time(true);
+  return { off, on };
+}
+
 async function main(): Promise<void> {
   const rounds = arg("rounds", 2);
   const plan: FanoutPlan = {
@@ -132,6 +158,10 @@ async function main(): Promise<void> {
         `${median(of.map((f) => f["f64.cpuPerDeliveryUs"]!)).toFixed(3)} µs/delivery`,
     );
   }
+  const b = await perBroadcast(arg("broadcasts", 200_000));
+  console.log(
+    `per broadcast, no recipients: ${b.off.toFixed(0)} ns off, ${b.on.toFixed(0)} ns on (+${(b.on - b.off).toFixed(0)} ns)`,
+  );
   const m = await memoryPerPacket(arg("packets", 20_000));
   console.log(
     `memory: ${m.bytesPerPacket.toFixed(0)} B of heap per retained 64 B packet (${m.held} held)`,
