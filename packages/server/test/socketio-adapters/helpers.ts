@@ -12,9 +12,9 @@ import { fileURLToPath } from "node:url";
 import { registerExitCleanup, Scope, waitFor, within } from "@switchyard/test-harness";
 import type { NodeCommand } from "./fixtures/official-adapter-node.js";
 import type { ExtraCommand, SocketIoNodeConfig } from "./fixtures/socketio-node.js";
-import { Client } from "./official-adapter-suite.js";
+import { Client, fence, range, type SuiteNode } from "./official-adapter-suite.js";
 
-export { Client };
+export { Client, fence, range };
 
 const NODE_FIXTURE = fileURLToPath(new URL("./fixtures/socketio-node.ts", import.meta.url));
 const PRIMARY_FIXTURE = fileURLToPath(
@@ -33,7 +33,7 @@ interface Reply {
 }
 
 /** One node of a test cluster, whatever carries its messages. */
-export class SioNode {
+export class SioNode implements SuiteNode {
   readonly name: string;
   readonly kind: string;
   port = 0;
@@ -350,19 +350,3 @@ export async function warmUp(nodes: readonly SioNode[], clients: readonly Client
     "broadcasts from every node reaching every client",
   );
 }
-
-/**
- * A fence broadcast from `node` to everyone, awaited at every client of `clients`:
- * whatever `node` broadcast before has then arrived (per-node order).
- */
-export async function fence(node: SioNode, clients: readonly Client[]): Promise<void> {
-  const before = clients.map((c) => c.sequence("fence", node.name).length);
-  await node.call("broadcast", { event: "fence", n: 1 });
-  await waitFor(
-    () => clients.every((c, k) => c.sequence("fence", node.name).length > before[k]!),
-    15_000,
-    `fence from ${node.name}`,
-  );
-}
-
-export const range = (n: number): number[] => Array.from({ length: n }, (_, i) => i + 1);

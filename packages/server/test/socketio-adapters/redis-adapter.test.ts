@@ -33,7 +33,7 @@ for (const adapter of ["redis", "redis-sharded"] as const) {
 
     const started = () => {
       if (cluster === undefined) throw new Error("cluster did not start");
-      return cluster as never;
+      return cluster;
     };
     officialAdapterTests(test, started);
     test("a broadcast ack without timeout() ends after socket.io-adapter's 5 s, with the answers", async () => {
@@ -51,7 +51,7 @@ for (const adapter of ["redis", "redis-sharded"] as const) {
     test("a fetched remote socket's timeout().emitWithAck goes through the adapter", async () => {
       const c = cluster!;
       const [a, , nodeC] = c.nodes as [SioNode, SioNode, SioNode];
-      const target = c.clients.find((x) => x.node === (nodeC as never) && x.socket.connected);
+      const target = c.clients.find((x) => x.node === nodeC && x.socket.connected);
       assert.ok(target !== undefined);
       const r = await a.call<{ ack?: unknown; error?: string }>("remoteAck", {
         id: target.id,
@@ -61,6 +61,6 @@ for (const adapter of ["redis", "redis-sharded"] as const) {
       assert.deepEqual(target.received("ask").at(-1), "A", "the client got the emit from node A");
     });
     // Last: it SIGKILLs node C.
-    nodeLossTest(test, started);
+    nodeLossTest(test, started as never); // typed for startCluster's nodes; it needs kill()
   });
 }
