@@ -22,6 +22,7 @@ import {
   startServer,
   type TestServer,
   TRANSPORT_MODES,
+  upgraded,
   waitFor,
   within,
 } from "../socketio/helpers.js";
@@ -30,7 +31,7 @@ import { TcpProxy } from "./helpers.js";
 const scope = new Scope();
 afterEach(() => scope.close());
 
-const MODES = TRANSPORT_MODES.filter((m) => !m.upgrade);
+const MODES = TRANSPORT_MODES;
 const RECOVERABLE = ["transport close", "transport error", "ping timeout"];
 
 interface Setup {
@@ -99,6 +100,7 @@ for (const mode of MODES) {
         s.data = { user: "ada" };
       });
       const { c, socket } = await join(env, mode.opts);
+      if (mode.upgrade) await upgraded(c, socket);
       const got = recordN(c);
       const bins: Buffer[] = [];
       c.on("bin", (b: ArrayBuffer, offset: unknown) => {
@@ -157,6 +159,7 @@ for (const mode of MODES) {
         if (!s.recovered) s.join("r");
       });
       const { c, socket } = await join(env, mode.opts);
+      if (mode.upgrade) await upgraded(c, socket);
       const got = recordN(c);
       srv.io.to("r").emit("n", 0);
       await waitFor(() => got.length === 1, 3000, "the first broadcast");
