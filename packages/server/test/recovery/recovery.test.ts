@@ -42,8 +42,10 @@ interface Setup {
 /** A server (recovery on with `recovery`, off with null) behind a proxy. */
 async function setup(recovery: Record<string, unknown> | null = {}): Promise<Setup> {
   const srv = await startServer(scope, {
-    pingInterval: 300,
-    pingTimeout: 300,
+    // Short enough for the pause test, long enough that a loaded machine does not time
+    // out a healthy client.
+    pingInterval: 800,
+    pingTimeout: 800,
     ...(recovery === null ? {} : { connectionStateRecovery: recovery }),
   });
   const proxy = await TcpProxy.start(scope, srv.port);
@@ -116,8 +118,8 @@ for (const mode of MODES) {
       assert.equal(c.id, firstId);
       assert.equal(typeof privateState(c).pid, "string", "the CONNECT reply carried a pid");
 
-      const serverGone = reason(socket, 5000);
-      const clientGone = once(c, "disconnect", 5000);
+      const serverGone = reason(socket, 10_000);
+      const clientGone = once(c, "disconnect", 10_000);
       proxy.down();
       assert.ok(RECOVERABLE.includes(await serverGone));
       await clientGone;
@@ -163,8 +165,8 @@ for (const mode of MODES) {
       const got = recordN(c);
       srv.io.to("r").emit("n", 0);
       await waitFor(() => got.length === 1, 3000, "the first broadcast");
-      const serverGone = reason(socket, 5000);
-      const clientGone = once(c, "disconnect", 5000);
+      const serverGone = reason(socket, 10_000);
+      const clientGone = once(c, "disconnect", 10_000);
       proxy.pause();
       srv.io.to("r").emit("n", 1); // written into the paused connection: never arrives
       assert.equal(await serverGone, "ping timeout");
@@ -189,8 +191,8 @@ describe("recovery: when it must not recover", () => {
     const got = recordN(c);
     srv.io.emit("n", 0);
     await waitFor(() => got.length === 1, 3000, "the first broadcast");
-    const gone = reason(socket, 5000);
-    const clientGone = once(c, "disconnect", 5000);
+    const gone = reason(socket, 10_000);
+    const clientGone = once(c, "disconnect", 10_000);
     proxy.cut();
     await gone;
     await clientGone;
@@ -222,8 +224,8 @@ describe("recovery: when it must not recover", () => {
     const got = recordN(c);
     srv.io.to("secret").emit("n", 0);
     await waitFor(() => got.length === 1, 3000, "the first broadcast");
-    const gone = reason(socket, 5000);
-    const clientGone = once(c, "disconnect", 5000);
+    const gone = reason(socket, 10_000);
+    const clientGone = once(c, "disconnect", 10_000);
     proxy.cut();
     await gone;
     await clientGone;
@@ -254,7 +256,7 @@ describe("recovery: when it must not recover", () => {
     srv.io.emit("n", 0);
     await waitFor(() => got.length === 1, 3000, "the first broadcast");
     const { offset } = privateState(c);
-    const gone = reason(socket, 5000);
+    const gone = reason(socket, 10_000);
     proxy.cut();
     await gone;
     srv.io.emit("n", 1);
@@ -353,8 +355,8 @@ describe("recovery: when it must not recover", () => {
     const got = recordN(c);
     srv.io.emit("n", 0);
     await waitFor(() => got.length === 1, 3000, "the first broadcast");
-    const gone = reason(socket, 5000);
-    const clientGone = once(c, "disconnect", 5000);
+    const gone = reason(socket, 10_000);
+    const clientGone = once(c, "disconnect", 10_000);
     proxy.cut();
     await gone;
     await clientGone;
@@ -376,8 +378,8 @@ describe("recovery: extension", () => {
     const { c, socket } = await join(env, { transports: ["websocket"] });
     const got = recordN(c);
     assert.equal(privateState(c).offset, undefined, "no packet received, so no offset");
-    const serverGone = reason(socket, 5000);
-    const clientGone = once(c, "disconnect", 5000);
+    const serverGone = reason(socket, 10_000);
+    const clientGone = once(c, "disconnect", 10_000);
     proxy.down();
     await serverGone;
     await clientGone;
@@ -397,7 +399,7 @@ describe("recovery: extension", () => {
     const env = await setup();
     const { srv, proxy } = env;
     const { c, socket } = await join(env, { transports: ["websocket"] });
-    const serverGone = reason(socket, 5000);
+    const serverGone = reason(socket, 10_000);
     proxy.down();
     await serverGone;
     proxy.up();
@@ -428,8 +430,8 @@ describe("recovery: middleware", () => {
       const got = recordN(c);
       srv.io.emit("n", 0);
       await waitFor(() => got.length === 1, 3000, "the first broadcast");
-      const gone = reason(socket, 5000);
-      const clientGone = once(c, "disconnect", 5000);
+      const gone = reason(socket, 10_000);
+      const clientGone = once(c, "disconnect", 10_000);
       proxy.cut();
       await gone;
       await clientGone;
@@ -458,8 +460,8 @@ describe("recovery: asynchronous middleware", () => {
     const got = recordN(c);
     srv.io.emit("n", 0);
     await waitFor(() => got.length === 1, 3000, "the first broadcast");
-    const gone = reason(socket, 5000);
-    const clientGone = once(c, "disconnect", 5000);
+    const gone = reason(socket, 10_000);
+    const clientGone = once(c, "disconnect", 10_000);
     proxy.down();
     await gone;
     await clientGone;
