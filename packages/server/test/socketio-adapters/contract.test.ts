@@ -15,9 +15,12 @@ import {
   type AdapterNamespace,
   InvalidOptionError,
   MemoryAdapter,
+  msgpackParser,
   Server,
 } from "@switchyard/server";
 import { Adapter as SioAdapter } from "socket.io-adapter";
+import type { ManagerOptions } from "socket.io-client";
+import npmMsgpackParser from "socket.io-msgpack-parser";
 import {
   connect,
   once,
@@ -135,6 +138,23 @@ describe("socket.io adapter contract", () => {
       },
     );
     assert.ok(srv.io.stats.acksReceived >= 4);
+  });
+
+  test("with the msgpack parser: socket.io-adapter encodes with server.encoder, binary frames reach clients", async () => {
+    const srv = await startServer(scope, { parser: msgpackParser, adapter: SioAdapter });
+    const parser = npmMsgpackParser as unknown as NonNullable<ManagerOptions["parser"]>;
+    const a = await pair(scope, srv, TRANSPORT_MODES[0]!, { parser });
+    const b = await pair(scope, srv, TRANSPORT_MODES[1]!, { parser });
+    assert.ok(srv.io.of("/").adapter instanceof SioAdapter);
+    const got: unknown[] = [];
+    for (const c of [a.client, b.client]) c.on("m", (x: unknown) => got.push(x));
+    srv.io.emit("m", { n: 1, bytes: Buffer.from([9, 8]) });
+    await waitFor(() => got.length === 2, 3000, "msgpack broadcast at both clients");
+    for (const x of got) {
+      const { n, bytes } = x as { n: number; bytes: Uint8Array };
+      assert.equal(n, 1);
+      assert.deepEqual([...new Uint8Array(bytes)], [9, 8]);
+    }
   });
 
   test("a volatile broadcast, fetchSockets and socketsJoin through a socket.io-adapter class", async () => {
