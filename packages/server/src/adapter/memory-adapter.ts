@@ -192,8 +192,10 @@ export class MemoryAdapter extends EventEmitter implements Adapter {
   protected retain(packet: SocketPacket, opts: BroadcastOptions): EncodedPacket {
     const log = this.recoveryLog!;
     const offset = log.nextOffset();
-    const data = packet.data as unknown[];
-    data.push(offset);
+    // A copy: the caller's array may go to other adapters too (a parent namespace hands
+    // one to each child), each appending its own offset.
+    const data = [...(packet.data as unknown[]), offset];
+    packet.data = data;
     const encoded = this.nsp.encode(packet);
     log.append(offset, data, opts, encodedSize(encoded));
     return encoded;

@@ -416,6 +416,27 @@ describe("recovery: extension", () => {
   });
 });
 
+describe("recovery: dynamic namespaces", () => {
+  it("a parent's broadcast reaches each child's clients with one offset, the child's own", async () => {
+    const env = await setup();
+    const { srv, proxy } = env;
+    const parent = srv.io.of(/^\/dyn-\d+$/);
+    const clients = ["/dyn-1", "/dyn-2"].map((nsp) =>
+      client(scope, proxy.url + nsp, { transports: ["websocket"] }),
+    );
+    await Promise.all(clients.map((c) => connected(c)));
+    const args: unknown[][][] = clients.map(() => []);
+    clients.forEach((c, i) => c.on("n", (...a: unknown[]) => args[i]!.push(a)));
+    parent.emit("n", 1);
+    await waitFor(() => args.every((a) => a.length === 1), 3000, "both children");
+    for (const [a] of args) {
+      assert.equal(a!.length, 2, "the value and one offset");
+      assert.equal(a![0], 1);
+      assert.equal(typeof a![1], "string");
+    }
+  });
+});
+
 describe("recovery: middleware", () => {
   for (const skipMiddlewares of [true, false]) {
     it(`skipMiddlewares: ${skipMiddlewares}`, async () => {
