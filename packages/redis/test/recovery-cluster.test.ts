@@ -396,3 +396,50 @@ test("Redis flushed (epoch changed): live sessions are saved again, but offsets 
     await scope.close();
   }
 });
+
+test("a client that received nothing before its node was killed recovers from where the log stood when it connected", async () => {
+  const scope = new Scope(15_000);
+  try {
+    const { nodes, url } = await startCluster(scope, 3, { window: 20_000 });
+    // Some traffic first, so every node has seen the log move (the hellos are logged).
+    const talkers = Array.from({ length: 3 }, (_, i) => makeClient(scope, url, `t${i}`, ["t"]));
+    await waitFor(() => talkers.every((c) => c.hellos.length === 1), 20_000, "talkers' hellos");
+    const quiet = Array.from({ length: 9 }, (_, i) =>
+      makeClient(scope, url, `q${i}`, ["q"], { auth: { rooms: ["q"], quiet: true } }),
+    );
+    const connects = new Map<Client, number>(quiet.map((c) => [c, 0]));
+    for (const c of quiet) c.socket.on("connect", () => connects.set(c, connects.get(c)! + 1));
+    await waitFor(() => quiet.every((c) => connects.get(c) === 1), 20_000, "quiet clients");
+    const victim = nodes[0]!;
+    const onVictim = new Set(await victim.call<string[]>("ids"));
+    const victims = quiet.filter((c) => onVictim.has(c.socket.id!));
+    assert.ok(victims.length >= 1, "round-robin put quiet clients on the victim");
+    for (const c of victims) {
+      const s = c.socket as unknown as { _pid?: string; _lastOffset?: string };
+      assert.ok(s._pid !== undefined && s._lastOffset === undefined, "a pid and no offset");
+    }
+    // Live states are written 20 ms after a join.
+    await waitFor(
+      async () => {
+        const keys = await admin.keys("*:live:*");
+        const lens = await Promise.all(keys.map((k) => admin.hlen(k)));
+        return lens.reduce((a, b) => a + b, 0) === talkers.length + quiet.length;
+      },
+      10_000,
+      "every live session saved",
+    );
+    await victim.kill();
+    await nodes[2]!.call("tick", { rooms: ["q"], count: 20, intervalMs: 0 });
+    await waitFor(
+      () => victims.every((c) => connects.get(c) === 2 && c.ticks.get("q")?.length === 20),
+      20_000,
+      "victims back with 20 ticks",
+    );
+    for (const c of victims) {
+      assert.equal(c.socket.recovered, true, `${c.name} recovered`);
+      assert.deepEqual(c.ticks.get("q"), range(1, 20), `${c.name}: every tick once, in order`);
+    }
+  } finally {
+    await scope.close();
+  }
+});

@@ -258,6 +258,11 @@ export class ClusterAdapter
     return this.logged.persist(session);
   }
 
+  override recoveryMark(): string | undefined {
+    if (this.logged === undefined) return super.recoveryMark();
+    return this.logged.mark();
+  }
+
   override restoreSession(
     pid: string,
     offset: string,

@@ -167,6 +167,10 @@ export class LogRecovery {
    */
   private finishing = 0;
   private releases: (() => void)[] = [];
+  /** The offset of the last logged broadcast delivered here (unchecked: see {@link mark}). */
+  private lastSeen: string | undefined = undefined;
+  /** Each connected socket's mark: where the log stood when it connected (see {@link mark}). */
+  private readonly marks = new Map<SocketId, string>();
   /** The log's epoch as last seen (appends and heartbeats tell it). */
   private epoch: string | undefined = undefined;
   private closed = false;
@@ -251,10 +255,13 @@ export class LogRecovery {
         this.host.sendBroadcast(item.packet, item.opts);
         continue;
       }
+      this.lastSeen = item.offset;
       const data = [...(item.packet.data as unknown[]), item.offset];
       const stamped: SocketPacket = { ...item.packet, data };
       if (this.captures.size > 0) this.capture(item.offset, data, item.opts);
-      this.host.sendBroadcast(stamped, item.opts);
+      // Held during a restore, it may be one that restore's read returned.
+      const opts = this.floors.size === 0 ? item.opts : this.skipRestored(item.offset, item.opts);
+      this.host.sendBroadcast(stamped, opts);
     }
     if (this.head === queue.length) {
       queue.length = 0;
@@ -268,13 +275,24 @@ export class LogRecovery {
    * deliver it with.
    */
   received(packet: SocketPacket, opts: BroadcastOptions): BroadcastOptions {
-    if (this.captures.size === 0 && this.floors.size === 0) return opts;
     const data = packet.data as unknown[];
     const last = data[data.length - 1];
+    if (typeof last === "string") this.lastSeen = last;
+    if (this.captures.size === 0 && this.floors.size === 0) return opts;
     const offset = typeof last === "string" ? parseOffset(last) : undefined;
     if (offset === undefined) return opts;
     if (this.captures.size > 0) this.capture(last as string, data, opts);
     if (this.floors.size === 0) return opts;
+    return this.skipRestored(last as string, opts, offset);
+  }
+
+  /** `opts` minus the sockets restored with the broadcast at `offsetText` already. */
+  private skipRestored(
+    offsetText: string,
+    opts: BroadcastOptions,
+    offset = parseOffset(offsetText),
+  ): BroadcastOptions {
+    if (offset === undefined) return opts;
     let except: Set<Room> | undefined;
     const now = Date.now();
     for (const [sid, floor] of this.floors) {
@@ -302,9 +320,22 @@ export class LogRecovery {
 
   // ——— live session states ———
 
+  /**
+   * Where the log stands for a socket connecting now: the last offset delivered here
+   * (undefined before any, or if it is not one of ours). A client that received nothing
+   * before it lost its connection presents no offset; it recovers from its session's mark.
+   */
+  mark(): string | undefined {
+    return parseOffset(this.lastSeen) === undefined ? undefined : this.lastSeen;
+  }
+
   /** Socket `id` joined or left a room: its live state is written soon. */
   changed(id: SocketId): void {
     if (this.closed) return;
+    if (!this.marks.has(id)) {
+      const mark = this.mark();
+      if (mark !== undefined) this.marks.set(id, mark);
+    }
     this.dirty.add(id);
     this.schedule();
   }
@@ -312,6 +343,7 @@ export class LogRecovery {
   /** Socket `id` left every room (it is gone): its live state is forgotten. */
   gone(id: SocketId): void {
     this.dirty.delete(id);
+    this.marks.delete(id);
     const pid = this.pidOf.get(id);
     if (pid === undefined) return;
     this.pidOf.delete(id);
@@ -342,9 +374,15 @@ export class LogRecovery {
       const pid = socket.pid;
       if (!plausiblePid(pid)) continue;
       this.pidOf.set(id, pid);
+      const mark = this.marks.get(id);
       upserts.push([
         pid,
-        encodeSession(this.host.uid, { sid: id, rooms: [...socket.rooms], data: socket.data }),
+        encodeSession(this.host.uid, {
+          sid: id,
+          rooms: [...socket.rooms],
+          data: socket.data,
+          ...(mark === undefined ? {} : { mark }),
+        }),
       ]);
     }
     const removals = this.removals;
@@ -366,8 +404,13 @@ export class LogRecovery {
   persist(session: PersistedSession): Promise<void> {
     this.dirty.delete(session.sid);
     this.pidOf.delete(session.sid);
+    const mark = session.mark ?? this.marks.get(session.sid);
+    this.marks.delete(session.sid);
     if (!plausiblePid(session.pid)) return Promise.resolve();
-    return this.log.persist(session.pid, encodeSession(this.host.uid, session));
+    return this.log.persist(
+      session.pid,
+      encodeSession(this.host.uid, mark === undefined ? session : { ...session, mark }),
+    );
   }
 
   /**
@@ -391,8 +434,11 @@ export class LogRecovery {
 
   /** Session `pid` with what it missed after `offsetText`, or null (counted, and told to the namespace). */
   async restore(pid: string, offsetText: string): Promise<RecoveredSession | null> {
-    const offset = parseOffset(offsetText);
-    if (!plausiblePid(pid) || offset === undefined) {
+    // "": the client received nothing before it lost its connection; its session's mark
+    // (where the log stood when it connected) stands in for its offset.
+    const fromMark = offsetText === "";
+    let offset = fromMark ? undefined : parseOffset(offsetText);
+    if (!plausiblePid(pid) || (!fromMark && offset === undefined)) {
       this.stats.missMalformed++;
       return this.miss(offset === undefined ? "offset" : "unknown-session");
     }
@@ -419,6 +465,14 @@ export class LogRecovery {
       }
       // This node may hold no socket of the session's rooms yet, and so not receive their
       // broadcasts: subscribed before the read, whatever the read misses arrives here.
+      if (fromMark) {
+        offset = parseOffset(session.mark);
+        if (offset === undefined) {
+          this.stats.missTrimmed++;
+          return this.miss("offset");
+        }
+        offsetText = session.mark!;
+      }
       watch = this.host.watchRooms([...session.rooms, session.sid]);
       await bounded(watch.ready, this.nodeTimeout + 1000);
       const read = await this.log.read(offsetText);
@@ -426,7 +480,7 @@ export class LogRecovery {
       const mine = new Set<Room>(session.rooms);
       mine.add(session.sid);
       const missed: unknown[][] = [];
-      let last = offset;
+      let last = offset!;
       for (const [text, entry] of read.entries) {
         const at = parseOffset(text);
         const msg = at === undefined ? undefined : safeDecode(entry);

@@ -166,11 +166,13 @@ export function reaches(
 
 /**
  * A session as kept in the log: the cluster's `fetch-res` message carrying one socket
- * (its id, rooms and data, no handshake), so it is encoded and validated like every
- * socket that crosses the bus. `data` that cannot be encoded is kept as null.
+ * (its id, rooms and data; its mark, if any, in place of the handshake), so it is encoded
+ * and validated like every socket that crosses the bus. `data` that cannot be encoded is
+ * kept as null.
  */
 export function encodeSession(node: string, session: Omit<PersistedSession, "pid">): Buffer {
-  const info = { id: session.sid, handshake: {}, rooms: session.rooms, data: session.data };
+  const handshake = session.mark === undefined ? {} : { mark: session.mark };
+  const info = { id: session.sid, handshake, rooms: session.rooms, data: session.data };
   try {
     return encodeControlMessage({ type: "fetch-res", uid: node, rid: "session", sockets: [info] });
   } catch {
@@ -192,7 +194,14 @@ export function decodeSession(
     const msg = decodeControlMessage(bytes);
     if (msg.type !== "fetch-res" || msg.sockets.length !== 1) return undefined;
     const s = msg.sockets[0]!;
-    return { sid: s.id, pid, rooms: s.rooms, data: s.data };
+    const mark = s.handshake.mark;
+    return {
+      sid: s.id,
+      pid,
+      rooms: s.rooms,
+      data: s.data,
+      ...(typeof mark === "string" ? { mark } : {}),
+    };
   } catch {
     return undefined;
   }
