@@ -4,7 +4,8 @@
 // so as root both run as Debian's `postgres` user (the temp dir is chowned to it).
 // fsync and full_page_writes are off (tests want speed); commits still write the WAL (to the
 // OS cache), so a committed row survives a SIGKILL of the server (not of the machine).
-import { readdirSync, writeFileSync } from "node:fs";
+import { execFileSync } from "node:child_process";
+import { readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import pg from "pg";
 import { freePort } from "./ports.js";
@@ -171,6 +172,10 @@ export async function startPostgres(options: PostgresOptions = {}): Promise<Post
       "shared_buffers=32MB",
       "-c",
       "logging_collector=off",
+      // Dynamic shared memory as files in the data dir (removed with it), not in /dev/shm,
+      // where a SIGKILLed server would leave them behind.
+      "-c",
+      "dynamic_shared_memory_type=mmap",
       ...(options.settings ?? []).flatMap((setting) => ["-c", setting]),
     ];
     const service = await Service.start(dir, tag, () =>
@@ -207,7 +212,7 @@ export async function startPostgres(options: PostgresOptions = {}): Promise<Post
       }
     };
 
-    return service.handle({
+    const handle = service.handle({
       host: "127.0.0.1",
       port,
       user: USER,
@@ -217,5 +222,58 @@ export async function startPostgres(options: PostgresOptions = {}): Promise<Post
       dataDir,
       query,
     });
+    // A server that did not shut down cleanly (killed, or SIGKILLed after the grace) leaves
+    // its small System V interlock segment behind: remove it once nothing is attached.
+    const stop = handle.stop;
+    handle.stop = async () => {
+      const segment = interlockSegment(dataDir);
+      try {
+        await stop();
+      } finally {
+        if (segment !== undefined) removeIfUnattached(segment);
+      }
+    };
+    return handle;
   });
+}
+
+interface ShmSegment {
+  readonly key: string;
+  readonly shmid: string;
+}
+
+// Line 7 of postmaster.pid: the System V key and id of the server's interlock segment.
+function interlockSegment(dataDir: string): ShmSegment | undefined {
+  let lines: string[];
+  try {
+    lines = readFileSync(join(dataDir, "postmaster.pid"), "utf8").split("\n");
+  } catch {
+    return undefined;
+  }
+  const [key, shmid] = (lines[6] ?? "").trim().split(/\s+/);
+  if (key === undefined || shmid === undefined || !/^\d+$/.test(key) || !/^\d+$/.test(shmid)) {
+    return undefined;
+  }
+  return { key, shmid };
+}
+
+// Only the segment with both this key (derived from this data dir) and this id, and
+// only when no process is attached: never another instance's.
+function removeIfUnattached(segment: ShmSegment): void {
+  let table: string;
+  try {
+    table = readFileSync("/proc/sysvipc/shm", "utf8");
+  } catch {
+    return;
+  }
+  const row = table
+    .split("\n")
+    .map((line) => line.trim().split(/\s+/))
+    .find((f) => f[0] === segment.key && f[1] === segment.shmid);
+  if (row === undefined || row[6] !== "0") return;
+  try {
+    execFileSync("ipcrm", ["-m", segment.shmid], { stdio: "ignore" });
+  } catch {
+    // Gone meanwhile, or not ours to remove: nothing to do.
+  }
 }

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
-import { existsSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, test } from "node:test";
 import pg from "pg";
@@ -92,6 +92,33 @@ describe("postgres", () => {
     assert.deepEqual(psMatching(db.dataDir), [], "ps shows no server on the data dir");
     assert.equal(await isPortOpen(db.port), false, "port closed");
     assert.equal(existsSync(db.dir), false, "temp dir removed");
+  });
+
+  test("a killed server leaves no shared memory behind once stopped", async (t) => {
+    const db = await startPostgres();
+    t.after(() => db.stop());
+    // postmaster.pid line 7: the System V key and id of the interlock segment.
+    const [key, shmid] = readFileSync(join(db.dataDir, "postmaster.pid"), "utf8")
+      .split("\n")[6]!
+      .trim()
+      .split(/\s+/);
+    const segment = () =>
+      readFileSync("/proc/sysvipc/shm", "utf8")
+        .split("\n")
+        .some((line) => {
+          const f = line.trim().split(/\s+/);
+          return f[0] === key && f[1] === shmid;
+        });
+    assert.equal(segment(), true, "the running server's segment is listed");
+    // Dynamic shared memory lives in the data dir, not in /dev/shm.
+    assert.deepEqual(
+      await db.query("SELECT setting FROM pg_settings WHERE name = 'dynamic_shared_memory_type'"),
+      [{ setting: "mmap" }],
+    );
+    await db.kill();
+    assert.equal(segment(), true, "SIGKILL leaves the segment (what stop() must clean)");
+    await db.stop();
+    assert.equal(segment(), false, "stop() removed the segment");
   });
 
   test("two instances run side by side on their own ports and data", async (t) => {
