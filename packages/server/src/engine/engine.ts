@@ -39,7 +39,7 @@ import {
 import { HeartbeatWheel } from "./heartbeat.js";
 import { Outbox, type OutboxHost, type OutboxStats } from "./outbox.js";
 import { queryParam, urlPath } from "./query.js";
-import { hasForeignProperties, RequestRecord } from "./request-record.js";
+import { hasForeignProperties, PollingRequestRecord, RequestRecord } from "./request-record.js";
 import { Session, type SessionHost } from "./session.js";
 import { generateSessionId } from "./session-id.js";
 
@@ -456,7 +456,8 @@ export class Engine extends EventEmitter implements SessionHost, PollingContext,
 
   private handshakePolling(req: EngineRequest, res: ServerResponse): void {
     const transport = new PollingTransport(DETACHED, this);
-    const session = this.newSession(req, transport);
+    const kept = this.keepsRequest(req) ? req : new PollingRequestRecord(req);
+    const session = this.newSession(kept, transport);
     const headers = { ...this.responseHeaders(req) };
     this.addInitialHeaders(headers, session.id, req);
     req[kHeaders] = headers;
@@ -524,7 +525,7 @@ export class Engine extends EventEmitter implements SessionHost, PollingContext,
   }
 
   /**
-   * Whether a new WebSocket session keeps its upgrade request whole rather than a
+   * Whether a new session keeps its opening request whole rather than a
    * {@link RequestRecord}: when a hook was handed the request (`allowRequest`, a
    * `headers` / `initial_headers` listener) or something put a property on it, the
    * session's `request` must be that very object.

@@ -1,5 +1,6 @@
 /**
- * What a WebSocket session keeps of the upgrade request that opened it.
+ * What a session keeps of the request that opened it (the WebSocket upgrade, or the
+ * polling handshake GET — which an upgraded session otherwise keeps for its whole life).
  *
  * engine.io keeps the whole `IncomingMessage` for the session's life (`conn.request`,
  * `socket.request`): ~0.9 KiB per idle connection (the message, its stream state, raw
@@ -28,9 +29,14 @@ export interface RequestInfo {
 
 /** The slim stand-in for a dropped upgrade request (see the module comment). */
 export class RequestRecord implements RequestInfo {
-  /** Always GET: an upgrade with another method is refused before a session exists. */
+  /** Always GET: a handshake with another method is refused before a session exists. */
   get method(): "GET" {
     return "GET";
+  }
+
+  /** Whether the request was a WebSocket upgrade (on the prototype: no field). */
+  get upgrade(): boolean {
+    return true;
   }
 
   readonly headers: IncomingHttpHeaders;
@@ -44,6 +50,13 @@ export class RequestRecord implements RequestInfo {
     this.url = req.url ?? "/";
     this.socket = req.socket;
     this.minor = req.httpVersionMinor;
+  }
+}
+
+/** What is kept of a polling handshake GET. */
+export class PollingRequestRecord extends RequestRecord {
+  override get upgrade(): boolean {
+    return false;
   }
 }
 
@@ -128,7 +141,7 @@ export function hasForeignProperties(req: IncomingMessage): boolean {
  * `socket.request` of a session that dropped its upgrade request. Same `headers` object
  * (also `socket.handshake.headers`), `url`, `method`, `httpVersion*`, `socket` /
  * `connection` (so `remoteAddress`, `encrypted` and the peer certificate read as before),
- * `upgrade` and `complete` true. What differs: `rawHeaders` is rebuilt from `headers`
+ * `upgrade` (true for a WebSocket's, false for a polling handshake's), `complete` true. What differs: `rawHeaders` is rebuilt from `headers`
  * (lower-case names, repeated headers joined as Node joins them in `headers`), and it is
  * another object than the one `allowRequest` or a `headers` listener would have seen —
  * which is why a request is kept whole whenever such a hook exists.
@@ -150,6 +163,6 @@ export function materialize(r: RequestRecord): IncomingMessage {
   req.rawHeaders = raw;
   req.complete = true;
   // Node sets it on every request it parses; @types/node does not declare it.
-  (req as IncomingMessage & { upgrade: boolean }).upgrade = true;
+  (req as IncomingMessage & { upgrade: boolean }).upgrade = r.upgrade;
   return req;
 }

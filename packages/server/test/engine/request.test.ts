@@ -1,14 +1,16 @@
 /**
- * `conn.request` / `socket.request` of WebSocket sessions: the upgrade request is let go
- * after the handshake unless something could have touched it (a hook, an attached
- * property), and what is rebuilt on first read carries what apps read (headers, url,
- * method, the socket and its address), also after the connection closed.
+ * `conn.request` / `socket.request`: the request that opened a session (WebSocket upgrade
+ * or polling handshake) is let go after the handshake unless something could have touched
+ * it (a hook, an attached property), and what is rebuilt on first read carries what apps
+ * read (headers, url, method, the socket and its address), also after the connection
+ * closed.
  */
 import assert from "node:assert/strict";
 import { IncomingMessage } from "node:http";
 import { after, describe, it } from "node:test";
 import type { Session, Socket } from "@switchyard/server";
 import {
+  PollingRequestRecord,
   RequestRecord,
   SHARED_VALUES_MAX,
   sharedHeaderValueCount,
@@ -17,13 +19,14 @@ import {
 import {
   nextSession,
   once,
+  openClient,
   pollingSession,
   rawConnect,
-  rawWebSocket,
   rawWsSession,
   readUntil,
   Scope,
   startEngine,
+  upgraded,
   upgradeRequest,
   waitFor,
 } from "../helpers.js";
@@ -115,19 +118,45 @@ describe("the upgrade request of a WebSocket session", () => {
     }
   });
 
-  it("polling sessions keep their handshake request (unchanged)", async () => {
+  it("a polling session keeps a record of its handshake GET, rebuilt as a non-upgrade", async () => {
     const srv = await startEngine(scope, {}, { echo: false });
     const { session } = await pollingSession(srv);
-    assert.ok(session.requestInfo instanceof IncomingMessage);
-    assert.equal(session.request.method, "GET");
+    const info = session.requestInfo;
+    assert.ok(info instanceof PollingRequestRecord);
+    const req = session.request as IncomingMessage & { upgrade: boolean };
+    assert.equal(req.method, "GET");
+    assert.equal(req.upgrade, false);
+    assert.equal(req.headers, info.headers);
+    assert.equal(req.socket.remoteAddress, "127.0.0.1");
   });
 
-  it("a WebSocket upgraded from polling keeps the polling handshake request", async () => {
+  it("a polling session keeps its handshake GET whole when allowRequest saw it", async () => {
+    const srv = await startEngine(
+      scope,
+      {
+        allowRequest: (req, ok) => {
+          (req as WithUser).user = "ada";
+          ok(null, true);
+        },
+      },
+      { echo: false },
+    );
+    const { session } = await pollingSession(srv);
+    assert.equal((session.request as WithUser).user, "ada");
+  });
+
+  it("a session upgraded from polling keeps what it had of the polling handshake", async () => {
     const srv = await startEngine(scope, {}, { echo: false });
-    const { sid, session } = await pollingSession(srv);
-    const before = session.request;
-    await rawWebSocket(scope, srv.port, `EIO=4&transport=websocket&sid=${sid}`);
-    assert.equal(session.request, before);
+    const next = nextSession(srv.engine);
+    const client = await openClient(scope, srv.url, { transports: ["polling", "websocket"] });
+    const session = await next;
+    const info = session.requestInfo;
+    assert.ok(info instanceof PollingRequestRecord);
+    await upgraded(client);
+    await waitFor(() => session.upgraded, 3000, "the server side of the upgrade");
+    assert.equal(session.requestInfo, info);
+    assert.equal(session.request.headers, info.headers);
+    assert.match(session.request.url ?? "", /transport=polling/);
   });
 });
 
