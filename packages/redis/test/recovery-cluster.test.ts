@@ -169,6 +169,16 @@ async function startCluster(
     nodes.push(scope.add(new Node({ ...config, name, url: redis.url }), (x) => x.stop()));
   }
   await Promise.all(nodes.map((x) => x.ready()));
+  if (config.secret !== undefined) {
+    await waitFor(
+      async () =>
+        (await Promise.all(nodes.map((x) => x.call<string[]>("peers")))).every(
+          (p) => p.length === n - 1,
+        ),
+      10_000,
+      "every node in every node's forwarding directory",
+    );
+  }
   const proxy = scope.add(
     await startHaproxy({ configFile: HAPROXY_CFG, backends: nodes.map((x) => ({ port: x.port })) }),
     (p) => p.stop(),
@@ -181,11 +191,16 @@ function makeClient(
   url: string,
   name: string,
   rooms: string[],
-  opts: { reconnection?: boolean; auth?: Record<string, unknown> } = {},
+  opts: {
+    reconnection?: boolean;
+    auth?: Record<string, unknown>;
+    transports?: ("polling" | "websocket")[];
+  } = {},
 ): Client {
   const socket = connect(url, {
     forceNew: true,
-    transports: ["websocket"],
+    transports: opts.transports ?? ["websocket"],
+    upgrade: false,
     reconnection: opts.reconnection ?? true,
     reconnectionDelay: 100,
     reconnectionDelayMax: 300,
@@ -438,6 +453,49 @@ test("a client that received nothing before its node was killed recovers from wh
     for (const c of victims) {
       assert.equal(c.socket.recovered, true, `${c.name} recovered`);
       assert.deepEqual(c.ticks.get("q"), range(1, 20), `${c.name}: every tick once, in order`);
+    }
+  } finally {
+    await scope.close();
+  }
+});
+
+test("polling clients (sessions forwarded behind round-robin) recover on another node too", async () => {
+  const scope = new Scope(15_000);
+  try {
+    const { nodes, url } = await startCluster(scope, 3, {
+      window: 20_000,
+      secret: "recovery-cluster-tests-secret-0123",
+    });
+    const clients = Array.from({ length: 9 }, (_, i) =>
+      makeClient(scope, url, `p${i}`, ["r"], { transports: ["polling"] }),
+    );
+    await waitFor(() => clients.every((c) => c.hellos.length === 1), 20_000, "every hello");
+    const victim = nodes[0]!;
+    const victims = clients.filter((c) => c.hellos[0]!.node === victim.name);
+    assert.ok(victims.length >= 1, "round-robin put polling clients on the victim");
+    const COUNT = 60;
+    const ticking = nodes[2]!.call("tick", { rooms: ["r"], count: COUNT, intervalMs: 10 });
+    await waitFor(
+      () => clients.every((c) => (c.ticks.get("r")?.length ?? 0) >= 10),
+      15_000,
+      "10 ticks at every client",
+    );
+    await victim.kill();
+    await ticking;
+    await waitFor(
+      () =>
+        victims.every((c) => c.hellos.length === 2) &&
+        clients.every((c) => (c.ticks.get("r")?.length ?? 0) >= COUNT),
+      20_000,
+      "victims back and every tick everywhere",
+    );
+    for (const c of clients) {
+      assert.deepEqual(c.ticks.get("r"), range(1, COUNT), `${c.name}: every tick once, in order`);
+    }
+    for (const c of victims) {
+      assert.equal(c.hellos[1]!.recovered, true, `${c.name} recovered`);
+      assert.equal(c.hellos[1]!.id, c.hellos[0]!.id);
+      assert.equal(c.socket.io.engine.transport.name, "polling");
     }
   } finally {
     await scope.close();
