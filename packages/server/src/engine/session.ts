@@ -65,7 +65,6 @@ export class Session
 {
   /** Session id (carries the owning node's id). */
   readonly id: string;
-  readonly remoteAddress: string;
   readyState: ReadyState = "opening";
   /** The transport packets currently go out on. */
   transport: Transport;
@@ -111,7 +110,9 @@ export class Session
     (this as unknown as { _events: undefined })._events = undefined;
     this.id = id;
     this.req = request;
-    this.remoteAddress = request.socket.remoteAddress ?? "";
+    // Read now, while the socket is open: Node caches the peer address on the socket
+    // (`remoteAddress` reads that cache once the socket is closed, see below).
+    void request.socket.remoteAddress;
     this.transport = transport;
     transport.owner = this;
     this.host = host;
@@ -143,6 +144,15 @@ export class Session
    */
   get upgraded(): boolean {
     return this.transport.name === "websocket";
+  }
+
+  /**
+   * The peer's address ("" if the socket was gone before the session existed). Read from
+   * the opening request's socket, which cached it when the session was made: still
+   * right after the socket closed, and no field per session.
+   */
+  get remoteAddress(): string {
+    return this.req.socket.remoteAddress ?? "";
   }
 
   /** Engine.IO protocol revision. */

@@ -74,6 +74,7 @@ describe("the upgrade request of a WebSocket session", () => {
     const closed = once(late.session, "close");
     late.socket.destroy();
     await closed;
+    assert.equal(late.session.remoteAddress, "127.0.0.1", "read while the socket was open");
     assert.equal(late.session.request.socket.remoteAddress, "127.0.0.1");
     assert.equal(late.session.request.headers.host, "127.0.0.1");
   });
