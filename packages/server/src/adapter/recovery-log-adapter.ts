@@ -55,6 +55,8 @@ const SNAPSHOT_BATCH = 1000;
 const MAX_CAPTURE = 10_000;
 /** Milliseconds a restored socket skips bus broadcasts its read already returned. */
 const FLOOR_MS = 10_000;
+/** Milliseconds between tries of an epoch reset the log refused. */
+const RESET_RETRY_MS = 100;
 
 /** Counters of recovery over the log (one namespace on one node). */
 export interface LogRecoveryStats {
@@ -151,8 +153,11 @@ export class LogRecovery {
   private readonly nodeTimeout: number;
   private readonly queue: Pending[] = [];
   private head = 0;
-  /** A broadcast went out unlogged: the next append starts a new epoch. */
+  /** A broadcast went out unlogged: the next append (or heartbeat) starts a new epoch. */
   private resetEpoch = false;
+  /** A heartbeat carrying an epoch reset is on its way. */
+  private resetting = false;
+  private retryTimer: NodeJS.Timeout | undefined = undefined;
   private readonly dirty = new Set<SocketId>();
   private removals: string[] = [];
   /** The pid whose live state was written, by socket id (to forget it on disconnect). */
@@ -233,6 +238,9 @@ export class LogRecovery {
   private unlogged(): void {
     this.stats.unlogged++;
     this.resetEpoch = true;
+    // At once, not at the next append or heartbeat: until the reset, a restore elsewhere
+    // would read across the gap.
+    if (!this.resetting) this.heartbeat();
   }
 
   /**
@@ -422,12 +430,29 @@ export class LogRecovery {
     if (this.closed) return;
     const reset = this.resetEpoch;
     this.resetEpoch = false;
+    if (reset) this.resetting = true;
     this.log.heartbeat(reset).then(
-      (epoch) => this.sawEpoch(epoch),
+      (epoch) => {
+        if (reset) this.resetting = false;
+        this.sawEpoch(epoch);
+      },
       () => {
-        if (reset) this.resetEpoch = true;
+        if (!reset) return;
+        this.resetting = false;
+        this.resetEpoch = true;
+        // Owed: tried again soon (the log is failing; one command per try).
+        if (this.retryTimer === undefined && !this.closed) {
+          this.retryTimer = setTimeout(retryReset, RESET_RETRY_MS, this);
+          this.retryTimer.unref();
+        }
       },
     );
+  }
+
+  /** @internal The retry timer of an epoch reset. */
+  retryReset(): void {
+    this.retryTimer = undefined;
+    if (this.resetEpoch && !this.resetting) this.heartbeat();
   }
 
   // ——— restore ———
@@ -552,6 +577,7 @@ export class LogRecovery {
   close(): void {
     this.closed = true;
     clearTimeout(this.timer);
+    clearTimeout(this.retryTimer);
     this.timer = undefined;
     this.floors.clear();
     void this.log.close().catch(noop);
@@ -575,6 +601,10 @@ function bounded(p: Promise<void>, ms: number): Promise<void> {
       resolve();
     });
   });
+}
+
+function retryReset(r: LogRecovery): void {
+  r.retryReset();
 }
 
 function finished(r: LogRecovery): void {
