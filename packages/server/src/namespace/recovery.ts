@@ -14,7 +14,7 @@ import type {
 export interface RecoveryCounters {
   /** Sockets that recovered their session (`socket.recovered === true`). */
   recovered: number;
-  /** Reconnects that presented a `pid` and offset but got a fresh session. */
+  /** Reconnects that presented a `pid` (with or without offset) but got a fresh session. */
   recoveryMisses: number;
   /** … because the pid was unknown: never issued, already used, or swept after the window. */
   recoveryMissesUnknownSession: number;
