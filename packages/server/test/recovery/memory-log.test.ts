@@ -5,7 +5,7 @@
  */
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { sleep } from "@switchyard/test-harness";
+import { sleep, waitFor } from "@switchyard/test-harness";
 import type { BroadcastOptions, RecoveryOptions } from "../../src/adapter/adapter.js";
 import { MemoryRecoveryLog } from "../../src/adapter/memory-recovery.js";
 
@@ -134,6 +134,17 @@ describe("MemoryRecoveryLog", () => {
     assert.equal(log.stats.packets, 1, "trimmed on append, no timer per packet");
     log.persist(session("q", ["sid-1"]));
     assert.equal(log.restore("q", old), "offset");
+    log.close();
+  });
+
+  it("one sweep timer drops expired sessions and packets while nothing happens", async () => {
+    const log = new MemoryRecoveryLog({ ...OPTS, maxDisconnectionDuration: 50 });
+    add(log, 0, to([]));
+    log.persist(session("p", ["sid-1"]));
+    assert.deepEqual(log.stats, { packets: 1, bytes: 10, sessions: 1 });
+    // The sweep runs every max(1 s, window): waiting for it is the test.
+    await waitFor(() => log.stats.sessions === 0, 3000, "the sweep");
+    assert.deepEqual(log.stats, { packets: 0, bytes: 0, sessions: 0 });
     log.close();
   });
 });
