@@ -1,8 +1,10 @@
-// Connection state recovery over the Redis log, when the log fails: a broadcast that
-// could not be logged still reaches the clients that are there, and no client recovers
-// across it (the epoch is reset), so a gap is detected, never silent. One Switchyard
-// server (ClusterAdapter over a real RedisBus + RedisRecoveryLog), a real
-// socket.io-client; Redis refuses the log's scripts for a while (an ACL change).
+// Connection state recovery over the Redis log, when things go wrong. When the log
+// fails: a broadcast that could not be logged still reaches the clients that are there,
+// and no client recovers across it (the epoch is reset), so a gap is detected, never
+// silent (Redis refuses the log's scripts for a while: an ACL change). Under a flood of
+// reconnects with forged ids: one bounded Redis command each, none for a malformed one.
+// One Switchyard server (ClusterAdapter over a real RedisBus + RedisRecoveryLog), real
+// socket.io-clients.
 import assert from "node:assert/strict";
 import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
@@ -10,7 +12,7 @@ import { after, before, test } from "node:test";
 import { type ClusterAdapter, createAdapter, Server } from "@switchyard/server";
 import { type RedisServer, Scope, startRedis, waitFor } from "@switchyard/test-harness";
 import { Redis } from "ioredis";
-import { io as connect } from "socket.io-client";
+import { type Socket as ClientSocket, io as connect } from "socket.io-client";
 import { RedisBus, RedisRecoveryLog } from "../src/index.js";
 
 let redis: RedisServer;
@@ -92,6 +94,79 @@ test("a broadcast the log refused is delivered, and nobody recovers across it (e
     assert.equal(stats.missEpoch, 1);
     io.to("news").emit("news", "three");
     await waitFor(() => gotHere.length === 3 && gotAway.length === 2, 5000, "three");
+  } finally {
+    await scope.close();
+  }
+});
+
+/** A server with the log on a fresh port; closed by `scope`. */
+async function serve(scope: Scope): Promise<{ io: Server; url: string }> {
+  const bus = scope.add(new RedisBus({ url: redis.url }), (b) => b.close());
+  await bus.ready();
+  const log = scope.add(new RedisRecoveryLog({ url: redis.url }), (l) => l.close());
+  const http = createServer();
+  const io = scope.add(
+    new Server(http, {
+      connectionStateRecovery: { maxDisconnectionDuration: 30_000 },
+      adapter: createAdapter(bus, { heartbeatInterval: 100_000, recovery: log }),
+    }),
+    (s) => s.close(),
+  );
+  await new Promise<void>((resolve) => http.listen(0, "127.0.0.1", resolve));
+  return { io, url: `http://127.0.0.1:${(http.address() as AddressInfo).port}` };
+}
+
+/** Scripts Redis ran: every lookup of the log is one (live states are written without). */
+async function scriptCalls(): Promise<number> {
+  const info = String(await admin.call("INFO", "commandstats"));
+  let calls = 0;
+  for (const m of info.matchAll(/cmdstat_(evalsha|eval):calls=(\d+)/g)) calls += Number(m[2]);
+  return calls;
+}
+
+test("a flood of reconnects with forged ids: fresh sessions, one Redis command each, none for a malformed id", async () => {
+  const scope = new Scope(10_000);
+  try {
+    const { io, url } = await serve(scope);
+    const epoch = (await admin.get("{switchyard:recovery:/}:epoch")) ?? "x";
+    const N = 100;
+    const run = async (auth: (i: number) => Record<string, unknown>): Promise<void> => {
+      // In batches of 25 clients at a time.
+      for (let b = 0; b < N; b += 25) {
+        const batch: ClientSocket[] = [];
+        for (let i = b; i < b + 25; i++) {
+          batch.push(
+            scope.add(
+              connect(url, {
+                forceNew: true,
+                transports: ["websocket"],
+                reconnection: false,
+                auth: auth(i),
+              }),
+              (s) => s.close(),
+            ),
+          );
+        }
+        await waitFor(() => batch.every((s) => s.connected), 10_000, "a batch connected");
+        for (const s of batch) {
+          assert.equal(s.recovered, false);
+          s.close();
+        }
+      }
+    };
+    await waitFor(async () => (await admin.exists("{switchyard:recovery:/}:epoch")) === 1, 5000);
+    const c0 = await scriptCalls();
+    // Well-formed: a random pid, an offset of the right epoch.
+    await run((i) => ({ pid: `forged-pid-${i}-abcdefgh`, offset: `${epoch}:${i + 1}:${i + 1}-0` }));
+    const c1 = await scriptCalls();
+    // Malformed: no lookup at all.
+    await run((i) => ({ pid: `forged-pid-${i}`, offset: `not an offset ${i}` }));
+    const c2 = await scriptCalls();
+    // (+1: the first use of the script is an EVALSHA answered NOSCRIPT, then its EVAL.)
+    assert.ok(c1 - c0 >= N && c1 - c0 <= N + 1, `${c1 - c0} scripts for ${N} forged reconnects`);
+    assert.equal(c2 - c1, 0, "none for a malformed one");
+    assert.equal(io.stats.recoveryMissesUnknownSession, N);
+    assert.equal(io.stats.recoveryMissesOffset, N);
   } finally {
     await scope.close();
   }
