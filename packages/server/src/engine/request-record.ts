@@ -82,8 +82,11 @@ const REPEATING = [
 const shared = new Map<string, string>();
 /** How many distinct values {@link shared} holds at most. */
 export const SHARED_VALUES_MAX = 1024;
-/** Longer values are left alone (rare, and each would pin that much). */
-const SHARED_VALUE_MAX_LENGTH = 512;
+/**
+ * Longer values are left alone (rare, and each would pin that much): the table holds at
+ * most ~0.3 MB whatever clients send, and a flood of distinct values only clears it.
+ */
+const SHARED_VALUE_MAX_LENGTH = 256;
 
 /**
  * Replaces the values of {@link REPEATING} headers by an equal string already held for an
