@@ -3,7 +3,8 @@
 // and no client recovers across it (the epoch is reset), so a gap is detected, never
 // silent (Redis refuses the log's scripts for a while: an ACL change). Under a flood of
 // reconnects with forged ids: one bounded Redis command each, none for a malformed one.
-// One Switchyard server (ClusterAdapter over a real RedisBus + RedisRecoveryLog), real
+// Without a log: each node recovers its own clients, with its own offsets, warned once.
+// Switchyard servers (ClusterAdapter over a real RedisBus, + RedisRecoveryLog), real
 // socket.io-clients.
 import assert from "node:assert/strict";
 import { createServer } from "node:http";
@@ -167,6 +168,85 @@ test("a flood of reconnects with forged ids: fresh sessions, one Redis command e
     assert.equal(c2 - c1, 0, "none for a malformed one");
     assert.equal(io.stats.recoveryMissesUnknownSession, N);
     assert.equal(io.stats.recoveryMissesOffset, N);
+  } finally {
+    await scope.close();
+  }
+});
+
+test("without a log: a client recovers on the node it left, with that node's offsets only; on another node it gets a fresh session; warned once", async () => {
+  const scope = new Scope(10_000);
+  const warnings: string[] = [];
+  const onWarning = (w: Error & { code?: string }) => {
+    if (w.code === "SY_WARN_RECOVERY_NODE_LOCAL") warnings.push(w.message);
+  };
+  process.on("warning", onWarning);
+  scope.add(undefined, () => process.off("warning", onWarning));
+  try {
+    const node = async () => {
+      const bus = scope.add(new RedisBus({ url: redis.url }), (b) => b.close());
+      await bus.ready();
+      const http = createServer();
+      const io = scope.add(
+        new Server(http, {
+          connectionStateRecovery: { maxDisconnectionDuration: 30_000 },
+          adapter: createAdapter(bus, { heartbeatInterval: 100_000 }),
+        }),
+        (s) => s.close(),
+      );
+      io.on("connection", (socket) => {
+        if (!socket.recovered) socket.join("news");
+      });
+      await new Promise<void>((resolve) => http.listen(0, "127.0.0.1", resolve));
+      return { io, url: `http://127.0.0.1:${(http.address() as AddressInfo).port}` };
+    };
+    const a = await node();
+    const b = await node();
+    const client = scope.add(
+      connect(a.url, { forceNew: true, transports: ["websocket"], reconnection: false }),
+      (s) => s.close(),
+    );
+    const got: unknown[][] = [];
+    client.on("news", (...args: unknown[]) => got.push(args));
+    await waitFor(() => client.connected, 5000, "connected");
+    await (a.io.of("/").adapter as unknown as ClusterAdapter).settled();
+    await (b.io.of("/").adapter as unknown as ClusterAdapter).settled();
+    b.io.to("news").emit("news", "one"); // from the other node
+    await waitFor(() => got.length === 1, 5000, "one");
+    client.io.engine.close();
+    await waitFor(() => a.io.sockets.sockets.size === 0, 5000, "a saw it go");
+    b.io.to("news").emit("news", "two");
+    // Node A stamps what it receives; it must have "two" before the client comes back.
+    await waitFor(
+      () =>
+        ((a.io.of("/").adapter as unknown as { recoveryStats?: { packets: number } }).recoveryStats
+          ?.packets ?? 0) >= 2,
+      5000,
+      "A logged two",
+    );
+    client.connect();
+    await waitFor(() => client.connected && got.length === 2, 5000, "back on A with two");
+    assert.equal(client.recovered, true);
+    // One offset each (A's), never B's as well.
+    for (const args of got) assert.equal(args.length, 2, JSON.stringify(args));
+    assert.deepEqual(
+      got.map((x) => x[0]),
+      ["one", "two"],
+    );
+    // The same client, sent to node B instead: B never heard of its session.
+    const s = client as unknown as { _pid: string; _lastOffset: string };
+    const other = scope.add(
+      connect(b.url, {
+        forceNew: true,
+        transports: ["websocket"],
+        reconnection: false,
+        auth: { pid: s._pid, offset: s._lastOffset },
+      }),
+      (x) => x.close(),
+    );
+    await waitFor(() => other.connected, 5000, "on B");
+    assert.equal(other.recovered, false);
+    assert.equal(b.io.stats.recoveryMissesUnknownSession, 1);
+    assert.ok(warnings.length <= 1, "warned once per process");
   } finally {
     await scope.close();
   }

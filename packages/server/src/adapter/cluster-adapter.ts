@@ -105,6 +105,10 @@ export class ClusterAdapter
   private readonly chSelf: string;
   /** `[uid, …` as msgpack: our own broadcast echoes are recognised without decoding. */
   private readonly ownPrefix: Buffer;
+  /** Rooms of this node's disconnected sessions (no log): subscriptions kept for the window. */
+  private readonly pinned = new Map<Room, number>();
+  private readonly pins: { readonly rooms: readonly Room[]; readonly until: number }[] = [];
+  private pinTimer: NodeJS.Timeout | undefined;
   /** Recovery across nodes over the `recovery` log (when it and connectionStateRecovery are on). */
   private readonly logged: LogRecovery | undefined;
   private heartbeatTimer: NodeJS.Timeout | undefined;
@@ -193,12 +197,19 @@ export class ClusterAdapter
     if (this.ready) this.sendControl({ type: "bye", uid: this.uid });
     clearInterval(this.heartbeatTimer);
     clearInterval(this.sweepTimer);
+    clearTimeout(this.pinTimer);
+    this.pinTimer = undefined;
     this.logged?.close();
     this.requests.finishAll();
     this.members.clear();
     unwatchBus(this);
     const channels = [this.chBroadcast, this.chRequest, this.chControl, this.chSelf];
     for (const room of this.rooms.keys()) channels.push(broadcastChannel(this.nsp.name, room));
+    for (const room of this.pinned.keys()) {
+      if (!this.rooms.has(room)) channels.push(broadcastChannel(this.nsp.name, room));
+    }
+    this.pinned.clear();
+    this.pins.length = 0;
     const unsubscribed = Promise.all(channels.map((c) => this.subs.unsubscribe(c)));
     // A bus that is down may confirm only after reconnecting: io.close() must not hang on it.
     if (this.bus.healthy) await bounded(unsubscribed, this.options.requestsTimeout);
@@ -254,8 +265,47 @@ export class ClusterAdapter
   // ——— connection state recovery ———
 
   override persistSession(session: PersistedSession): void | Promise<void> {
-    if (this.logged === undefined) return super.persistSession(session);
-    return this.logged.persist(session);
+    if (this.logged !== undefined) return this.logged.persist(session);
+    super.persistSession(session);
+    if (this.recoveryOptions !== undefined) this.pin(session.rooms);
+  }
+
+  /**
+   * Without a log, this node's memory log keeps what its disconnected sessions miss: it
+   * must go on receiving their rooms' broadcasts after their last socket here left, for
+   * the window. The rooms' subscriptions are kept (pinned) until then.
+   */
+  private pin(rooms: readonly Room[]): void {
+    for (const room of rooms) this.pinned.set(room, (this.pinned.get(room) ?? 0) + 1);
+    this.pins.push({ rooms, until: Date.now() + this.recoveryOptions!.maxDisconnectionDuration });
+    if (this.pinTimer === undefined) this.schedulePins();
+  }
+
+  private schedulePins(): void {
+    const head = this.pins[0];
+    if (head === undefined || this.closed) return;
+    this.pinTimer = setTimeout(unpinDue, Math.max(0, head.until - Date.now()) + 10, this);
+    this.pinTimer.unref();
+  }
+
+  /** @internal The pin timer: releases the rooms of sessions past the window. */
+  unpinDue(): void {
+    this.pinTimer = undefined;
+    const now = Date.now();
+    while (this.pins.length > 0 && this.pins[0]!.until <= now) {
+      for (const room of this.pins.shift()!.rooms) {
+        const n = (this.pinned.get(room) ?? 1) - 1;
+        if (n > 0) {
+          this.pinned.set(room, n);
+          continue;
+        }
+        this.pinned.delete(room);
+        if (!this.rooms.has(room) && !this.closed) {
+          void this.subs.unsubscribe(broadcastChannel(this.nsp.name, room));
+        }
+      }
+    }
+    this.schedulePins();
   }
 
   override recoveryMark(): string | undefined {
@@ -276,6 +326,8 @@ export class ClusterAdapter
   };
 
   private readonly onDeleteRoom = (room: Room): void => {
+    // Kept while a disconnected session of this node may still recover (see pin()).
+    if (this.pinned.size > 0 && this.pinned.has(room)) return;
     void this.subs.unsubscribe(broadcastChannel(this.nsp.name, room));
   };
 
@@ -720,6 +772,10 @@ function bounded(p: Promise<unknown>, ms: number): Promise<void> {
       resolve();
     });
   });
+}
+
+function unpinDue(adapter: ClusterAdapter): void {
+  adapter.unpinDue();
 }
 
 function beat(adapter: ClusterAdapter): void {
