@@ -380,7 +380,7 @@ export class Namespace<
       session === undefined ? randomId() : session.sid,
       this,
       client,
-      new SocketHandshake(client.conn.request, client.remoteAddress, auth),
+      new SocketHandshake(client.conn.requestInfo, client.remoteAddress, auth),
     );
     if (this.host.recovery !== undefined) socket.recover(session);
     const fns = this.fns;
