@@ -3,7 +3,7 @@
 // live state of a node that died, and bogus input costing one bounded lookup.
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
-import type { LogRead, RecoveryLogHandle } from "@switchyard/server";
+import { createAdapter, LocalHub, type LogRead, type RecoveryLogHandle } from "@switchyard/server";
 import { type RedisServer, sleep, startRedis, waitFor } from "@switchyard/test-harness";
 import { Redis } from "ioredis";
 import { RedisRecoveryLog } from "../src/index.js";
@@ -175,7 +175,7 @@ describe("RedisRecoveryLog", () => {
     assert.ok(taken !== null && "snapshot" in taken, "the real one is untouched");
   });
 
-  test("options are validated", () => {
+  test("options are validated", (t) => {
     assert.throws(
       () => new RedisRecoveryLog({ url: redis.url, maxLenght: 5 } as never),
       /maxLength/,
@@ -183,5 +183,12 @@ describe("RedisRecoveryLog", () => {
     assert.throws(() => new RedisRecoveryLog({ url: "http://x" }), /url/);
     assert.throws(() => new RedisRecoveryLog({ url: redis.url, maxLength: 0 }), /maxLength/);
     assert.throws(() => new RedisRecoveryLog({ url: redis.url, keyPrefix: "a{b" }), /keyPrefix/);
+    // The adapter's option: a RecoveryLog, and a misspelt key is named.
+    const bus = new LocalHub().bus();
+    const log = new RedisRecoveryLog({ url: redis.url });
+    t.after(() => log.close());
+    assert.throws(() => createAdapter(bus, { recovery: {} as never }), /recovery/);
+    assert.throws(() => createAdapter(bus, { recovry: log } as never), /recovery/);
+    assert.doesNotThrow(() => createAdapter(bus, { recovery: log }));
   });
 });
