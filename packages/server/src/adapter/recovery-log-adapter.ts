@@ -274,6 +274,10 @@ export class LogRecovery {
     if (this.head === queue.length) {
       queue.length = 0;
       this.head = 0;
+    } else if (this.head >= 1024 && this.head * 2 >= queue.length) {
+      // Never empty under sustained load: the sent slots are cut off once they are half.
+      queue.splice(0, this.head);
+      this.head = 0;
     }
   }
 
