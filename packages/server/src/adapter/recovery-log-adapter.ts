@@ -469,7 +469,7 @@ export class LogRecovery {
     let offset = fromMark ? undefined : parseOffset(offsetText);
     if (!plausiblePid(pid) || (!fromMark && offset === undefined)) {
       this.stats.missMalformed++;
-      return this.miss(offset === undefined ? "offset" : "unknown-session");
+      return this.miss(plausiblePid(pid) ? "offset" : "unknown-session");
     }
     const capture: Capture = { items: [], overflow: false };
     this.captures.add(capture);
@@ -492,8 +492,6 @@ export class LogRecovery {
         this.stats.missError++;
         return this.miss("error");
       }
-      // This node may hold no socket of the session's rooms yet, and so not receive their
-      // broadcasts: subscribed before the read, whatever the read misses arrives here.
       if (fromMark) {
         offset = parseOffset(session.mark);
         if (offset === undefined) {
@@ -502,6 +500,8 @@ export class LogRecovery {
         }
         offsetText = session.mark!;
       }
+      // This node may hold no socket of the session's rooms yet, and so not receive their
+      // broadcasts: subscribed before the read, whatever the read misses arrives here.
       watch = this.host.watchRooms([...session.rooms, session.sid]);
       await bounded(watch.ready, this.nodeTimeout + 1000);
       const read = await this.log.read(offsetText);
