@@ -12,7 +12,8 @@
  * nodes, all in one room; node A emits `--broadcasts` 64 B events to the room as fast as
  * it can (1,000 per event-loop turn), so two thirds of them cross the bus. Reported per
  * mode: broadcasts/s (first emit to the last delivery at every client), server CPU (all
- * three nodes, process.cpuUsage) per delivery, and Redis CPU (INFO cpu) per broadcast.
+ * three nodes, process.cpuUsage) per delivery, and Redis CPU (INFO cpu) per broadcast;
+ * with the log, Redis memory per logged broadcast (MEMORY USAGE of the stream / XLEN).
  */
 import { fork } from "node:child_process";
 import os from "node:os";
@@ -120,6 +121,8 @@ async function startNode(redisUrl: string, mode: Mode): Promise<NodeProc> {
 }
 
 interface Figures {
+  /** Redis memory per logged entry (MEMORY USAGE of the stream / XLEN), log mode only. */
+  redisBytesPerEntry?: number;
   broadcastsPerS: number;
   deliveriesPerS: number;
   serverCpuUsPerDelivery: number;
@@ -180,7 +183,12 @@ async function phase(
     const cpu1 = await Promise.all(nodes.map((n) => n.call<number>("cpu")));
     const r1 = await redisCpu();
     const serverCpu = cpu1.reduce((a, c, i) => a + c - cpu0[i]!, 0);
+    const stream = "{switchyard:recovery:/}:log";
+    const entries = mode === "log" ? await admin.xlen(stream) : 0;
+    const bytes =
+      entries > 0 ? Number(await admin.call("MEMORY", "USAGE", stream, "SAMPLES", "0")) : 0;
     return {
+      ...(entries > 0 ? { redisBytesPerEntry: bytes / entries } : {}),
       broadcastsPerS: broadcasts / seconds,
       deliveriesPerS: want / seconds,
       serverCpuUsPerDelivery: serverCpu / want,
@@ -234,6 +242,12 @@ async function main(): Promise<void> {
           : "on, Redis Streams log";
     console.log(
       `| ${label} | ${median(fs.map((f) => f.broadcastsPerS)).toFixed(0)} | ${median(fs.map((f) => f.deliveriesPerS)).toFixed(0)} | ${median(fs.map((f) => f.serverCpuUsPerDelivery)).toFixed(2)} | ${median(fs.map((f) => f.redisCpuUsPerBroadcast)).toFixed(1)} |`,
+    );
+  }
+  const perEntry = all.get("log")!.find((f) => f.redisBytesPerEntry !== undefined);
+  if (perEntry?.redisBytesPerEntry !== undefined) {
+    console.log(
+      `\nRedis memory per logged 64 B broadcast: ${perEntry.redisBytesPerEntry.toFixed(0)} B`,
     );
   }
 }
