@@ -426,7 +426,11 @@ describe("recovery: dynamic namespaces", () => {
     );
     await Promise.all(clients.map((c) => connected(c)));
     const args: unknown[][][] = clients.map(() => []);
-    clients.forEach((c, i) => c.on("n", (...a: unknown[]) => args[i]!.push(a)));
+    for (const [i, c] of clients.entries()) {
+      c.on("n", (...a: unknown[]) => {
+        args[i]!.push(a);
+      });
+    }
     parent.emit("n", 1);
     await waitFor(() => args.every((a) => a.length === 1), 3000, "both children");
     for (const [a] of args) {
