@@ -35,17 +35,6 @@ function has(rooms: Room | ReadonlySet<Room>, room: Room): boolean {
   return typeof rooms === "string" ? rooms === room : rooms.has(room);
 }
 
-interface LogEntry {
-  readonly seq: number;
-  readonly offset: string;
-  readonly at: number;
-  readonly rooms: Rooms;
-  readonly except: Rooms;
-  /** `[event, ...args, offset]`, as replayed. */
-  readonly data: unknown[];
-  readonly bytes: number;
-}
-
 interface HeldSession {
   readonly session: PersistedSession;
   readonly at: number;
@@ -94,10 +83,17 @@ export type RestoreResult = RecoveredSession | RecoveryMissReason;
 
 export class MemoryRecoveryLog {
   private readonly opts: RecoveryOptions;
-  /** Entries, oldest first, from `head` on (the slots before it are dropped ones). */
-  private entries: (LogEntry | undefined)[] = [];
+  // The packets, oldest first, as parallel columns (no object per packet, times unboxed):
+  // slot `i` holds sequence number `headSeq + i - head`; slots before `head` are dropped.
+  private offsets: (string | undefined)[] = [];
+  private times: number[] = [];
+  private toRooms: Rooms[] = [];
+  private excepts: Rooms[] = [];
+  /** `[event, ...args, offset]`, as replayed. */
+  private datas: (unknown[] | undefined)[] = [];
+  private sizes: number[] = [];
   private head = 0;
-  private nextSeq = 0;
+  private headSeq = 0;
   private heldBytes = 0;
   /** By pid, in order of disconnection (so expired ones are at the front). */
   private readonly sessions = new Map<string, HeldSession>();
@@ -109,7 +105,7 @@ export class MemoryRecoveryLog {
 
   get stats(): RecoveryLogStats {
     return {
-      packets: this.entries.length - this.head,
+      packets: this.offsets.length - this.head,
       bytes: this.heldBytes,
       sessions: this.sessions.size,
     };
@@ -120,21 +116,23 @@ export class MemoryRecoveryLog {
     return `${this.nextSeq.toString(36)}.${randomPart()}`;
   }
 
+  /** The sequence number the next packet gets. */
+  private get nextSeq(): number {
+    return this.headSeq + this.offsets.length - this.head;
+  }
+
   /**
    * Keeps the packet whose data ends with `offset` (from {@link nextOffset}, called just
    * before): `bytes` is its encoded size.
    */
   append(offset: string, data: unknown[], opts: BroadcastOptions, bytes: number): void {
     const now = Date.now();
-    this.entries.push({
-      seq: this.nextSeq++,
-      offset,
-      at: now,
-      rooms: compact(opts.rooms),
-      except: compact(opts.except),
-      data,
-      bytes,
-    });
+    this.offsets.push(offset);
+    this.times.push(now);
+    this.toRooms.push(compact(opts.rooms));
+    this.excepts.push(compact(opts.except));
+    this.datas.push(data);
+    this.sizes.push(bytes);
     this.heldBytes += bytes;
     this.trim(now);
     this.startSweeping();
@@ -188,10 +186,9 @@ export class MemoryRecoveryLog {
 
   private collect(start: number, rooms: readonly Room[]): unknown[][] {
     const missed: unknown[][] = [];
-    const entries = this.entries;
-    for (let i = start; i < entries.length; i++) {
-      const entry = entries[i]!;
-      if (reaches(entry, rooms)) missed.push(entry.data);
+    const { toRooms, excepts, datas } = this;
+    for (let i = start; i < datas.length; i++) {
+      if (reaches(toRooms[i], excepts[i], rooms)) missed.push(datas[i]!);
     }
     return missed;
   }
@@ -202,46 +199,59 @@ export class MemoryRecoveryLog {
     const dot = offset.indexOf(".");
     if (dot < 1 || offset.length - dot - 1 !== RANDOM_LENGTH) return -1;
     const seq = Number.parseInt(offset.slice(0, dot), 36);
-    const first = this.entries[this.head];
-    const base = first === undefined ? this.nextSeq : first.seq;
-    const i = this.head + (seq - base);
-    if (!Number.isSafeInteger(seq) || i < this.head || i >= this.entries.length) return -1;
-    return this.entries[i]!.offset === offset ? i + 1 : -1;
+    const i = this.head + (seq - this.headSeq);
+    if (!Number.isSafeInteger(seq) || i < this.head || i >= this.offsets.length) return -1;
+    return this.offsets[i] === offset ? i + 1 : -1;
   }
 
   /** The index of the first entry at or after mark `#<seq>`, or -1 if some were dropped. */
   private indexOfMark(mark: string): number {
     const seq = Number.parseInt(mark.slice(1), 10);
     if (mark[0] !== "#" || !Number.isSafeInteger(seq)) return -1;
-    const first = this.entries[this.head];
-    const base = first === undefined ? this.nextSeq : first.seq;
-    const i = this.head + (seq - base);
-    return i < this.head || i > this.entries.length ? -1 : i;
+    const i = this.head + (seq - this.headSeq);
+    return i < this.head || i > this.offsets.length ? -1 : i;
   }
 
   /** Drops the oldest entries past the age, count or byte bound. */
   private trim(now: number): void {
     const oldest = now - this.opts.maxDisconnectionDuration;
     const { maxPackets, maxBytes } = this.opts;
-    const entries = this.entries;
+    const { offsets, times, toRooms, excepts, datas, sizes } = this;
+    const length = offsets.length;
     let head = this.head;
-    while (head < entries.length) {
-      const entry = entries[head]!;
-      if (entry.at >= oldest && entries.length - head <= maxPackets && this.heldBytes <= maxBytes)
+    while (head < length) {
+      if (times[head]! >= oldest && length - head <= maxPackets && this.heldBytes <= maxBytes)
         break;
-      this.heldBytes -= entry.bytes;
-      entries[head] = undefined;
+      this.heldBytes -= sizes[head]!;
+      offsets[head] = undefined;
+      toRooms[head] = undefined;
+      excepts[head] = undefined;
+      datas[head] = undefined;
       head++;
     }
-    if (head === entries.length) {
-      this.entries = [];
-      head = 0;
-    } else if (head >= 1024 && head * 2 >= entries.length) {
-      // Amortized O(1): the dropped slots are cut off once they are half the array.
-      this.entries = entries.slice(head);
-      head = 0;
-    }
-    this.head = head;
+    this.headSeq += head - this.head;
+    if (head === length) this.clear();
+    else if (head >= 1024 && head * 2 >= length) {
+      // Amortized O(1): the dropped slots are cut off once they are half the columns.
+      this.offsets = offsets.slice(head);
+      this.times = times.slice(head);
+      this.toRooms = toRooms.slice(head);
+      this.excepts = excepts.slice(head);
+      this.datas = datas.slice(head);
+      this.sizes = sizes.slice(head);
+      this.head = 0;
+    } else this.head = head;
+  }
+
+  /** Empties the columns (the sequence goes on). */
+  private clear(): void {
+    this.offsets = [];
+    this.times = [];
+    this.toRooms = [];
+    this.excepts = [];
+    this.datas = [];
+    this.sizes = [];
+    this.head = 0;
   }
 
   private sweep(): void {
@@ -252,7 +262,7 @@ export class MemoryRecoveryLog {
       if (held.at >= oldest) break;
       this.sessions.delete(pid);
     }
-    if (this.sessions.size === 0 && this.entries.length === this.head) this.stopSweeping();
+    if (this.sessions.size === 0 && this.offsets.length === this.head) this.stopSweeping();
   }
 
   private startSweeping(): void {
@@ -271,8 +281,8 @@ export class MemoryRecoveryLog {
   /** Forgets everything and stops the sweep timer. */
   close(): void {
     this.stopSweeping();
-    this.entries = [];
-    this.head = 0;
+    this.headSeq = this.nextSeq;
+    this.clear();
     this.heldBytes = 0;
     this.sessions.clear();
   }
@@ -287,11 +297,9 @@ function sweepLog(log: MemoryRecoveryLog): void {
   MemoryRecoveryLog.sweep(log);
 }
 
-/** Whether a packet sent to `entry`'s rooms minus its except rooms reached a socket in `rooms`. */
-function reaches(entry: LogEntry, rooms: readonly Room[]): boolean {
-  const except = entry.except;
+/** Whether a packet sent to `to` minus `except` reached a socket in `rooms`. */
+function reaches(to: Rooms, except: Rooms, rooms: readonly Room[]): boolean {
   if (except !== undefined) for (const room of rooms) if (has(except, room)) return false;
-  const to = entry.rooms;
   if (to === undefined) return true;
   for (const room of rooms) if (has(to, room)) return true;
   return false;
