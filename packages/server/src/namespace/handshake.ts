@@ -113,6 +113,26 @@ export class SocketHandshake implements Handshake {
     this.#auth = value;
   }
 
+  /**
+   * Turns the lazily built fields into own, enumerable data properties, as on socket.io's
+   * plain handshake object. socket.io adapters send a socket's handshake to other nodes
+   * with encoders that copy own properties only (`@msgpack/msgpack`, structured clone over
+   * IPC) and never call {@link toJSON}: without this a fetched remote socket would lack
+   * `time`, `issued`, `query` and `auth`. Called only for sockets of a namespace served
+   * by a socket.io adapter, so other sockets keep the lazy (cheaper) form.
+   */
+  materialize(): this {
+    for (const key of ["time", "issued", "query", "auth"] as const) {
+      Object.defineProperty(this, key, {
+        value: this[key],
+        writable: true,
+        enumerable: true,
+        configurable: true,
+      });
+    }
+    return this;
+  }
+
   /** Every field as a plain object (what socket.io's handshake object serializes to). */
   toJSON(): Handshake {
     return {

@@ -15,7 +15,7 @@ import type {
   SocketId,
 } from "../adapter/adapter.js";
 import type { RemoteSocket } from "../adapter/remote-socket.js";
-import type { SocketIoServerView } from "../adapter/socketio-adapter.js";
+import { isSocketIoAdapter, type SocketIoServerView } from "../adapter/socketio-adapter.js";
 import { BroadcastOperator } from "../broadcast/broadcast-operator.js";
 import { EncodedPacket } from "../broadcast/encoded-packet.js";
 import { randomId } from "../engine/session-id.js";
@@ -370,6 +370,18 @@ export class Namespace<
     });
   }
 
+  /**
+   * A new socket's handshake; with a socket.io adapter, in the plain-object form its
+   * encoders can copy to other nodes (see {@link SocketHandshake.materialize}).
+   */
+  private handshakeFor(
+    client: NamespaceClient,
+    auth: Record<string, unknown> | undefined,
+  ): SocketHandshake {
+    const handshake = new SocketHandshake(client.conn.requestInfo, client.remoteAddress, auth);
+    return isSocketIoAdapter(this.adapter) ? handshake.materialize() : handshake;
+  }
+
   /** Creates the socket (restored from `session` if given) and runs the middleware. */
   private addSocket(
     client: NamespaceClient,
@@ -380,7 +392,7 @@ export class Namespace<
       session === undefined ? randomId() : session.sid,
       this,
       client,
-      new SocketHandshake(client.conn.requestInfo, client.remoteAddress, auth),
+      this.handshakeFor(client, auth),
     );
     if (this.host.recovery !== undefined) socket.recover(session);
     const fns = this.fns;

@@ -10,6 +10,7 @@
  */
 import assert from "node:assert/strict";
 import { after, describe, test } from "node:test";
+import { decode, encode } from "@msgpack/msgpack";
 import {
   type Adapter,
   type AdapterNamespace,
@@ -172,6 +173,42 @@ describe("socket.io adapter contract", () => {
     assert.ok(a.socket.rooms.has("joined"));
     srv.io.in("joined").disconnectSockets();
     await waitFor(() => !a.client.connected, 3000, "disconnectSockets");
+  });
+
+  test("a socket's handshake survives the encoders socket.io adapters send it to other nodes with", async () => {
+    const srv = await startServer(scope, { adapter: SioAdapter });
+    const c = await connect(scope, `${srv.url}?team=blue`, {
+      transports: ["websocket"],
+      auth: { token: "t-1" },
+    });
+    assert.ok(c.connected);
+    const [local] = await srv.io.of("/").adapter.fetchSockets({ rooms: new Set() });
+    assert.ok(local !== undefined);
+    const plain = { id: local.id, handshake: local.handshake, rooms: [...local.rooms] };
+    // @msgpack/msgpack (redis-streams, postgres adapters) and structured clone (node:cluster
+    // IPC with advanced serialization) copy own properties only, never calling toJSON.
+    for (const [name, copy] of [
+      ["@msgpack/msgpack", decode(encode(plain)) as typeof plain],
+      ["structuredClone", structuredClone(plain)],
+    ] as const) {
+      const h = copy.handshake as unknown as Record<string, unknown>;
+      assert.equal(typeof h.time, "string", `${name}: time`);
+      assert.equal(typeof h.issued, "number", `${name}: issued`);
+      assert.deepEqual(
+        h.query,
+        { ...(local.handshake as { query: object }).query },
+        `${name}: query`,
+      );
+      assert.equal((h.query as Record<string, string>).team, "blue", `${name}: query value`);
+      assert.deepEqual(h.auth, { token: "t-1" }, `${name}: auth`);
+    }
+    // Sockets of our own adapters keep the lazy form (nothing built per connection).
+    const own = await startServer(scope);
+    const c2 = await connect(scope, own.url, { transports: ["websocket"] });
+    assert.ok(c2.connected);
+    const [mine] = own.io.of("/").sockets.values();
+    assert.ok(mine !== undefined);
+    assert.ok(!Object.keys(mine.handshake).includes("time"), "lazy on our adapters");
   });
 
   test("the contract costs nothing per connection: members are on the prototypes", async () => {
