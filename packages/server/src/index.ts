@@ -17,15 +17,10 @@ export type {
   SocketId,
 } from "./adapter/adapter.js";
 export { MemoryAdapter } from "./adapter/memory-adapter.js";
-export type {
-  AdapterFactory,
-  EngineWriteOptions,
-  SocketIoServerView,
-} from "./adapter/socketio-adapter.js";
+export type { AdapterFactory, SocketIoServerView } from "./adapter/socketio-adapter.js";
 export type { FetchedSocket } from "./broadcast/broadcast-operator.js";
 export { BroadcastOperator } from "./broadcast/broadcast-operator.js";
 export type { ConnectionError, EngineStats } from "./engine/engine.js";
-
 // Engine.IO layer (usable on its own, like the `engine.io` package)
 export { attach, Engine } from "./engine/engine.js";
 export type { ReadyState, SendOptions } from "./engine/session.js";
@@ -40,6 +35,7 @@ export {
   PublishDroppedError,
   SwitchyardError,
 } from "./errors.js";
+export type { EngineWriteOptions } from "./namespace/engine-write.js";
 export type { Handshake } from "./namespace/handshake.js";
 export type { ConnectMiddleware } from "./namespace/middleware.js";
 export { Namespace } from "./namespace/namespace.js";

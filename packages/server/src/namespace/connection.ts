@@ -9,10 +9,10 @@ import {
   ProtocolErrorCode,
   type SocketPacket,
 } from "@switchyard/protocol";
-import { type EngineWriteOptions, writeEncoded } from "../adapter/socketio-adapter.js";
 import { writeParts } from "../broadcast/encoded-packet.js";
 import type { Session, SessionSink } from "../engine/session.js";
 import { type DisconnectReason, RESERVED_EVENTS } from "../typed-events.js";
+import { type EngineWriteOptions, writeEncoded } from "./engine-write.js";
 import type { Namespace, NamespaceClient } from "./namespace.js";
 import type { PacketDecoder } from "./parser.js";
 import type { Socket } from "./socket.js";
