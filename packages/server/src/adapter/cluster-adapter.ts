@@ -34,7 +34,7 @@ import {
   ProtocolErrorCode,
   type SocketPacket,
 } from "@switchyard/protocol";
-import { AckTimeoutError, ErrorCode, RefusedError, SwitchyardError } from "../errors.js";
+import { ErrorCode, RefusedError, SwitchyardError } from "../errors.js";
 import type {
   AdapterConstructor,
   AdapterNamespace,
@@ -78,7 +78,12 @@ import {
   type LogRecoveryHost,
   type LogRecoveryStats,
 } from "./recovery-log-adapter.js";
-import { type RemoteAckCallback, RemoteSocket, type RemoteSocketHost } from "./remote-socket.js";
+import {
+  type RemoteAckCallback,
+  RemoteSocket,
+  type RemoteSocketHost,
+  remoteAckOnce,
+} from "./remote-socket.js";
 
 export type { ClusterAdapterEvents, ClusterStats } from "./cluster-support.js";
 export type { ClusterAdapterOptions, LogRecoveryStats };
@@ -525,27 +530,13 @@ export class ClusterAdapter
     timeout: number | undefined,
     callback: RemoteAckCallback,
   ): void {
-    let done = false;
-    const timer =
-      timeout === undefined
-        ? undefined
-        : setTimeout(() => {
-            if (done) return;
-            done = true;
-            callback(new AckTimeoutError(), []);
-          }, timeout);
     const flags: BroadcastFlags = { timeout: timeout ?? this.options.requestsTimeout };
     this.broadcastWithAckTo(
       node,
       { type: PacketType.EVENT, nsp: this.nsp.name, data },
       { rooms: new Set([id]), except: NO_ROOMS, flags },
       noop,
-      (...args: unknown[]) => {
-        if (done) return;
-        done = true;
-        clearTimeout(timer);
-        callback(null, args);
-      },
+      remoteAckOnce(timeout, callback),
     );
   }
 

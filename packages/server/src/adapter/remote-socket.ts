@@ -6,7 +6,7 @@
  */
 import type { ClusterSocketInfo } from "@switchyard/protocol";
 import type { FetchedSocket } from "../broadcast/broadcast-operator.js";
-import { ErrorCode, SwitchyardError } from "../errors.js";
+import { AckTimeoutError, ErrorCode, SwitchyardError } from "../errors.js";
 import type { Handshake } from "../namespace/handshake.js";
 import {
   type AckResult,
@@ -30,6 +30,31 @@ export function assertNotReserved(ev: unknown): void {
 
 /** Receives the client's ack arguments, or an error (timeout) and none. */
 export type RemoteAckCallback = (err: Error | null, args: unknown[]) => void;
+
+/**
+ * The ack function of a remote emit: calls `callback(null, args)` for the first answer, or
+ * `callback(AckTimeoutError, [])` after `timeout` ms (never, if undefined) — once either way.
+ */
+export function remoteAckOnce(
+  timeout: number | undefined,
+  callback: RemoteAckCallback,
+): (...args: unknown[]) => void {
+  let done = false;
+  const timer =
+    timeout === undefined
+      ? undefined
+      : setTimeout(() => {
+          if (done) return;
+          done = true;
+          callback(new AckTimeoutError(), []);
+        }, timeout);
+  return (...args: unknown[]) => {
+    if (done) return;
+    done = true;
+    clearTimeout(timer);
+    callback(null, args);
+  };
+}
 
 /** What a {@link RemoteSocket} asks of its cluster adapter. */
 export interface RemoteSocketHost {

@@ -12,7 +12,7 @@
  * maps the whole contract.
  */
 import { PacketType, type SocketPacket } from "@switchyard/protocol";
-import { AckTimeoutError, InvalidOptionError } from "../errors.js";
+import { InvalidOptionError } from "../errors.js";
 import type {
   Adapter,
   AdapterConstructor,
@@ -21,7 +21,7 @@ import type {
   Room,
   SocketId,
 } from "./adapter.js";
-import type { RemoteAckCallback, RemoteSocketHost } from "./remote-socket.js";
+import { type RemoteAckCallback, type RemoteSocketHost, remoteAckOnce } from "./remote-socket.js";
 
 /**
  * What `new Server({ adapter })` and `io.adapter(…)` accept, as socket.io does: a
@@ -120,24 +120,13 @@ export class SocketIoRemoteHost implements RemoteSocketHost {
     timeout: number | undefined,
     callback: RemoteAckCallback,
   ): void {
-    let done = false;
     const ms = timeout ?? SOCKET_IO_ADAPTER_TIMEOUT;
-    const timer = setTimeout(() => {
-      if (done) return;
-      done = true;
-      callback(new AckTimeoutError(), []);
-    }, ms);
     const packet: SocketPacket = { type: PacketType.EVENT, nsp: this.#nsp, data };
     this.#adapter.broadcastWithAck(
       packet,
       { rooms: new Set([id]), except: new Set(), flags: { timeout: ms } },
       () => {},
-      (...args: unknown[]) => {
-        if (done) return;
-        done = true;
-        clearTimeout(timer);
-        callback(null, args);
-      },
+      remoteAckOnce(ms, callback),
     );
   }
 
