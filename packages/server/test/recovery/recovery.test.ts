@@ -80,6 +80,41 @@ function recordN(c: ClientSocket): unknown[] {
   return got;
 }
 
+/**
+ * A websocket client through the proxy that received its first `n` event (0, sent by
+ * `emitFirst`, a broadcast to all unless told), with every `n` it gets recorded.
+ */
+async function joinAndReceive(
+  env: Setup,
+  emitFirst: () => void = () => env.srv.io.emit("n", 0),
+): Promise<{ c: ClientSocket; socket: Socket; got: unknown[] }> {
+  const { c, socket } = await join(env, { transports: ["websocket"] });
+  const got = recordN(c);
+  emitFirst();
+  await waitFor(() => got.length === 1, 3000, "the first broadcast");
+  return { c, socket, got };
+}
+
+/**
+ * Takes the client's connection away and waits until both sides saw it go: "cut" closes
+ * it; "down" also refuses new connections until then, and lets them in again after.
+ * Resolves with the server's disconnect reason.
+ */
+async function lose(
+  proxy: TcpProxy,
+  c: ClientSocket,
+  socket: Socket,
+  how: "cut" | "down",
+): Promise<string> {
+  const serverGone = reason(socket, 10_000);
+  const clientGone = once(c, "disconnect", 10_000);
+  proxy[how]();
+  const why = await serverGone;
+  await clientGone;
+  if (how === "down") proxy.up();
+  return why;
+}
+
 function privateState(c: ClientSocket): { pid: string | undefined; offset: string | undefined } {
   const raw = c as unknown as { _pid?: string; _lastOffset?: string };
   return { pid: raw._pid, offset: raw._lastOffset };
@@ -118,12 +153,7 @@ for (const mode of MODES) {
       assert.equal(c.id, firstId);
       assert.equal(typeof privateState(c).pid, "string", "the CONNECT reply carried a pid");
 
-      const serverGone = reason(socket, 10_000);
-      const clientGone = once(c, "disconnect", 10_000);
-      proxy.down();
-      assert.ok(RECOVERABLE.includes(await serverGone));
-      await clientGone;
-      proxy.up();
+      assert.ok(RECOVERABLE.includes(await lose(proxy, c, socket, "down")));
       // Missed while away: room broadcasts, a binary one, a unicast to the old socket;
       // not for it: another room, volatile, and a broadcast with ack.
       for (let i = 3; i < 10; i++) srv.io.to("r").emit("n", i);
@@ -187,15 +217,8 @@ describe("recovery: when it must not recover", () => {
   it("window exceeded: a fresh session, recovered === false, counted as expired", async () => {
     const env = await setup({ maxDisconnectionDuration: 200 });
     const { srv, proxy } = env;
-    const { c, socket } = await join(env, { transports: ["websocket"] });
-    const got = recordN(c);
-    srv.io.emit("n", 0);
-    await waitFor(() => got.length === 1, 3000, "the first broadcast");
-    const gone = reason(socket, 10_000);
-    const clientGone = once(c, "disconnect", 10_000);
-    proxy.cut();
-    await gone;
-    await clientGone;
+    const { c, socket, got } = await joinAndReceive(env);
+    await lose(proxy, c, socket, "cut");
     srv.io.emit("n", 1);
     // The window passing is what this test is about.
     await sleep(350);
@@ -220,15 +243,8 @@ describe("recovery: when it must not recover", () => {
       if (first) s.join("secret");
       first = false;
     });
-    const { c, socket } = await join(env, { transports: ["websocket"] });
-    const got = recordN(c);
-    srv.io.to("secret").emit("n", 0);
-    await waitFor(() => got.length === 1, 3000, "the first broadcast");
-    const gone = reason(socket, 10_000);
-    const clientGone = once(c, "disconnect", 10_000);
-    proxy.cut();
-    await gone;
-    await clientGone;
+    const { c, socket } = await joinAndReceive(env, () => srv.io.to("secret").emit("n", 0));
+    await lose(proxy, c, socket, "cut");
     srv.io.to("secret").emit("n", 1);
     const stolen = privateState(c);
     const again = await reconnect(srv, c);
@@ -251,14 +267,9 @@ describe("recovery: when it must not recover", () => {
   it("1,000 forged pid/offset pairs: each a bounded miss; a real session survives the flood", async () => {
     const env = await setup();
     const { srv, proxy } = env;
-    const { c, socket } = await join(env, { transports: ["websocket"] });
-    const got = recordN(c);
-    srv.io.emit("n", 0);
-    await waitFor(() => got.length === 1, 3000, "the first broadcast");
+    const { c, socket, got } = await joinAndReceive(env);
     const { offset } = privateState(c);
-    const gone = reason(socket, 10_000);
-    proxy.cut();
-    await gone;
+    await lose(proxy, c, socket, "cut");
     srv.io.emit("n", 1);
 
     // One raw WebSocket connects and leaves the main namespace 1,000 times.
@@ -351,15 +362,8 @@ describe("recovery: when it must not recover", () => {
   it("maxPackets bounds the log: a client whose offset was trimmed gets a fresh session", async () => {
     const env = await setup({ maxPackets: 5 });
     const { srv, proxy } = env;
-    const { c, socket } = await join(env, { transports: ["websocket"] });
-    const got = recordN(c);
-    srv.io.emit("n", 0);
-    await waitFor(() => got.length === 1, 3000, "the first broadcast");
-    const gone = reason(socket, 10_000);
-    const clientGone = once(c, "disconnect", 10_000);
-    proxy.cut();
-    await gone;
-    await clientGone;
+    const { c, socket, got } = await joinAndReceive(env);
+    await lose(proxy, c, socket, "cut");
     for (let i = 1; i <= 20; i++) srv.io.emit("n", i);
     assert.equal(logStats(srv).packets, 5);
     const again = await reconnect(srv, c);
@@ -378,12 +382,7 @@ describe("recovery: extension", () => {
     const { c, socket } = await join(env, { transports: ["websocket"] });
     const got = recordN(c);
     assert.equal(privateState(c).offset, undefined, "no packet received, so no offset");
-    const serverGone = reason(socket, 10_000);
-    const clientGone = once(c, "disconnect", 10_000);
-    proxy.down();
-    await serverGone;
-    await clientGone;
-    proxy.up();
+    await lose(proxy, c, socket, "down");
     srv.io.emit("n", 1);
     srv.io.emit("n", 2);
     const again = await reconnect(srv, c);
@@ -451,15 +450,8 @@ describe("recovery: middleware", () => {
         seen.push(s.recovered);
         next();
       });
-      const { c, socket } = await join(env, { transports: ["websocket"] });
-      const got = recordN(c);
-      srv.io.emit("n", 0);
-      await waitFor(() => got.length === 1, 3000, "the first broadcast");
-      const gone = reason(socket, 10_000);
-      const clientGone = once(c, "disconnect", 10_000);
-      proxy.cut();
-      await gone;
-      await clientGone;
+      const { c, socket, got } = await joinAndReceive(env);
+      await lose(proxy, c, socket, "cut");
       srv.io.emit("n", 1);
       const again = await reconnect(srv, c);
       assert.equal(again.recovered, true);
@@ -481,16 +473,8 @@ describe("recovery: asynchronous middleware", () => {
       entered = true;
       open = () => next();
     });
-    const { c, socket } = await join(env, { transports: ["websocket"] });
-    const got = recordN(c);
-    srv.io.emit("n", 0);
-    await waitFor(() => got.length === 1, 3000, "the first broadcast");
-    const gone = reason(socket, 10_000);
-    const clientGone = once(c, "disconnect", 10_000);
-    proxy.down();
-    await gone;
-    await clientGone;
-    proxy.up();
+    const { c, socket, got } = await joinAndReceive(env);
+    await lose(proxy, c, socket, "down");
     srv.io.emit("n", 1);
     const again = once<[Socket]>(srv.io, "connection");
     c.connect();
