@@ -9,44 +9,39 @@
 import assert from "node:assert/strict";
 import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
-import { after, before, test } from "node:test";
+import { test } from "node:test";
 import { type ClusterAdapter, createAdapter, Server } from "@switchyard/server";
-import { type RedisServer, Scope, startRedis, waitFor } from "@switchyard/test-harness";
-import { Redis } from "ioredis";
+import { Scope, waitFor } from "@switchyard/test-harness";
 import { type Socket as ClientSocket, io as connect } from "socket.io-client";
 import { RedisBus, RedisRecoveryLog } from "../src/index.js";
+import { redisForFile } from "./redis-for-file.js";
 
-let redis: RedisServer;
-let admin: Redis;
-before(async () => {
-  redis = await startRedis();
-  admin = new Redis(redis.url);
-});
-after(async () => {
-  admin.disconnect();
-  await redis.stop();
-});
+const env = redisForFile();
+
+/** A server with the log on a fresh port; closed by `scope`. */
+async function serve(scope: Scope): Promise<{ io: Server; url: string }> {
+  const bus = scope.add(new RedisBus({ url: env.redis.url }), (b) => b.close());
+  await bus.ready();
+  const log = scope.add(new RedisRecoveryLog({ url: env.redis.url }), (l) => l.close());
+  const http = createServer();
+  const io = scope.add(
+    new Server(http, {
+      connectionStateRecovery: { maxDisconnectionDuration: 30_000 },
+      adapter: createAdapter(bus, { heartbeatInterval: 100_000, recovery: log }),
+    }),
+    (s) => s.close(),
+  );
+  await new Promise<void>((resolve) => http.listen(0, "127.0.0.1", resolve));
+  return { io, url: `http://127.0.0.1:${(http.address() as AddressInfo).port}` };
+}
 
 test("a broadcast the log refused is delivered, and nobody recovers across it (epoch reset, counted)", async () => {
   const scope = new Scope(10_000);
   try {
-    const bus = scope.add(new RedisBus({ url: redis.url }), (b) => b.close());
-    await bus.ready();
-    const log = scope.add(new RedisRecoveryLog({ url: redis.url }), (l) => l.close());
-    const http = createServer();
-    const io = scope.add(
-      new Server(http, {
-        connectionStateRecovery: { maxDisconnectionDuration: 30_000 },
-        adapter: createAdapter(bus, { heartbeatInterval: 100_000, recovery: log }),
-      }),
-      (s) => s.close(),
-    );
+    const { io, url } = await serve(scope);
     io.on("connection", (socket) => {
       if (!socket.recovered) socket.join("news");
     });
-    await new Promise<void>((resolve) => http.listen(0, "127.0.0.1", resolve));
-    const { port } = http.address() as AddressInfo;
-    const url = `http://127.0.0.1:${port}`;
 
     const away = scope.add(
       connect(url, { forceNew: true, transports: ["websocket"], reconnection: false }),
@@ -67,20 +62,20 @@ test("a broadcast the log refused is delivered, and nobody recovers across it (e
     // `away` loses its transport (its session is kept), then the log is refused.
     away.io.engine.close();
     await waitFor(() => io.sockets.sockets.size === 1, 5000, "the server saw it go");
-    await admin.call("ACL", "SETUSER", "default", "-eval", "-evalsha");
+    await env.admin.call("ACL", "SETUSER", "default", "-eval", "-evalsha");
     try {
       io.to("news").emit("news", "two");
       await waitFor(() => gotHere.length === 2, 5000, "two, unlogged, still delivered");
     } finally {
-      await admin.call("ACL", "SETUSER", "default", "+@all");
+      await env.admin.call("ACL", "SETUSER", "default", "+@all");
     }
     const stats = (io.of("/").adapter as unknown as ClusterAdapter).logRecoveryStats!;
     assert.equal(stats.unlogged, 1, "counted as unlogged");
     assert.equal(gotHere[1], "two");
     // No broadcast and no heartbeat is due: the node retries the reset on its own.
-    const before = await admin.get("{switchyard:recovery:/}:epoch");
+    const before = await env.admin.get("{switchyard:recovery:/}:epoch");
     await waitFor(
-      async () => (await admin.get("{switchyard:recovery:/}:epoch")) !== before,
+      async () => (await env.admin.get("{switchyard:recovery:/}:epoch")) !== before,
       5000,
       "the epoch reset once Redis takes scripts again",
     );
@@ -100,26 +95,9 @@ test("a broadcast the log refused is delivered, and nobody recovers across it (e
   }
 });
 
-/** A server with the log on a fresh port; closed by `scope`. */
-async function serve(scope: Scope): Promise<{ io: Server; url: string }> {
-  const bus = scope.add(new RedisBus({ url: redis.url }), (b) => b.close());
-  await bus.ready();
-  const log = scope.add(new RedisRecoveryLog({ url: redis.url }), (l) => l.close());
-  const http = createServer();
-  const io = scope.add(
-    new Server(http, {
-      connectionStateRecovery: { maxDisconnectionDuration: 30_000 },
-      adapter: createAdapter(bus, { heartbeatInterval: 100_000, recovery: log }),
-    }),
-    (s) => s.close(),
-  );
-  await new Promise<void>((resolve) => http.listen(0, "127.0.0.1", resolve));
-  return { io, url: `http://127.0.0.1:${(http.address() as AddressInfo).port}` };
-}
-
 /** Scripts Redis ran: every lookup of the log is one (live states are written without). */
 async function scriptCalls(): Promise<number> {
-  const info = String(await admin.call("INFO", "commandstats"));
+  const info = String(await env.admin.call("INFO", "commandstats"));
   let calls = 0;
   for (const m of info.matchAll(/cmdstat_(evalsha|eval):calls=(\d+)/g)) calls += Number(m[2]);
   return calls;
@@ -129,7 +107,7 @@ test("a flood of reconnects with forged ids: fresh sessions, one Redis command e
   const scope = new Scope(10_000);
   try {
     const { io, url } = await serve(scope);
-    const epoch = (await admin.get("{switchyard:recovery:/}:epoch")) ?? "x";
+    const epoch = (await env.admin.get("{switchyard:recovery:/}:epoch")) ?? "x";
     const N = 100;
     const run = async (auth: (i: number) => Record<string, unknown>): Promise<void> => {
       // In batches of 25 clients at a time.
@@ -155,7 +133,10 @@ test("a flood of reconnects with forged ids: fresh sessions, one Redis command e
         }
       }
     };
-    await waitFor(async () => (await admin.exists("{switchyard:recovery:/}:epoch")) === 1, 5000);
+    await waitFor(
+      async () => (await env.admin.exists("{switchyard:recovery:/}:epoch")) === 1,
+      5000,
+    );
     const c0 = await scriptCalls();
     // Well-formed: a random pid, an offset of the right epoch.
     await run((i) => ({ pid: `forged-pid-${i}-abcdefgh`, offset: `${epoch}:${i + 1}:${i + 1}-0` }));
@@ -183,7 +164,7 @@ test("without a log: a client recovers on the node it left, with that node's off
   scope.add(undefined, () => process.off("warning", onWarning));
   try {
     const node = async () => {
-      const bus = scope.add(new RedisBus({ url: redis.url }), (b) => b.close());
+      const bus = scope.add(new RedisBus({ url: env.redis.url }), (b) => b.close());
       await bus.ready();
       const http = createServer();
       const io = scope.add(

@@ -2,22 +2,13 @@
 // bounds (length and age), epochs (a flushed Redis, a reset), sessions taken once, the
 // live state of a node that died, and bogus input costing one bounded lookup.
 import assert from "node:assert/strict";
-import { after, before, describe, test } from "node:test";
+import { describe, test } from "node:test";
 import { createAdapter, LocalHub, type LogRead, type RecoveryLogHandle } from "@switchyard/server";
-import { type RedisServer, sleep, startRedis, waitFor } from "@switchyard/test-harness";
-import { Redis } from "ioredis";
+import { sleep, waitFor } from "@switchyard/test-harness";
 import { RedisRecoveryLog } from "../src/index.js";
+import { redisForFile } from "./redis-for-file.js";
 
-let redis: RedisServer;
-let admin: Redis;
-before(async () => {
-  redis = await startRedis();
-  admin = new Redis(redis.url);
-});
-after(async () => {
-  admin.disconnect();
-  await redis.stop();
-});
+const env = redisForFile();
 
 let nsCount = 0;
 /** A log and a handle on a namespace of its own (keys never shared between tests). */
@@ -27,7 +18,7 @@ function open(
   settings = { window: 60_000, nodeTimeout: 10_000 },
   node = "node-a",
 ): { log: RedisRecoveryLog; h: RecoveryLogHandle; nsp: string } {
-  const log = new RedisRecoveryLog({ url: redis.url, ...opts });
+  const log = new RedisRecoveryLog({ url: env.redis.url, ...opts });
   t.after(() => log.close());
   const nsp = `/t${++nsCount}`;
   return { log, h: log.open(nsp, node, settings), nsp };
@@ -66,7 +57,7 @@ describe("RedisRecoveryLog", () => {
     const all = await Promise.all(
       Array.from({ length: 2000 }, (_, i) => h.append(Buffer.from(`x${i}`), false)),
     );
-    const len = await admin.xlen(`{switchyard:recovery:${nsp}}:log`);
+    const len = await env.admin.xlen(`{switchyard:recovery:${nsp}}:log`);
     // MAXLEN ~ trims whole stream nodes (100 entries each by default).
     assert.ok(len >= 50 && len <= 150, `XLEN ${len} after 2001 appends with maxLength 50`);
     assert.deepEqual(await h.read(first), { gone: "trimmed" });
@@ -79,7 +70,7 @@ describe("RedisRecoveryLog", () => {
     const b = await h.append(Buffer.from("b"), false);
     await sleep(300);
     const c = await h.append(Buffer.from("c"), false);
-    const len = await admin.xlen(`{switchyard:recovery:${nsp}}:log`);
+    const len = await env.admin.xlen(`{switchyard:recovery:${nsp}}:log`);
     assert.equal(len, 1, "a and b trimmed by age");
     assert.deepEqual(entries(await h.read(b)), ["c"], "b is c's predecessor: nothing missing");
     assert.deepEqual(await h.read(a), { gone: "trimmed" }, "b is gone after a");
@@ -90,7 +81,7 @@ describe("RedisRecoveryLog", () => {
     const { h } = open(t);
     const before = await h.append(Buffer.from("1"), false);
     await h.append(Buffer.from("2"), false);
-    await admin.flushall();
+    await env.admin.flushall();
     const afterFlush = await h.append(Buffer.from("3"), false);
     assert.notEqual(afterFlush.split(":")[0], before.split(":")[0], "a new epoch");
     assert.deepEqual(await h.read(before), { gone: "epoch" });
@@ -109,10 +100,10 @@ describe("RedisRecoveryLog", () => {
     assert.equal(taken.snapshot.toString(), "state-1");
     assert.equal(await h.take("pid-1"), null, "consumed on use");
     await h.persist("pid-2", Buffer.from("state-2"));
-    const key = (await admin.keys("*:s:pid-2"))[0]!;
-    const ttl = await admin.pttl(key);
+    const key = (await env.admin.keys("*:s:pid-2"))[0]!;
+    const ttl = await env.admin.pttl(key);
     assert.ok(ttl > 0 && ttl <= 300, `kept for the window (PTTL ${ttl})`);
-    await waitFor(async () => (await admin.exists(key)) === 0, 2000, "pid-2 to expire");
+    await waitFor(async () => (await env.admin.exists(key)) === 0, 2000, "pid-2 to expire");
     assert.equal(await h.take("pid-2"), null, "expired");
   });
 
@@ -177,15 +168,18 @@ describe("RedisRecoveryLog", () => {
 
   test("options are validated", (t) => {
     assert.throws(
-      () => new RedisRecoveryLog({ url: redis.url, maxLenght: 5 } as never),
+      () => new RedisRecoveryLog({ url: env.redis.url, maxLenght: 5 } as never),
       /maxLength/,
     );
     assert.throws(() => new RedisRecoveryLog({ url: "http://x" }), /url/);
-    assert.throws(() => new RedisRecoveryLog({ url: redis.url, maxLength: 0 }), /maxLength/);
-    assert.throws(() => new RedisRecoveryLog({ url: redis.url, keyPrefix: "a{b" }), /keyPrefix/);
+    assert.throws(() => new RedisRecoveryLog({ url: env.redis.url, maxLength: 0 }), /maxLength/);
+    assert.throws(
+      () => new RedisRecoveryLog({ url: env.redis.url, keyPrefix: "a{b" }),
+      /keyPrefix/,
+    );
     // The adapter's option: a RecoveryLog, and a misspelt key is named.
     const bus = new LocalHub().bus();
-    const log = new RedisRecoveryLog({ url: redis.url });
+    const log = new RedisRecoveryLog({ url: env.redis.url });
     t.after(() => log.close());
     assert.throws(() => createAdapter(bus, { recovery: {} as never }), /recovery/);
     assert.throws(() => createAdapter(bus, { recovry: log } as never), /recovery/);
