@@ -19,10 +19,11 @@
  *    Switchyard answers its own request format only (docs/socketio-adapters.md).
  */
 import assert from "node:assert/strict";
-import { after, before, describe, test } from "node:test";
+import { describe, test } from "node:test";
 import { startRedis, waitFor } from "@switchyard/test-harness";
-import { fence, range, startSioCluster, type TestCluster } from "./helpers.js";
+import { fence, range, startSioCluster } from "./helpers.js";
 import { officialAdapterTests } from "./official-adapter-suite.js";
+import { suiteCluster } from "./suite-cluster.js";
 
 interface AckResult {
   error: string | null;
@@ -39,14 +40,8 @@ const redisBroker = {
 };
 
 describe("2 socket.io + 2 Switchyard processes on @socket.io/redis-adapter", () => {
-  let cluster: TestCluster | undefined;
-  const get = (): TestCluster => {
-    if (cluster === undefined) throw new Error("cluster did not start");
-    return cluster;
-  };
-
-  before(async () => {
-    cluster = await startSioCluster({
+  const get = suiteCluster(() =>
+    startSioCluster({
       // A and C are socket.io, B and D Switchyard: the suite's checks mix them.
       nodes: [
         { server: "socketio", adapter: "redis" },
@@ -55,9 +50,8 @@ describe("2 socket.io + 2 Switchyard processes on @socket.io/redis-adapter", () 
         { server: "switchyard", adapter: "redis" },
       ],
       ...redisBroker,
-    });
-  });
-  after(() => cluster?.close());
+    }),
+  );
 
   officialAdapterTests(test, get);
 
@@ -121,14 +115,8 @@ describe("2 socket.io + 2 Switchyard processes on @socket.io/redis-adapter", () 
 });
 
 describe("Switchyard's own ClusterAdapter next to a socket.io node on @socket.io/redis-adapter", () => {
-  let cluster: TestCluster | undefined;
-  const get = (): TestCluster => {
-    if (cluster === undefined) throw new Error("cluster did not start");
-    return cluster;
-  };
-
-  before(async () => {
-    cluster = await startSioCluster({
+  const get = suiteCluster(() =>
+    startSioCluster({
       nodes: [
         { server: "socketio", adapter: "redis" },
         { server: "switchyard", adapter: "switchyard-redis" },
@@ -137,9 +125,8 @@ describe("Switchyard's own ClusterAdapter next to a socket.io node on @socket.io
       // not count socket.io (no heartbeats): the counts differ, by design of each.
       serverCount: false,
       ...redisBroker,
-    });
-  });
-  after(() => cluster?.close());
+    }),
+  );
 
   test("broadcasts both ways: to all, to one room, with except — once, in order", async () => {
     const c = get();

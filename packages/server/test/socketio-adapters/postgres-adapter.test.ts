@@ -7,7 +7,7 @@
  * socket.io 4.8 does, compared run against run.
  */
 import assert from "node:assert/strict";
-import { after, before, describe, test } from "node:test";
+import { describe, test } from "node:test";
 import { type PostgresServer, Scope, startPostgres, waitFor } from "@switchyard/test-harness";
 import { io as connect } from "socket.io-client";
 import {
@@ -16,6 +16,7 @@ import {
   officialAdapterTests,
   startCluster,
 } from "./official-adapter-suite.js";
+import { suiteCluster } from "./suite-cluster.js";
 
 const ATTACHMENTS_TABLE = `
   CREATE TABLE IF NOT EXISTS socket_io_attachments (
@@ -26,10 +27,8 @@ const ATTACHMENTS_TABLE = `
 `;
 
 describe("@socket.io/postgres-adapter on 3 Switchyard processes", () => {
-  let cluster: Awaited<ReturnType<typeof startCluster>> | undefined;
-
-  before(async () => {
-    cluster = await startCluster({
+  const started = suiteCluster(() =>
+    startCluster({
       adapter: "postgres",
       async startBroker(scope) {
         const db = scope.add(await startPostgres(), (x) => x.stop());
@@ -39,14 +38,8 @@ describe("@socket.io/postgres-adapter on 3 Switchyard processes", () => {
       },
       // Requests wait for every node the heartbeats have seen: make them quick.
       options: { heartbeatInterval: 1000, heartbeatTimeout: 3000 },
-    });
-  });
-  after(() => cluster?.close());
-
-  const started = () => {
-    if (cluster === undefined) throw new Error("cluster did not start");
-    return cluster;
-  };
+    }),
+  );
   officialAdapterTests(test, started);
   nodeLossTest(test, started);
 });

@@ -4,15 +4,14 @@
  * socket.io-client 4.8 clients on every node: see official-adapter-suite.ts for what is
  * checked.
  */
-import { after, before, describe, test } from "node:test";
+import { describe, test } from "node:test";
 import { startRedis } from "@switchyard/test-harness";
 import { nodeLossTest, officialAdapterTests, startCluster } from "./official-adapter-suite.js";
+import { suiteCluster } from "./suite-cluster.js";
 
 describe("@socket.io/redis-streams-adapter on 3 Switchyard processes", () => {
-  let cluster: Awaited<ReturnType<typeof startCluster>> | undefined;
-
-  before(async () => {
-    cluster = await startCluster({
+  const started = suiteCluster(() =>
+    startCluster({
       adapter: "redis-streams",
       async startBroker(scope) {
         const redis = scope.add(await startRedis(), (x) => x.stop());
@@ -20,14 +19,8 @@ describe("@socket.io/redis-streams-adapter on 3 Switchyard processes", () => {
       },
       // Short blocking reads, so a closing node's reader ends quickly.
       options: { blockTimeInMs: 1000 },
-    });
-  });
-  after(() => cluster?.close());
-
-  const started = () => {
-    if (cluster === undefined) throw new Error("cluster did not start");
-    return cluster;
-  };
+    }),
+  );
   officialAdapterTests(test, started);
   nodeLossTest(test, started);
 });
