@@ -17,10 +17,9 @@
  * (from each node's process.cpuUsage) per round trip and per forwarded request (two per
  * round trip: the POST and the GET), split between the entry node and the owner.
  */
-import { fork } from "node:child_process";
 import { Agent, request } from "node:http";
-import { fileURLToPath } from "node:url";
 import { Histogram } from "../lib/histogram.js";
+import { forkNode, listenAndAnnounce, type NodeProc, numberArg } from "../lib/node-process.js";
 
 const SECRET = "bench-forwarding-cluster-secret-0123456789";
 
@@ -56,64 +55,11 @@ async function node(): Promise<void> {
       .then(() => bus.close())
       .finally(() => process.exit(0));
   });
-  http.listen(0, "127.0.0.1", () => {
-    const a = http.address();
-    process.send?.({ ready: typeof a === "object" && a !== null ? a.port : 0 });
-  });
+  listenAndAnnounce(http);
 }
 
-function arg(name: string, fallback: number): number {
-  const a = process.argv.find((x) => x.startsWith(`--${name}=`));
-  return a === undefined ? fallback : Number(a.slice(name.length + 3));
-}
-
-interface NodeProc {
-  port: number;
-  call<T>(cmd: string): Promise<T>;
-  /** Closes the node (IPC disconnect) and waits for its exit; SIGKILL after 3 s. */
-  stop(): Promise<void>;
-}
-
-async function startNode(redisUrl: string): Promise<NodeProc> {
-  const child = fork(fileURLToPath(import.meta.url), [], {
-    execArgv: ["--conditions=switchyard-source", "--import", "tsx"],
-    env: { ...process.env, FWD_ROLE: "node", FWD_REDIS: redisUrl },
-    stdio: ["ignore", "inherit", "inherit", "ipc"],
-  });
-  let next = 0;
-  const pending = new Map<number, (v: unknown) => void>();
-  const port = await new Promise<number>((resolve, reject) => {
-    const t = setTimeout(() => reject(new Error("node not ready in 20 s")), 20_000);
-    child.on("message", (m: { ready?: number; id?: number; result?: unknown }) => {
-      if (m.ready !== undefined) {
-        clearTimeout(t);
-        resolve(m.ready);
-      } else if (m.id !== undefined) {
-        pending.get(m.id)?.(m.result);
-        pending.delete(m.id);
-      }
-    });
-    child.once("exit", (code) => reject(new Error(`node exited (${code})`)));
-  });
-  return {
-    port,
-    call: <T>(cmd: string) =>
-      new Promise<T>((resolve) => {
-        const id = ++next;
-        pending.set(id, resolve as (v: unknown) => void);
-        child.send({ id, cmd });
-      }),
-    stop: () =>
-      new Promise<void>((resolve) => {
-        if (child.exitCode !== null || child.signalCode !== null) return resolve();
-        const t = setTimeout(() => child.kill("SIGKILL"), 3000);
-        child.once("exit", () => {
-          clearTimeout(t);
-          resolve();
-        });
-        if (child.connected) child.disconnect();
-      }),
-  };
+function startNode(redisUrl: string): Promise<NodeProc> {
+  return forkNode(import.meta.url, { FWD_ROLE: "node", FWD_REDIS: redisUrl });
 }
 
 const agent = new Agent({ keepAlive: true, maxSockets: Number.POSITIVE_INFINITY });
@@ -227,9 +173,9 @@ async function phase(
 }
 
 async function main(): Promise<void> {
-  const sessions = arg("sessions", 20);
-  const seconds = arg("seconds", 5);
-  const rounds = arg("rounds", 2);
+  const sessions = numberArg("sessions", 20);
+  const seconds = numberArg("seconds", 5);
+  const rounds = numberArg("rounds", 2);
   const harness = await import("@switchyard/test-harness");
   const redis = await harness.startRedis();
   const started: NodeProc[] = [];

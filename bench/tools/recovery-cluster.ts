@@ -15,9 +15,8 @@
  * three nodes, process.cpuUsage) per delivery, and Redis CPU (INFO cpu) per broadcast;
  * with the log, Redis memory per logged broadcast (MEMORY USAGE of the stream / XLEN).
  */
-import { fork } from "node:child_process";
 import os from "node:os";
-import { fileURLToPath } from "node:url";
+import { forkNode, listenAndAnnounce, type NodeProc, numberArg } from "../lib/node-process.js";
 
 type Mode = "off" | "memory" | "log";
 
@@ -61,63 +60,11 @@ async function node(): Promise<void> {
       .then(() => Promise.all([bus.close(), log?.close()]))
       .finally(() => process.exit(0));
   });
-  http.listen(0, "127.0.0.1", () => {
-    const a = http.address();
-    process.send?.({ ready: typeof a === "object" && a !== null ? a.port : 0 });
-  });
+  listenAndAnnounce(http);
 }
 
-function arg(name: string, fallback: number): number {
-  const a = process.argv.find((x) => x.startsWith(`--${name}=`));
-  return a === undefined ? fallback : Number(a.slice(name.length + 3));
-}
-
-interface NodeProc {
-  port: number;
-  call<T>(cmd: string, count?: number): Promise<T>;
-  stop(): Promise<void>;
-}
-
-async function startNode(redisUrl: string, mode: Mode): Promise<NodeProc> {
-  const child = fork(fileURLToPath(import.meta.url), [], {
-    execArgv: ["--conditions=switchyard-source", "--import", "tsx"],
-    env: { ...process.env, RC_ROLE: "node", RC_REDIS: redisUrl, RC_MODE: mode },
-    stdio: ["ignore", "inherit", "inherit", "ipc"],
-  });
-  let next = 0;
-  const pending = new Map<number, (v: unknown) => void>();
-  const port = await new Promise<number>((resolve, reject) => {
-    const t = setTimeout(() => reject(new Error("node not ready in 20 s")), 20_000);
-    child.on("message", (m: { ready?: number; id?: number; result?: unknown }) => {
-      if (m.ready !== undefined) {
-        clearTimeout(t);
-        resolve(m.ready);
-      } else if (m.id !== undefined) {
-        pending.get(m.id)?.(m.result);
-        pending.delete(m.id);
-      }
-    });
-    child.once("exit", (code) => reject(new Error(`node exited (${code})`)));
-  });
-  return {
-    port,
-    call: <T>(cmd: string, count?: number) =>
-      new Promise<T>((resolve) => {
-        const id = ++next;
-        pending.set(id, resolve as (v: unknown) => void);
-        child.send({ id, cmd, count });
-      }),
-    stop: () =>
-      new Promise<void>((resolve) => {
-        if (child.exitCode !== null || child.signalCode !== null) return resolve();
-        const t = setTimeout(() => child.kill("SIGKILL"), 3000);
-        child.once("exit", () => {
-          clearTimeout(t);
-          resolve();
-        });
-        if (child.connected) child.disconnect();
-      }),
-  };
+function startNode(redisUrl: string, mode: Mode): Promise<NodeProc> {
+  return forkNode(import.meta.url, { RC_ROLE: "node", RC_REDIS: redisUrl, RC_MODE: mode });
 }
 
 interface Figures {
@@ -175,7 +122,7 @@ async function phase(
     const r0 = await redisCpu();
     const want = clients * broadcasts;
     const start = process.hrtime.bigint();
-    await nodes[0]!.call("blast", broadcasts);
+    await nodes[0]!.call("blast", { count: broadcasts });
     const deadline = Date.now() + 120_000;
     while (received < want && Date.now() < deadline) await new Promise((r) => setTimeout(r, 2));
     const seconds = Number(process.hrtime.bigint() - start) / 1e9;
@@ -202,9 +149,9 @@ async function phase(
 }
 
 async function main(): Promise<void> {
-  const clients = arg("clients", 300);
-  const broadcasts = arg("broadcasts", 5000);
-  const rounds = arg("rounds", 2);
+  const clients = numberArg("clients", 300);
+  const broadcasts = numberArg("broadcasts", 5000);
+  const rounds = numberArg("rounds", 2);
   const harness = await import("@switchyard/test-harness");
   const redis = await harness.startRedis();
   const modes: Mode[] = ["off", "memory", "log"];
