@@ -8,6 +8,13 @@ export type { HttpAnswer } from "./http-probe.js";
 export { answersWithToken, HEALTH_PATH, httpGet, httpStatus } from "./http-probe.js";
 export type { NginxMode, NginxOptions, NginxServer } from "./nginx.js";
 export { nginxConfig, nginxConfigFromFile, startNginx } from "./nginx.js";
+export type {
+  ForkedFixture,
+  ForkFixtureOptions,
+  NodeProcessOptions,
+  NodeReply,
+} from "./node-process.js";
+export { forkFixture, NodeProcess, SOURCE_EXEC_ARGV, stopByDisconnect } from "./node-process.js";
 export { freePort, freePorts, isPortOpen, waitForPortClosed } from "./ports.js";
 export type { PostgresOptions, PostgresServer } from "./postgres.js";
 export { startPostgres } from "./postgres.js";

@@ -7,10 +7,9 @@
  * broadcasts arrive exactly once and in order, and sessions spread evenly.
  */
 import assert from "node:assert/strict";
-import { type ChildProcess, fork } from "node:child_process";
 import { Agent } from "node:http";
 import { fileURLToPath } from "node:url";
-import { registerExitCleanup, type Scope, waitFor, within } from "@switchyard/test-harness";
+import { NodeProcess, type Scope, waitFor, within } from "@switchyard/test-harness";
 import { type Socket as ClientSocket, io as connect } from "socket.io-client";
 import type { LbNodeConfig } from "./fixtures/lb-node.js";
 
@@ -21,101 +20,10 @@ export function deployFile(name: string): string {
   return fileURLToPath(new URL(`../../../../deploy/${name}`, import.meta.url));
 }
 
-interface Reply {
-  id?: number;
-  ok?: boolean;
-  result?: unknown;
-  error?: string;
-  type?: string;
-  port?: number;
-}
-
 /** One forked Switchyard node. */
-export class LbNode {
-  readonly name: string;
-  port = 0;
-  private readonly child: ChildProcess;
-  private output = "";
-  private nextId = 0;
-  private readonly pending = new Map<number, (r: Reply) => void>();
-  private readonly unregister: () => void;
-  readonly exited: Promise<void>;
-
+export class LbNode extends NodeProcess {
   constructor(config: LbNodeConfig) {
-    this.name = config.name;
-    this.child = fork(FIXTURE, [JSON.stringify(config)], {
-      execArgv: ["--conditions=switchyard-source", "--import", "tsx"],
-      stdio: ["ignore", "pipe", "pipe", "ipc"],
-    });
-    const keep = (chunk: Buffer) => {
-      this.output = (this.output + chunk.toString()).slice(-8000);
-    };
-    this.child.stdout?.on("data", keep);
-    this.child.stderr?.on("data", keep);
-    this.unregister = registerExitCleanup(() => {
-      this.child.kill("SIGKILL");
-    });
-    this.exited = new Promise((resolve) => {
-      this.child.once("exit", () => {
-        this.unregister();
-        for (const p of this.pending.values()) p({ ok: false, error: `${this.name} exited` });
-        this.pending.clear();
-        resolve();
-      });
-    });
-    this.child.on("message", (m: Reply) => {
-      if (m.id === undefined) return;
-      this.pending.get(m.id)?.(m);
-      this.pending.delete(m.id);
-    });
-  }
-
-  ready(timeoutMs = 20_000): Promise<void> {
-    return within(
-      new Promise<void>((resolve, reject) => {
-        this.child.on("message", (m: Reply) => {
-          if (m.type === "ready") {
-            this.port = m.port ?? 0;
-            resolve();
-          }
-        });
-        void this.exited.then(() => reject(new Error(`${this.name} exited\n${this.output}`)));
-      }),
-      timeoutMs,
-      `node ${this.name} start`,
-    );
-  }
-
-  async call<T>(cmd: string, args: Record<string, unknown> = {}, timeoutMs = 20_000): Promise<T> {
-    const id = ++this.nextId;
-    const reply = await within(
-      new Promise<Reply>((resolve) => {
-        this.pending.set(id, resolve);
-        this.child.send({ id, cmd, args });
-      }),
-      timeoutMs,
-      `${this.name} ${cmd}`,
-    );
-    if (!reply.ok) throw new Error(`${this.name} ${cmd}: ${reply.error}\n${this.output}`);
-    return reply.result as T;
-  }
-
-  /** A crash: SIGKILL, and wait for the exit. */
-  async kill(): Promise<void> {
-    this.child.kill("SIGKILL");
-    await within(this.exited, 5000, `${this.name} SIGKILL`);
-  }
-
-  /** Graceful: closing the IPC channel makes the node close its server and exit; SIGKILL after 5 s. */
-  async stop(): Promise<void> {
-    if (this.child.exitCode !== null || this.child.signalCode !== null) return;
-    if (this.child.connected) this.child.disconnect();
-    const timer = setTimeout(() => this.child.kill("SIGKILL"), 5000);
-    try {
-      await this.exited;
-    } finally {
-      clearTimeout(timer);
-    }
+    super({ name: config.name, fixture: FIXTURE, config });
   }
 }
 
@@ -138,7 +46,7 @@ export async function startNodes(
     );
     nodes.push(node);
   }
-  await Promise.all(nodes.map((x) => x.ready()));
+  await Promise.all(nodes.map((x) => x.whenReady()));
   if (config.secret !== undefined) {
     // Forwarding: every node has heard every other one before a client arrives.
     await waitFor(
