@@ -9,18 +9,16 @@
  * bounded under a flood.
  */
 import assert from "node:assert/strict";
-import { type ChildProcess, fork } from "node:child_process";
 import { after, before, test } from "node:test";
 import { fileURLToPath } from "node:url";
 import {
+  NodeProcess,
   type RedisServer,
-  registerExitCleanup,
   Scope,
   sleep,
   startHaproxy,
   startRedis,
   waitFor,
-  within,
 } from "@switchyard/test-harness";
 import { Redis } from "ioredis";
 import { type Socket as ClientSocket, io as connect } from "socket.io-client";
@@ -29,98 +27,10 @@ import type { RecoveryNodeConfig } from "./fixtures/recovery-node.js";
 const FIXTURE = fileURLToPath(new URL("./fixtures/recovery-node.ts", import.meta.url));
 const HAPROXY_CFG = fileURLToPath(new URL("../../../deploy/haproxy.cfg", import.meta.url));
 
-interface Reply {
-  id?: number;
-  ok?: boolean;
-  result?: unknown;
-  error?: string;
-  type?: string;
-  port?: number;
-}
-
 /** One forked node; SIGKILLed at exit of the test process whatever happens. */
-class Node {
-  readonly name: string;
-  port = 0;
-  private readonly child: ChildProcess;
-  private output = "";
-  private nextId = 0;
-  private readonly pending = new Map<number, (r: Reply) => void>();
-  readonly exited: Promise<void>;
-
+class Node extends NodeProcess {
   constructor(config: RecoveryNodeConfig) {
-    this.name = config.name;
-    this.child = fork(FIXTURE, [JSON.stringify(config)], {
-      execArgv: ["--conditions=switchyard-source", "--import", "tsx"],
-      stdio: ["ignore", "pipe", "pipe", "ipc"],
-    });
-    const keep = (chunk: Buffer) => {
-      this.output = (this.output + chunk.toString()).slice(-8000);
-    };
-    this.child.stdout?.on("data", keep);
-    this.child.stderr?.on("data", keep);
-    const unregister = registerExitCleanup(() => {
-      this.child.kill("SIGKILL");
-    });
-    this.exited = new Promise((resolve) => {
-      this.child.once("exit", () => {
-        unregister();
-        for (const p of this.pending.values()) p({ ok: false, error: `${this.name} exited` });
-        this.pending.clear();
-        resolve();
-      });
-    });
-    this.child.on("message", (m: Reply) => {
-      if (m.id === undefined) return;
-      this.pending.get(m.id)?.(m);
-      this.pending.delete(m.id);
-    });
-  }
-
-  ready(): Promise<void> {
-    return within(
-      new Promise<void>((resolve, reject) => {
-        this.child.on("message", (m: Reply) => {
-          if (m.type === "ready") {
-            this.port = m.port ?? 0;
-            resolve();
-          }
-        });
-        void this.exited.then(() => reject(new Error(`${this.name} exited\n${this.output}`)));
-      }),
-      20_000,
-      `node ${this.name} start`,
-    );
-  }
-
-  async call<T>(cmd: string, args: Record<string, unknown> = {}): Promise<T> {
-    const id = ++this.nextId;
-    const reply = await within(
-      new Promise<Reply>((resolve) => {
-        this.pending.set(id, resolve);
-        this.child.send({ id, cmd, args });
-      }),
-      30_000,
-      `${this.name} ${cmd}`,
-    );
-    if (!reply.ok) throw new Error(`${this.name} ${cmd}: ${reply.error}\n${this.output}`);
-    return reply.result as T;
-  }
-
-  async kill(): Promise<void> {
-    this.child.kill("SIGKILL");
-    await within(this.exited, 5000, `${this.name} SIGKILL`);
-  }
-
-  async stop(): Promise<void> {
-    if (this.child.exitCode !== null || this.child.signalCode !== null) return;
-    if (this.child.connected) this.child.disconnect();
-    const timer = setTimeout(() => this.child.kill("SIGKILL"), 5000);
-    try {
-      await this.exited;
-    } finally {
-      clearTimeout(timer);
-    }
+    super({ name: config.name, fixture: FIXTURE, config, callTimeoutMs: 30_000 });
   }
 }
 
@@ -168,7 +78,7 @@ async function startCluster(
     const name = String.fromCharCode(65 + i);
     nodes.push(scope.add(new Node({ ...config, name, url: redis.url }), (x) => x.stop()));
   }
-  await Promise.all(nodes.map((x) => x.ready()));
+  await Promise.all(nodes.map((x) => x.whenReady()));
   if (config.secret !== undefined) {
     await waitFor(
       async () =>
