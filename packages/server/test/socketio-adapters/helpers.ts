@@ -7,9 +7,16 @@
  * official-adapter-suite.ts, so its checks (and its `Client`) run on these clusters too.
  */
 import assert from "node:assert/strict";
-import { type ChildProcess, fork } from "node:child_process";
 import { fileURLToPath } from "node:url";
-import { registerExitCleanup, Scope, waitFor, within } from "@switchyard/test-harness";
+import {
+  forkFixture,
+  type NodeReply,
+  registerExitCleanup,
+  Scope,
+  stopByDisconnect,
+  waitFor,
+  within,
+} from "@switchyard/test-harness";
 import type { NodeCommand } from "./fixtures/official-adapter-node.js";
 import type { ExtraCommand, SocketIoNodeConfig } from "./fixtures/socketio-node.js";
 import { Client, fence, range, type SuiteNode } from "./official-adapter-suite.js";
@@ -20,17 +27,9 @@ const NODE_FIXTURE = fileURLToPath(new URL("./fixtures/socketio-node.ts", import
 const PRIMARY_FIXTURE = fileURLToPath(
   new URL("./fixtures/node-cluster-primary.ts", import.meta.url),
 );
-const EXEC_ARGV = ["--conditions=switchyard-source", "--import", "tsx"];
 
-interface Reply {
-  id?: number;
-  ok?: boolean;
-  result?: unknown;
-  error?: string;
-  type?: string;
-  port?: number;
-  pid?: number;
-}
+/** A message of a node; `ready` also carries its pid. */
+type Reply = NodeReply & { pid?: number };
 
 /** One node of a test cluster, whatever carries its messages. */
 export class SioNode implements SuiteNode {
@@ -132,44 +131,17 @@ export class SioNode implements SuiteNode {
 
 /** Forks one node process (fixtures/socketio-node.ts). */
 export function forkNode(config: SocketIoNodeConfig): SioNode {
-  const child = fork(NODE_FIXTURE, [JSON.stringify(config)], {
-    execArgv: EXEC_ARGV,
-    stdio: ["ignore", "pipe", "pipe", "ipc"],
-  });
-  let output = "";
-  const keep = (chunk: Buffer) => {
-    output = (output + chunk.toString()).slice(-8000);
-  };
-  child.stdout?.on("data", keep);
-  child.stderr?.on("data", keep);
-  const unregister = registerExitCleanup(() => {
-    child.kill("SIGKILL");
-  });
+  const { child, output, exited } = forkFixture(NODE_FIXTURE, config);
   const node: SioNode = new SioNode(
     config.name,
     `${config.server}/${config.adapter}`,
     (msg) => child.send(msg),
-    () => output,
-    (): Promise<void> => stopChild(child, node),
+    output,
+    (): Promise<void> => stopByDisconnect(child, node.exited),
   );
   child.on("message", (m: Reply) => node.receive(m));
-  child.once("exit", () => {
-    unregister();
-    node.onExit();
-  });
+  void exited.then(() => node.onExit());
   return node;
-}
-
-/** Graceful: closing the IPC channel makes the process close and exit; SIGKILL after 5 s. */
-async function stopChild(child: ChildProcess, node: { exited: Promise<void> }): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return;
-  if (child.connected) child.disconnect();
-  const timer = setTimeout(() => child.kill("SIGKILL"), 5000);
-  try {
-    await node.exited;
-  } finally {
-    clearTimeout(timer);
-  }
 }
 
 /**
@@ -177,24 +149,11 @@ async function stopChild(child: ChildProcess, node: { exited: Promise<void> }): 
  * `@socket.io/cluster-adapter`; `stop()` stops the primary, whose workers then exit.
  */
 export function forkNodeCluster(workers: number): { nodes: SioNode[]; stop(): Promise<void> } {
-  const child = fork(PRIMARY_FIXTURE, [JSON.stringify({ workers })], {
-    execArgv: EXEC_ARGV,
-    stdio: ["ignore", "pipe", "pipe", "ipc"],
-  });
-  let output = "";
-  const keep = (chunk: Buffer) => {
-    output = (output + chunk.toString()).slice(-8000);
-  };
-  child.stdout?.on("data", keep);
-  child.stderr?.on("data", keep);
+  const { child, output, exited } = forkFixture(PRIMARY_FIXTURE, { workers });
   const nodes: SioNode[] = [];
-  let primaryExited!: () => void;
-  const exited = new Promise<void>((resolve) => {
-    primaryExited = resolve;
-  });
+  // The primary is SIGKILLed by forkFixture's cleanup; its workers by this one.
   const unregister = registerExitCleanup(() => {
     for (const n of nodes) if (n.pid > 0) tryKill(n.pid);
-    child.kill("SIGKILL");
   });
   for (let i = 0; i < workers; i++) {
     nodes.push(
@@ -202,21 +161,20 @@ export function forkNodeCluster(workers: number): { nodes: SioNode[]; stop(): Pr
         String.fromCharCode(65 + i),
         "switchyard/node-cluster",
         (msg) => child.send({ worker: i, msg }),
-        () => output,
+        output,
         async () => {},
       ),
     );
   }
   child.on("message", (m: { worker: number; msg: Reply }) => nodes[m.worker]?.receive(m.msg));
-  child.once("exit", () => {
+  void exited.then(() => {
     unregister();
     for (const n of nodes) n.onExit();
-    primaryExited();
   });
   return {
     nodes,
     async stop() {
-      await stopChild(child, { exited });
+      await stopByDisconnect(child, exited);
       // Workers notice their primary's channel closing; make sure none outlives the test.
       for (const n of nodes) if (n.pid > 0) await waitForGone(n.pid);
     },

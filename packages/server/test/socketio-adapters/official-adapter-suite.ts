@@ -8,22 +8,12 @@
  * broadcast acks with a timeout.
  */
 import assert from "node:assert/strict";
-import { type ChildProcess, fork } from "node:child_process";
 import { fileURLToPath } from "node:url";
-import { registerExitCleanup, Scope, waitFor, within } from "@switchyard/test-harness";
+import { NodeProcess, Scope, waitFor } from "@switchyard/test-harness";
 import { type Socket as ClientSocket, io as connect } from "socket.io-client";
 import type { NodeCommand, OfficialAdapterNodeConfig } from "./fixtures/official-adapter-node.js";
 
 const FIXTURE = fileURLToPath(new URL("./fixtures/official-adapter-node.ts", import.meta.url));
-
-interface Reply {
-  id?: number;
-  ok?: boolean;
-  result?: unknown;
-  error?: string;
-  type?: string;
-  port?: number;
-}
 
 /** What the checks need of a node: its name, its URL, and its commands. */
 export interface SuiteNode {
@@ -46,97 +36,22 @@ export interface SuiteCluster {
 }
 
 /** One forked Switchyard node on an official adapter. */
-export class AdapterNode implements SuiteNode {
-  readonly name: string;
-  port = 0;
-  private readonly child: ChildProcess;
-  private output = "";
-  private nextId = 0;
-  private readonly pending = new Map<number, (r: Reply) => void>();
-  readonly exited: Promise<void>;
+export class AdapterNode extends NodeProcess implements SuiteNode {
+  /** Resolves once the node listens; rejects if it exits first or after 30 s. */
   readonly ready: Promise<void>;
 
   constructor(config: OfficialAdapterNodeConfig) {
-    this.name = config.name;
-    this.child = fork(FIXTURE, [JSON.stringify(config)], {
-      execArgv: ["--conditions=switchyard-source", "--import", "tsx"],
-      stdio: ["ignore", "pipe", "pipe", "ipc"],
-    });
-    const keep = (chunk: Buffer) => {
-      this.output = (this.output + chunk.toString()).slice(-8000);
-    };
-    this.child.stdout?.on("data", keep);
-    this.child.stderr?.on("data", keep);
-    const unregister = registerExitCleanup(() => {
-      this.child.kill("SIGKILL");
-    });
-    this.exited = new Promise((resolve) => {
-      this.child.once("exit", () => {
-        unregister();
-        for (const p of this.pending.values()) p({ ok: false, error: `${this.name} exited` });
-        this.pending.clear();
-        resolve();
-      });
-    });
-    this.ready = within(
-      new Promise<void>((resolve, reject) => {
-        this.child.on("message", (m: Reply) => {
-          if (m.type === "ready") {
-            this.port = m.port ?? 0;
-            resolve();
-          }
-        });
-        void this.exited.then(() => reject(new Error(`${this.name} exited\n${this.output}`)));
-      }),
-      30_000,
-      `node ${this.name} start`,
-    );
+    super({ name: config.name, fixture: FIXTURE, config, killTimeoutMs: 10_000 });
+    this.ready = this.whenReady(30_000).then(() => undefined);
     this.ready.catch(() => undefined);
-    this.child.on("message", (m: Reply) => {
-      if (m.id === undefined) return;
-      this.pending.get(m.id)?.(m);
-      this.pending.delete(m.id);
-    });
   }
 
-  get url(): string {
-    return `http://127.0.0.1:${this.port}`;
-  }
-
-  async call<T>(
+  override call<T>(
     cmd: NodeCommand["cmd"],
     args: Record<string, unknown> = {},
-    timeoutMs = 20_000,
+    timeoutMs?: number,
   ): Promise<T> {
-    const id = ++this.nextId;
-    const reply = await within(
-      new Promise<Reply>((resolve) => {
-        this.pending.set(id, resolve);
-        this.child.send({ id, cmd, args });
-      }),
-      timeoutMs,
-      `${this.name} ${cmd}`,
-    );
-    if (!reply.ok) throw new Error(`${this.name} ${cmd}: ${reply.error}\n${this.output}`);
-    return reply.result as T;
-  }
-
-  /** A crash: SIGKILL, and waits until the process is gone. */
-  async kill(): Promise<void> {
-    this.child.kill("SIGKILL");
-    await within(this.exited, 10_000, `${this.name} exit after SIGKILL`);
-  }
-
-  /** Graceful: closing the IPC channel makes the node close its server and exit; SIGKILL after 5 s. */
-  async stop(): Promise<void> {
-    if (this.child.exitCode !== null || this.child.signalCode !== null) return;
-    if (this.child.connected) this.child.disconnect();
-    const timer = setTimeout(() => this.child.kill("SIGKILL"), 5000);
-    try {
-      await this.exited;
-    } finally {
-      clearTimeout(timer);
-    }
+    return super.call<T>(cmd, args, timeoutMs);
   }
 }
 
