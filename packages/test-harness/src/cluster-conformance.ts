@@ -14,11 +14,11 @@
  * waiting for it; a node that closes cleanly leaves at once (bye).
  */
 import assert from "node:assert/strict";
-import { type ChildProcess, fork } from "node:child_process";
+import type { ChildProcess } from "node:child_process";
 import { after, afterEach, before, describe, it } from "node:test";
 import { fileURLToPath } from "node:url";
 import { type Socket as ClientSocket, io as ioClient } from "socket.io-client";
-import { registerExitCleanup } from "./cleanup.js";
+import { type ForkedFixture, forkFixture, type NodeReply } from "./node-process.js";
 import { waitFor } from "./wait.js";
 
 /** A broker started for the suite. */
@@ -57,17 +57,8 @@ export interface ClusterConformanceOptions {
 const FIXTURE = fileURLToPath(new URL("../fixtures/cluster-node.ts", import.meta.url));
 const HOST = "127.0.0.1";
 
-interface Reply {
-  id?: number;
-  ok?: boolean;
-  result?: unknown;
-  error?: string;
-  type?: string;
-  port?: number;
-  uid?: string;
-  name?: string;
-  args?: unknown[];
-}
+/** A message of a node: answers, `ready` (with its adapter's uid), and `event`s. */
+type Reply = NodeReply & { uid?: string; name?: string; args?: unknown[] };
 
 /** One forked server process of the cluster. */
 class ClusterNode {
@@ -84,32 +75,15 @@ class ClusterNode {
     { resolve: (v: unknown) => void; reject: (e: Error) => void }
   >();
   private readonly exited: Promise<void>;
-  private output = "";
-  private unregister: () => void;
+  private readonly forked: ForkedFixture;
 
   constructor(name: string, config: Record<string, unknown>) {
     this.name = name;
-    this.child = fork(FIXTURE, [JSON.stringify({ ...config, name })], {
-      execArgv: ["--conditions=switchyard-source", "--import", "tsx"],
-      stdio: ["ignore", "pipe", "pipe", "ipc"],
-      serialization: "advanced",
-    });
-    const keep = (chunk: Buffer) => {
-      this.output = (this.output + chunk.toString()).slice(-8000);
-    };
-    this.child.stdout?.on("data", keep);
-    this.child.stderr?.on("data", keep);
-    this.unregister = registerExitCleanup(() => {
-      this.child.kill("SIGKILL");
-    });
-    this.exited = new Promise((resolve) => {
-      this.child.once("exit", () => {
-        this.unregister();
-        for (const p of this.pending.values())
-          p.reject(new Error(`${name} exited\n${this.output}`));
-        this.pending.clear();
-        resolve();
-      });
+    this.forked = forkFixture(FIXTURE, { ...config, name }, { serialization: "advanced" });
+    this.child = this.forked.child;
+    this.exited = this.forked.exited.then(() => {
+      for (const p of this.pending.values()) p.reject(new Error(`${name} exited\n${this.output}`));
+      this.pending.clear();
     });
     this.child.on("message", (m: Reply) => {
       if (m.type === "event") this.events.push({ name: m.name ?? "", args: m.args ?? [] });
@@ -120,6 +94,10 @@ class ClusterNode {
       if (m.ok) p.resolve(m.result);
       else p.reject(new Error(`${name}: ${m.error}`));
     });
+  }
+
+  private get output(): string {
+    return this.forked.output();
   }
 
   get url(): string {
