@@ -17,8 +17,10 @@ import {
   Scope,
   sleep,
   startHaproxy,
+  startNamedNodes,
   startRedis,
   waitFor,
+  waitForPeers,
 } from "@switchyard/test-harness";
 import { Redis } from "ioredis";
 import { type Socket as ClientSocket, io as connect } from "socket.io-client";
@@ -73,22 +75,12 @@ async function startCluster(
   config: Omit<RecoveryNodeConfig, "name" | "url">,
 ): Promise<{ nodes: Node[]; url: string }> {
   await admin.flushall();
-  const nodes: Node[] = [];
-  for (let i = 0; i < n; i++) {
-    const name = String.fromCharCode(65 + i);
-    nodes.push(scope.add(new Node({ ...config, name, url: redis.url }), (x) => x.stop()));
-  }
-  await Promise.all(nodes.map((x) => x.whenReady()));
-  if (config.secret !== undefined) {
-    await waitFor(
-      async () =>
-        (await Promise.all(nodes.map((x) => x.call<string[]>("peers")))).every(
-          (p) => p.length === n - 1,
-        ),
-      10_000,
-      "every node in every node's forwarding directory",
-    );
-  }
+  const nodes = await startNamedNodes(
+    scope,
+    n,
+    (name) => new Node({ ...config, name, url: redis.url }),
+  );
+  if (config.secret !== undefined) await waitForPeers(nodes);
   const proxy = scope.add(
     await startHaproxy({ configFile: HAPROXY_CFG, backends: nodes.map((x) => ({ port: x.port })) }),
     (p) => p.stop(),

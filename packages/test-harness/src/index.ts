@@ -14,7 +14,14 @@ export type {
   NodeProcessOptions,
   NodeReply,
 } from "./node-process.js";
-export { forkFixture, NodeProcess, SOURCE_EXEC_ARGV, stopByDisconnect } from "./node-process.js";
+export {
+  forkFixture,
+  NodeProcess,
+  SOURCE_EXEC_ARGV,
+  startNamedNodes,
+  stopByDisconnect,
+  waitForPeers,
+} from "./node-process.js";
 export { freePort, freePorts, isPortOpen, waitForPortClosed } from "./ports.js";
 export type { PostgresOptions, PostgresServer } from "./postgres.js";
 export { startPostgres } from "./postgres.js";

@@ -8,7 +8,7 @@
  */
 import { type ChildProcess, fork, type Serializable } from "node:child_process";
 import { registerExitCleanup } from "./cleanup.js";
-import { within } from "./wait.js";
+import { type Scope, waitFor, within } from "./wait.js";
 
 /** The argv of a node running TypeScript sources of the workspace. */
 export const SOURCE_EXEC_ARGV: readonly string[] = [
@@ -192,4 +192,39 @@ export class NodeProcess {
   stop(): Promise<void> {
     return stopByDisconnect(this.child, this.exited);
   }
+}
+
+/**
+ * Starts `n` processes named A, B, C, … with `make`, each stopped by `scope`, and waits
+ * until every one is ready.
+ */
+export async function startNamedNodes<T extends NodeProcess>(
+  scope: Scope,
+  n: number,
+  make: (name: string) => T,
+): Promise<T[]> {
+  const nodes: T[] = [];
+  for (let i = 0; i < n; i++) {
+    nodes.push(scope.add(make(String.fromCharCode(65 + i)), (x) => x.stop()));
+  }
+  await Promise.all(nodes.map((x) => x.whenReady()));
+  return nodes;
+}
+
+/**
+ * Forwarding: waits until every node's `peers` command lists the other nodes, so that
+ * no client arrives before the forwarding directories are complete.
+ */
+export async function waitForPeers(
+  nodes: readonly NodeProcess[],
+  timeoutMs = 10_000,
+): Promise<void> {
+  await waitFor(
+    async () =>
+      (await Promise.all(nodes.map((x) => x.call<string[]>("peers")))).every(
+        (p) => p.length === nodes.length - 1,
+      ),
+    timeoutMs,
+    "every node in every node's forwarding directory",
+  );
 }

@@ -9,7 +9,14 @@
 import assert from "node:assert/strict";
 import { Agent } from "node:http";
 import { fileURLToPath } from "node:url";
-import { NodeProcess, type Scope, waitFor, within } from "@switchyard/test-harness";
+import {
+  NodeProcess,
+  type Scope,
+  startNamedNodes,
+  waitFor,
+  waitForPeers,
+  within,
+} from "@switchyard/test-harness";
 import { type Socket as ClientSocket, io as connect } from "socket.io-client";
 import type { LbNodeConfig } from "./fixtures/lb-node.js";
 
@@ -39,25 +46,9 @@ export async function startNodes(
   n: number,
   config: Omit<LbNodeConfig, "name">,
 ): Promise<LbNode[]> {
-  const nodes: LbNode[] = [];
-  for (let i = 0; i < n; i++) {
-    const node = scope.add(new LbNode({ ...config, name: String.fromCharCode(65 + i) }), (x) =>
-      x.stop(),
-    );
-    nodes.push(node);
-  }
-  await Promise.all(nodes.map((x) => x.whenReady()));
-  if (config.secret !== undefined) {
-    // Forwarding: every node has heard every other one before a client arrives.
-    await waitFor(
-      async () =>
-        (await Promise.all(nodes.map((x) => x.call<string[]>("peers")))).every(
-          (p) => p.length === n - 1,
-        ),
-      10_000,
-      "every node in every node's forwarding directory",
-    );
-  }
+  const nodes = await startNamedNodes(scope, n, (name) => new LbNode({ ...config, name }));
+  // Forwarding: every node has heard every other one before a client arrives.
+  if (config.secret !== undefined) await waitForPeers(nodes);
   return nodes;
 }
 
