@@ -19,9 +19,16 @@ import {
 } from "@switchyard/test-harness";
 import type { NodeCommand } from "./fixtures/official-adapter-node.js";
 import type { ExtraCommand, SocketIoNodeConfig } from "./fixtures/socketio-node.js";
-import { Client, fence, range, type SuiteNode } from "./official-adapter-suite.js";
+import {
+  Client,
+  fence,
+  range,
+  type SuiteNode,
+  warmUp,
+  withClients,
+} from "./official-adapter-suite.js";
 
-export { Client, fence, range };
+export { Client, fence, range, warmUp };
 
 const NODE_FIXTURE = fileURLToPath(new URL("./fixtures/socketio-node.ts", import.meta.url));
 const PRIMARY_FIXTURE = fileURLToPath(
@@ -242,69 +249,10 @@ export async function startSioCluster(options: SioClusterOptions) {
       );
     }
     await Promise.all(nodes.map((n) => n.ready));
-    const clients: Client[] = [];
-    const addClient = (
-      name: string,
-      node: SioNode,
-      transports: ("websocket" | "polling")[] = ["websocket"],
-      answersAcks = true,
-    ): Client => {
-      const c = scope.add(new Client(name, node as never, transports, answersAcks), (x) =>
-        x.socket.close(),
-      );
-      clients.push(c);
-      return c;
-    };
     const transports = options.transports ?? [["websocket"], ["polling", "websocket"]];
-    for (const node of nodes) {
-      for (const [k, t] of transports.entries()) addClient(`${node.name}${k}`, node, [...t]);
-    }
-    await waitFor(
-      () => clients.every((c) => c.received("hello").length === 1),
-      15_000,
-      () => `every client's hello (${clients.map((c) => c.received("hello").length)})`,
-    );
-    const servers = options.serverCount ?? nodes.length;
-    if (servers !== false) {
-      await waitFor(
-        async () =>
-          (await Promise.all(nodes.map((n) => n.call<number>("serverCount")))).every(
-            (x) => x === servers,
-          ),
-        20_000,
-        `every node counting ${servers} servers`,
-      );
-    }
-    await warmUp(nodes, clients);
-    return {
-      nodes,
-      clients,
-      addClient,
-      client: (name: string): Client => {
-        const c = clients.find((x) => x.name === name);
-        assert.ok(c !== undefined, `no client ${name}`);
-        return c;
-      },
-      close: () => scope.close(),
-    };
+    return await withClients(scope, nodes, transports, options.serverCount ?? nodes.length);
   } catch (error) {
     await scope.close();
     throw error;
   }
-}
-
-/**
- * Subscriptions start asynchronously: broadcasts from every node until each one reached
- * every client, before anything is measured.
- */
-export async function warmUp(nodes: readonly SioNode[], clients: readonly Client[]): Promise<void> {
-  await waitFor(
-    async () => {
-      await Promise.all(nodes.map((n) => n.call("broadcast", { event: "warm", n: 1 })));
-      await new Promise((r) => setTimeout(r, 100));
-      return clients.every((c) => nodes.every((n) => c.sequence("warm", n.name).length > 0));
-    },
-    20_000,
-    "broadcasts from every node reaching every client",
-  );
 }

@@ -135,59 +135,85 @@ export async function startCluster(options: OfficialAdapterSuiteOptions) {
       ),
     );
     await Promise.all(nodes.map((n) => n.ready));
-    const clients: Client[] = [];
-    const addClient = (
-      name: string,
-      node: AdapterNode,
-      transports: ("websocket" | "polling")[] = ["websocket"],
-      answersAcks = true,
-    ): Client => {
-      const c = scope.add(new Client(name, node, transports, answersAcks), (x) => x.socket.close());
-      clients.push(c);
-      return c;
-    };
-    for (const node of nodes) {
-      addClient(`${node.name}0`, node, ["websocket"]);
-      addClient(`${node.name}1`, node, ["polling", "websocket"]);
-    }
-    await waitFor(
-      () => clients.every((c) => c.received("hello").length === 1),
-      15_000,
-      () => `every client's hello (${clients.map((c) => c.received("hello").length)})`,
-    );
-    await waitFor(
-      async () =>
-        (await Promise.all(nodes.map((n) => n.call<number>("serverCount")))).every((x) => x === 3),
-      20_000,
-      "every node counting 3 servers",
-    );
-    // Subscriptions (and stream readers) start asynchronously: broadcast from every node
-    // until each one has reached every client, before anything is measured.
-    const warm = [...clients];
-    await waitFor(
-      async () => {
-        await Promise.all(nodes.map((n) => n.call("broadcast", { event: "warm", n: 1 })));
-        await new Promise((r) => setTimeout(r, 100));
-        return warm.every((c) => nodes.every((n) => c.sequence("warm", n.name).length > 0));
-      },
-      20_000,
-      "broadcasts from every node reaching every client",
-    );
-    return {
-      nodes,
-      clients,
-      addClient,
-      client: (name: string): Client => {
-        const c = clients.find((x) => x.name === name);
-        assert.ok(c !== undefined, `no client ${name}`);
-        return c;
-      },
-      close: () => scope.close(),
-    };
+    return await withClients(scope, nodes, [["websocket"], ["polling", "websocket"]], 3);
   } catch (error) {
     await scope.close();
     throw error;
   }
+}
+
+/**
+ * Connects a client per entry of `transports` to every node (named A0, A1, …, closed by
+ * `scope`), waits for their hellos, for every node counting `servers` servers (unless
+ * false), and for broadcasts from every node reaching every client; returns the cluster
+ * the checks run on, whose `close()` closes `scope`.
+ */
+export async function withClients<N extends SuiteNode>(
+  scope: Scope,
+  nodes: N[],
+  transports: readonly (readonly ("websocket" | "polling")[])[],
+  servers: number | false,
+) {
+  const clients: Client[] = [];
+  const addClient = (
+    name: string,
+    node: N,
+    transports: ("websocket" | "polling")[] = ["websocket"],
+    answersAcks = true,
+  ): Client => {
+    const c = scope.add(new Client(name, node, transports, answersAcks), (x) => x.socket.close());
+    clients.push(c);
+    return c;
+  };
+  for (const node of nodes) {
+    for (const [k, t] of transports.entries()) addClient(`${node.name}${k}`, node, [...t]);
+  }
+  await waitFor(
+    () => clients.every((c) => c.received("hello").length === 1),
+    15_000,
+    () => `every client's hello (${clients.map((c) => c.received("hello").length)})`,
+  );
+  if (servers !== false) {
+    await waitFor(
+      async () =>
+        (await Promise.all(nodes.map((n) => n.call<number>("serverCount")))).every(
+          (x) => x === servers,
+        ),
+      20_000,
+      `every node counting ${servers} servers`,
+    );
+  }
+  await warmUp(nodes, clients);
+  return {
+    nodes,
+    clients,
+    addClient,
+    client: (name: string): Client => {
+      const c = clients.find((x) => x.name === name);
+      assert.ok(c !== undefined, `no client ${name}`);
+      return c;
+    },
+    close: () => scope.close(),
+  };
+}
+
+/**
+ * Subscriptions (and stream readers) start asynchronously: broadcasts from every node
+ * until each one reached every client, before anything is measured.
+ */
+export async function warmUp(
+  nodes: readonly SuiteNode[],
+  clients: readonly Client[],
+): Promise<void> {
+  await waitFor(
+    async () => {
+      await Promise.all(nodes.map((n) => n.call("broadcast", { event: "warm", n: 1 })));
+      await new Promise((r) => setTimeout(r, 100));
+      return clients.every((c) => nodes.every((n) => c.sequence("warm", n.name).length > 0));
+    },
+    20_000,
+    "broadcasts from every node reaching every client",
+  );
 }
 
 /** The first three nodes (the checks use A, B and C). */
