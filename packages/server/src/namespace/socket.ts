@@ -588,8 +588,7 @@ export class Socket<
   }
 
   expectAck(id: number, callback: (...args: unknown[]) => void): void {
-    if (this.ackMap === undefined) this.ackMap = new Map();
-    this.ackMap.set(id, callback);
+    this.acks.set(id, callback);
   }
 
   /** The connection middleware refused the socket: forget the rooms it joined meanwhile. */
